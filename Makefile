@@ -1,0 +1,38 @@
+# bundcc — see README.md. Everything a fresh machine (node, npm, make, gcc) needs is installed here.
+BUN := node_modules/.bin/bun
+SOURCES := $(shell find src -name '*.ts')
+
+.PHONY: all install build test demo bench peers typecheck clean
+
+all: build
+
+install: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: dist/bundcc
+
+dist/bundcc: node_modules/.installed $(SOURCES)
+	$(BUN) build --compile --minify src/main.ts --outfile dist/bundcc
+
+# Real distcc 3.4 and friends from Debian, for interop tests and benchmarks (skipped when present).
+peers:
+	bash scripts/install-peers.sh
+
+typecheck: node_modules/.installed
+	node_modules/.bin/tsc --noEmit -p .
+
+test: build peers
+	$(BUN) test
+
+demo: build peers
+	bash scripts/demo.sh
+
+bench: build peers
+	$(BUN) scripts/bench/lzo.ts
+	$(BUN) scripts/bench/serve.ts
+
+clean:
+	rm -rf dist node_modules

@@ -1,0 +1,37 @@
+// Role dispatch. Runs on every compile of a build, so it imports nothing heavy: each role is loaded
+// on demand, and cac only ever sees bundcc's own subcommands (it would swallow `-c x.c`).
+
+const SUBCOMMANDS = new Set(["serve", "pump", "include-server", "scan-includes", "hosts", "lsdistcc", "monitor", "help"]);
+const SELF_NAMES = new Set(["bundcc", "bun", "main", "main.ts"]);
+
+function baseName(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? path : path.slice(i + 1);
+}
+
+async function dispatch(argv0: string, args: string[]): Promise<number> {
+  const name = baseName(argv0);
+  switch (name) {
+    case "distccd":
+      return (await import("./cli.ts")).runSubcommand(["serve", ...args]);
+    case "pump":
+    case "distcc-pump":
+      return (await import("./cli.ts")).runSubcommand(["pump", ...args]);
+    case "lsdistcc":
+      return (await import("./cli.ts")).runSubcommand(["lsdistcc", ...args]);
+    case "distcc":
+      return (await import("./client/index.ts")).main({ argv0, args, masquerade: false });
+  }
+  if (SELF_NAMES.has(name)) {
+    const first = args[0];
+    if (first === undefined || first === "--help" || first === "-h" || first === "--version" || first === "-v" || SUBCOMMANDS.has(first)) {
+      return (await import("./cli.ts")).runSubcommand(args);
+    }
+    return (await import("./client/index.ts")).main({ argv0, args, masquerade: false });
+  }
+  return (await import("./client/index.ts")).main({ argv0, args, masquerade: true });
+}
+
+export {};
+const code = await dispatch(process.argv0, process.argv.slice(2));
+process.exit(code);

@@ -1,0 +1,6 @@
+import { writeErr } from "../common/output.ts";
+
+export async function main(_args: string[]): Promise<number> {
+  await writeErr("bundcc monitor: not available in this build yet\n");
+  return 100;
+}
