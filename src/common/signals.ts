@@ -8,7 +8,8 @@ const LINUX_SIGNALS: Record<string, number> = {
 };
 
 /** Signal number for a name such as "SIGTERM" (Bun reports names, wait(2) wants numbers). */
-export function signalNumber(name: string | null | undefined): number | null {
+export function signalNumber(name: string | number | null | undefined): number | null {
   if (!name) return null;
+  if (typeof name === "number") return name;
   return LINUX_SIGNALS[name] ?? null;
 }

@@ -1,1 +1,95 @@
-export async function main(_args: string[]): Promise<number> { return 100; }
+// Command line of `bundcc serve` (and argv[0] distccd).
+import { cac } from "cac";
+import { Exit } from "../common/exit.ts";
+import { writeErr, writeOut } from "../common/output.ts";
+import { versionText } from "../cli.ts";
+import { selfCommand } from "../common/self.ts";
+import { startServer, stdinIsSocket } from "./daemon.ts";
+import { resolveOptions } from "./options.ts";
+
+function buildCli() {
+  const cli = cac("bundcc serve");
+  cli
+    .option("--daemon", "serve TCP connections (default unless stdin is a socket)")
+    .option("--inetd", "serve one job on stdin/stdout (inetd, or ssh from a client's @host)")
+    .option("--no-detach", "stay in the foreground")
+    .option("--no-fork", "same as --no-detach (accepted for distccd compatibility)")
+    .option("--listen <address>", "address to listen on (default: all)")
+    .option("-p, --port <port>", "TCP port (default 3632)")
+    .option("-a, --allow <ip[/bits]>", "allow clients from this address or network (repeatable)")
+    .option("--allow-private", "allow loopback and private networks (also the default without --allow)")
+    .option("-j, --jobs <n>", "concurrent compiles (default: ncpus+2); more connections wait, none is refused")
+    .option("--max-connections <n>", "connections served at once, receiving or compiling (default: 4 × jobs)")
+    .option("-N, --nice <n>", "niceness increment (default 5)")
+    .option("--user <name>", "user to run as when started as root (default: distccd, then nobody)")
+    .option("-P, --pid-file <file>", "write the daemon's pid here")
+    .option("--log-file <file>", "log to this file (default: stderr)")
+    .option("--log-stderr", "log to stderr")
+    .option("--log-level <level>", "critical, error, warning, notice (default), info or debug")
+    .option("--verbose", "same as --log-level debug")
+    .option("--job-lifetime <seconds>", "kill a compile after this long and answer exit status 118 (default: no limit)")
+    .option("--io-timeout <seconds>", "drop a peer that sends nothing for this long (default 60)")
+    .option("--stats", "serve distccd-format statistics over HTTP")
+    .option("--stats-port <port>", "statistics port (default 3633)")
+    .option("--allowlist-dir <dir>", "directory of allowed compiler names (repeatable; default /usr/lib/distcc and /usr/lib/bundcc)")
+    .option("--enable-tcp-insecure", "run any compiler name a client sends (dangerous)")
+    .option("--make-me-a-botnet", "alias of --enable-tcp-insecure")
+    .option("--max-body <bytes>", "largest body accepted on the wire (default 256 MiB)")
+    .option("--max-argc <n>", "most arguments in one request (default 10000)")
+    .option("--ready-fd <fd>", "(internal) report readiness on this descriptor")
+    .option("--lifetime <seconds>", "(accepted for distccd compatibility, ignored)")
+    .option("--no-fifo", "(accepted for distccd compatibility, ignored)")
+    .option("--zeroconf", "(accepted for distccd compatibility, unsupported)")
+    .option("--wizard", "same as --no-detach --log-stderr --verbose")
+    .option("--version", "print the version")
+    .option("-h, --help", "print this help");
+  return cli;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const cli = buildCli();
+  let raw: Record<string, unknown>;
+  try {
+    raw = cli.parse(["bundcc", "serve", ...args], { run: false }).options;
+  } catch (err) {
+    await writeErr(`bundcc serve: ${(err as Error).message}\n`);
+    return Exit.BAD_ARGUMENTS;
+  }
+  if (raw.help) {
+    cli.outputHelp();
+    return 0;
+  }
+  if (raw.version) {
+    await writeOut(versionText("bundcc serve"));
+    return 0;
+  }
+  if (raw.wizard) Object.assign(raw, { detach: false, logStderr: true, verbose: true });
+  if (!raw.daemon && !raw.inetd && stdinIsSocket()) raw.inetd = true;
+  let opts;
+  try {
+    opts = resolveOptions(raw);
+  } catch (err) {
+    await writeErr(`bundcc serve: ${(err as Error).message}\n`);
+    return Exit.BAD_ARGUMENTS;
+  }
+  if (!opts.inetd && opts.detach && opts.readyFd === null) return detach(args);
+  return startServer(opts);
+}
+
+/** Starts a copy of this daemon in its own session and returns once it listens (or failed to). */
+async function detach(args: string[]): Promise<number> {
+  const child = Bun.spawn([...selfCommand(), "serve", ...args, "--no-detach", "--ready-fd", "3"], {
+    stdio: ["ignore", "ignore", "inherit", "pipe"],
+    detached: true,
+  });
+  const ready = child.stdio[3] as unknown as ReadableStream<Uint8Array> | number | undefined;
+  let text = "";
+  if (ready && typeof ready !== "number") text = await new Response(ready).text();
+  if (text.startsWith("ready")) {
+    child.unref();
+    return 0;
+  }
+  const code = await child.exited;
+  return code || Exit.DISTCC_FAILED;
+}
+

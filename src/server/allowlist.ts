@@ -1,0 +1,88 @@
+// Which compilers a remote peer may run, and which arguments are refused (spec §6.3, CVE-2004-2687).
+import { accessSync, constants } from "node:fs";
+
+export const DEFAULT_ALLOWLIST_DIRS = ["/usr/lib/distcc", "/usr/lib/bundcc", "/usr/local/lib/bundcc"];
+
+/**
+ * Compiler drivers real clients send even where no allowlist link exists for them: distcc's client
+ * rewrites gcc → <triple>-gcc and appends -target to clang (spec §5.3, §8.5). Only these shapes pass.
+ */
+const BUILTIN_COMPILER =
+  /^(?:[a-z0-9_]+(?:-[a-z0-9_.]+){1,3}-)?(?:cc|c\+\+|gcc|g\+\+|clang|clang\+\+|c89-gcc|c99-gcc)(?:-\d+(?:\.\d+)*)?$/;
+
+export interface CompilerCheck {
+  ok: boolean;
+  /** What will be executed (found through PATH by the job runner). */
+  command?: string;
+  reason?: string;
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class CompilerAllowlist {
+  constructor(
+    readonly dirs: readonly string[],
+    /** Accept the well-known driver names (gcc-12, x86_64-linux-gnu-g++, clang++-14 …) when they are on PATH. */
+    readonly builtinNames: boolean,
+    /** --enable-tcp-insecure: any compiler name (still no paths outside /usr/bin, /bin). */
+    readonly insecure = false,
+  ) {}
+
+  /** The directories that actually hold links, for start-up checks and messages. */
+  existingDirs(): string[] {
+    return this.dirs.filter((d) => {
+      try {
+        accessSync(d, constants.R_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  check(argv0: string, path = process.env.PATH ?? "/usr/bin:/bin"): CompilerCheck {
+    // QtCreator-style absolute names in the standard bin dirs are accepted by dropping the prefix.
+    const name = argv0.replace(/^\/(?:usr\/)?bin\//i, "");
+    if (name.length === 0 || name.includes("/") || name.startsWith("-") || name.startsWith(".")) {
+      return { ok: false, reason: `compiler '${argv0}' is a path; only bare names from the allowlist may run` };
+    }
+    if (this.insecure) return { ok: true, command: name };
+    for (const dir of this.dirs) {
+      if (executable(`${dir}/${name}`)) return { ok: true, command: name };
+    }
+    if (this.builtinNames && BUILTIN_COMPILER.test(name) && Bun.which(name, { PATH: path })) {
+      return { ok: true, command: name };
+    }
+    return {
+      ok: false,
+      reason: `compiler '${name}' is not allowed: no link named '${name}' in ${this.dirs.join(" or ")}`,
+    };
+  }
+}
+
+/**
+ * Arguments that would make the compiler load or run code chosen by the peer, read server files,
+ * or write outside the job directory. Returns the reason, or null if the argument vector is acceptable.
+ */
+export function refusedArgument(argv: readonly string[]): string | null {
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    const next = argv[i + 1];
+    if (a.startsWith("@")) return `response file argument '${a}' refused (would read server files)`;
+    if (/^-f(?:pass-)?plugin/.test(a) || a.startsWith("-iplugindir") || a === "-load") return `plugin argument '${a}' refused`;
+    if (/^--?specs/.test(a)) return `specs argument '${a}' refused`;
+    if (a.startsWith("-B") || a === "--prefix" || a.startsWith("--prefix=")) return `'${a}' refused (would choose the programs the compiler runs)`;
+    if (a === "-wrapper" || a.startsWith("-wrapper")) return `'${a}' refused (would run another program)`;
+    if (a === "-Xclang" && next !== undefined && /^-(?:load|plugin|add-plugin|fpass-plugin)/.test(next)) return `'-Xclang ${next}' refused`;
+    if (a === "-fuse-ld" || a.startsWith("-fuse-ld=") || a.startsWith("--ld-path")) return `'${a}' refused`;
+    if (a === "--param" && next !== undefined && /plugin/i.test(next)) return `'--param ${next}' refused`;
+  }
+  return null;
+}

@@ -1,0 +1,72 @@
+// The server's view of a compile command: where the input and output are, and whether it is a
+// compile the server is willing to run at all (the client has already decided it is distributable).
+
+const SOURCE_EXTENSIONS = new Set(["i", "ii", "c", "cc", "cpp", "cxx", "cp", "c++", "C", "m", "mm", "mi", "mii", "M"]);
+
+/** Options whose value is the next argument, so that value is never taken for the input file. */
+const TAKES_VALUE = new Set([
+  "-o", "-x", "-MF", "-MT", "-MQ", "-include", "-imacros", "-idirafter", "-iprefix", "-iwithprefix",
+  "-iwithprefixbefore", "-isystem", "-iquote", "-isysroot", "-I", "-D", "-U", "-A", "-target", "-arch",
+  "--param", "-Xclang", "-Xpreprocessor", "-Xassembler", "-Xlinker", "-aux-info", "-dumpdir", "-dumpbase",
+  "-dumpbase-ext", "--sysroot", "-G", "-L", "-l", "-u", "-T", "-z",
+]);
+
+export function extensionOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  const dot = path.lastIndexOf(".");
+  return dot > slash ? path.slice(dot + 1) : "";
+}
+
+export function isSourceFile(path: string): boolean {
+  return SOURCE_EXTENSIONS.has(extensionOf(path));
+}
+
+/** The extension a preprocessed file of this source gets (spec §1.6 step 4). */
+export function preprocessedExtension(input: string): string {
+  const ext = extensionOf(input);
+  if (ext === "c" || ext === "i") return "i";
+  if (["cc", "cpp", "cxx", "cp", "c++", "C", "ii"].includes(ext)) return "ii";
+  if (ext === "m" || ext === "mi") return "mi";
+  if (ext === "mm" || ext === "M" || ext === "mii") return "mii";
+  if (ext === "s" || ext === "S") return "s";
+  return "tmp";
+}
+
+export interface CompileShape {
+  inputIndex: number;
+  /** Index of the `-o` argument, or -1 when none was given. */
+  outputIndex: number;
+  /** True for the joined `-ofile` form. */
+  outputJoined: boolean;
+  /** "-c" (object) or "-S" (assembly). */
+  mode: "-c" | "-S";
+}
+
+/** Finds the input and output of a compile, or says why this is not a compile the server runs. */
+export function analyseCompile(argv: readonly string[]): CompileShape | string {
+  let inputIndex = -1;
+  let outputIndex = -1;
+  let outputJoined = false;
+  let mode: "-c" | "-S" | null = null;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "-E" || a === "-M" || a === "-MM") return `'${a}' is not a compile the server runs`;
+    if (a === "-c") mode ??= "-c";
+    else if (a === "-S") mode = "-S";
+    else if (a === "-o" || (a.startsWith("-o") && a.length > 2)) {
+      if (outputIndex >= 0) return "more than one output";
+      outputIndex = i;
+      outputJoined = a.length > 2;
+      if (!outputJoined) i++;
+    } else if (TAKES_VALUE.has(a)) {
+      i++;
+    } else if (!a.startsWith("-") && isSourceFile(a)) {
+      if (inputIndex >= 0) return "more than one input file";
+      inputIndex = i;
+    }
+  }
+  if (!mode) return "neither -c nor -S: not a compile";
+  if (inputIndex < 0) return "no input file";
+  if (outputIndex >= 0 && !outputJoined && outputIndex + 1 >= argv.length) return "-o without a file name";
+  return { inputIndex, outputIndex, outputJoined, mode };
+}

@@ -1,0 +1,133 @@
+// One peer's byte streams as the job runner sees them, over a TCP socket or stdin/stdout (--inetd).
+import type { Socket } from "bun";
+import { ByteQueue, type TokenWriter } from "../protocol/index.ts";
+
+export interface Connection {
+  /** Printable peer address ("127.0.0.1", "::1", or "pipe"). */
+  readonly peer: string;
+  readonly input: ByteQueue;
+  /** Writes every chunk; resolves when the last one was handed to the kernel. */
+  send(message: TokenWriter): Promise<void>;
+  /** Resolves when the peer closes its side or the connection breaks. */
+  readonly gone: Promise<void>;
+  close(): void;
+}
+
+export interface SocketData {
+  conn?: SocketConnection;
+}
+
+/** Adapter for a Bun TCP socket; the listener forwards the socket's callbacks to it. */
+export class SocketConnection implements Connection {
+  readonly input: ByteQueue;
+  readonly gone: Promise<void>;
+  private markGone!: () => void;
+  private pending: Uint8Array[] = [];
+  private drained: (() => void) | null = null;
+  private failed: ((err: Error) => void) | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly socket: Socket<SocketData>,
+    idleTimeoutMs: number,
+  ) {
+    this.input = new ByteQueue({
+      idleTimeoutMs,
+      pause: () => socket.pause(),
+      resume: () => socket.resume(),
+    });
+    this.gone = new Promise((resolve) => (this.markGone = resolve));
+  }
+
+  get peer(): string {
+    return this.socket.remoteAddress;
+  }
+
+  onData(chunk: Uint8Array): void {
+    this.input.push(chunk);
+  }
+
+  onEnd(): void {
+    this.input.end();
+    this.markGone();
+  }
+
+  onClose(err?: Error): void {
+    this.closed = true;
+    if (err) this.input.fail(err);
+    else this.input.end();
+    this.markGone();
+    this.failed?.(err ?? new Error("connection closed while sending"));
+  }
+
+  onDrain(): void {
+    this.flush();
+  }
+
+  send(message: TokenWriter): Promise<void> {
+    if (this.closed) return Promise.reject(new Error("connection closed"));
+    this.pending.push(...message.chunks);
+    return new Promise((resolve, reject) => {
+      this.drained = resolve;
+      this.failed = reject;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.pending.length) {
+      const chunk = this.pending[0];
+      const n = this.socket.write(chunk);
+      if (n < 0) {
+        this.failed?.(new Error("connection closed while sending"));
+        return;
+      }
+      if (n < chunk.length) {
+        this.pending[0] = chunk.subarray(n);
+        return; // wait for drain
+      }
+      this.pending.shift();
+    }
+    const done = this.drained;
+    this.drained = null;
+    this.failed = null;
+    done?.();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.end();
+  }
+}
+
+/** stdin/stdout as a connection: inetd, or ssh running `bundcc serve --inetd`. */
+export class PipeConnection implements Connection {
+  readonly peer = "pipe";
+  readonly input: ByteQueue;
+  readonly gone: Promise<void>;
+  private readonly writer = Bun.stdout.writer();
+
+  constructor(idleTimeoutMs: number) {
+    this.input = new ByteQueue({ idleTimeoutMs });
+    this.gone = this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      for await (const chunk of Bun.stdin.stream()) this.input.push(chunk);
+      this.input.end();
+    } catch (err) {
+      this.input.fail(err as Error);
+    }
+  }
+
+  async send(message: TokenWriter): Promise<void> {
+    for (const c of message.chunks) this.writer.write(c);
+    await this.writer.flush();
+  }
+
+  close(): void {
+    void this.writer.end();
+  }
+}

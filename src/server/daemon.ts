@@ -1,0 +1,236 @@
+// The volunteer server process: listener, access control, job scheduling, stats page, signals.
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import os from "node:os";
+import type { Socket, TCPSocketListener } from "bun";
+import { Exit } from "../common/exit.ts";
+import { Logger, stderrSink, type LogSink } from "../common/log.ts";
+import { Semaphore } from "../common/semaphore.ts";
+import { type AclRule, allowed, PRIVATE_NETWORKS, parseRule } from "./acl.ts";
+import { CompilerAllowlist } from "./allowlist.ts";
+import { PipeConnection, SocketConnection, type SocketData } from "./connection.ts";
+import { type JobContext, runJob } from "./job.ts";
+import type { ServeOptions } from "./options.ts";
+import { ServerStats } from "./stats.ts";
+
+export async function startServer(opts: ServeOptions): Promise<number> {
+  const log = new Logger(stderrSink, opts.logLevel, "bundccd");
+  let logFd: number | null = null;
+  if (opts.logFile && !opts.logStderr) {
+    // Opened before root is dropped so a root-owned log directory still works.
+    logFd = openSync(opts.logFile, "a", 0o644);
+    const fd = logFd;
+    log.setSink(fdSink(fd));
+  }
+
+  if (opts.nice) {
+    try {
+      os.setPriority(0, Math.min(19, os.getPriority(0) + opts.nice));
+    } catch (err) {
+      log.warning("startup", `cannot change niceness: ${(err as Error).message}`);
+    }
+  }
+
+  const rules = buildAcl(opts, log);
+  const allowlist = new CompilerAllowlist(opts.allowlistDirs, true, opts.enableTcpInsecure);
+  if (!opts.enableTcpInsecure) {
+    const present = allowlist.existingDirs();
+    log.info("startup", present.length
+      ? `compilers allowed: links in ${present.join(", ")} and the standard gcc/clang driver names on PATH`
+      : `no allowlist directory (${opts.allowlistDirs.join(", ")}); only the standard gcc/clang driver names on PATH may run`);
+  } else {
+    log.warning("startup", "--enable-tcp-insecure: any compiler name a client sends will be run");
+  }
+
+  const tmpDir = process.env.TMPDIR || "/tmp";
+  const stats = new ServerStats(tmpDir);
+  const ctx: JobContext = {
+    settings: {
+      tmpDir,
+      jobLifetime: opts.jobLifetime,
+      limits: opts.limits,
+      compilerPath: process.env.DISTCCD_PATH || process.env.PATH || "/usr/local/bin:/usr/bin:/bin",
+      saveTemps: process.env.DISTCC_SAVE_TEMPS === "1",
+    },
+    allowlist,
+    log,
+    stats,
+    compileSlots: new Semaphore(opts.jobs),
+  };
+
+  if (opts.inetd) {
+    dropRoot(opts, log);
+    const conn = new PipeConnection(opts.ioTimeout * 1000);
+    stats.record("TCP_ACCEPT");
+    await runJob(conn, ctx);
+    return 0;
+  }
+
+  let listener: TCPSocketListener<SocketData>;
+  let statsListener: TCPSocketListener<undefined> | null = null;
+  try {
+    listener = listen(opts, rules, ctx);
+    if (opts.stats) statsListener = listenStats(opts, rules, stats, log);
+  } catch (err) {
+    log.error("startup", `cannot listen on ${opts.listen ?? "*"}:${opts.port}: ${(err as Error).message}`);
+    return Exit.BIND_FAILED;
+  }
+  dropRoot(opts, log);
+  if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`);
+  log.notice("startup", `bundcc serve listening on ${opts.listen ?? "*"}:${listener.port}, ${opts.jobs} compile slots, allowing ${rules.map((r) => r.spec).join(" ")}`);
+  if (opts.readyFd) {
+    writeSync(opts.readyFd, `ready ${process.pid}\n`);
+    closeSync(opts.readyFd);
+  }
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      log.notice("shutdown", `${signal}: stopping`);
+      listener.stop(true);
+      statsListener?.stop(true);
+      if (opts.pidFile && existsSync(opts.pidFile)) rmSync(opts.pidFile, { force: true });
+      resolve(0);
+    };
+    for (const s of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(s, () => stop(s));
+  });
+}
+
+function fdSink(fd: number): LogSink {
+  return (line) => {
+    try {
+      writeSync(fd, line);
+    } catch {
+      // never let logging take the daemon down
+    }
+  };
+}
+
+function buildAcl(opts: ServeOptions, log: Logger): AclRule[] {
+  const specs = [...opts.allow];
+  if (opts.allowPrivate) specs.push(...PRIVATE_NETWORKS);
+  if (specs.length === 0) {
+    specs.push(...PRIVATE_NETWORKS);
+    if (!opts.inetd) log.notice("startup", "no --allow option: accepting loopback and private networks only (" + PRIVATE_NETWORKS.join(" ") + ")");
+  }
+  return specs.map(parseRule);
+}
+
+function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext): TCPSocketListener<SocketData> {
+  const maxActive = opts.maxConnections;
+  let active = 0;
+  const waiting: Array<Socket<SocketData>> = [];
+  const begin = (s: Socket<SocketData>) => {
+    const conn = s.data.conn!;
+    active++;
+    s.resume();
+    void runJob(conn, ctx).finally(() => {
+      active--;
+      const next = waiting.shift();
+      if (next) begin(next);
+    });
+  };
+  return Bun.listen<SocketData>({
+    hostname: opts.listen ?? "::",
+    port: opts.port,
+    data: {},
+    socket: {
+      open(s) {
+        const peer = s.remoteAddress;
+        if (!allowed(rules, peer)) {
+          ctx.log.warning("acl", `connection from client '${peer}' denied by access list`);
+          s.terminate();
+          return;
+        }
+        ctx.stats.record("TCP_ACCEPT");
+        s.setNoDelay(true);
+        s.data = { conn: new SocketConnection(s, opts.ioTimeout * 1000) };
+        if (active >= maxActive) {
+          s.pause();
+          waiting.push(s);
+        } else begin(s);
+      },
+      data(s, chunk) {
+        s.data.conn?.onData(chunk);
+      },
+      drain(s) {
+        s.data.conn?.onDrain();
+      },
+      end(s) {
+        s.data.conn?.onEnd();
+      },
+      close(s, err) {
+        s.data.conn?.onClose(err);
+        const i = waiting.indexOf(s);
+        if (i >= 0) waiting.splice(i, 1);
+      },
+      error(s, err) {
+        s.data.conn?.onClose(err);
+      },
+    },
+  });
+}
+
+function listenStats(opts: ServeOptions, rules: AclRule[], stats: ServerStats, log: Logger): TCPSocketListener<undefined> {
+  return Bun.listen({
+    hostname: opts.listen ?? "::",
+    port: opts.statsPort,
+    socket: {
+      open(s) {
+        if (!allowed(rules, s.remoteAddress)) {
+          log.warning("acl", `stats connection from '${s.remoteAddress}' denied by access list`);
+          s.terminate();
+          return;
+        }
+        s.write(stats.body());
+        s.end();
+      },
+      data() {},
+    },
+  });
+}
+
+function dropRoot(opts: ServeOptions, log: Logger): void {
+  if (process.getuid?.() !== 0) return;
+  const candidates = opts.user ? [opts.user] : ["distccd", "distcc", "nobody"];
+  for (const name of candidates) {
+    const ids = lookupUser(name);
+    if (!ids) continue;
+    try {
+      process.setgroups?.([ids.gid]);
+      process.setgid!(ids.gid);
+      process.setuid!(ids.uid);
+      log.info("startup", `running as user ${name} (${ids.uid}:${ids.gid})`);
+      return;
+    } catch (err) {
+      log.error("startup", `cannot switch to user ${name}: ${(err as Error).message}`);
+      process.exit(Exit.SETUID_FAILED);
+    }
+  }
+  if (opts.user) {
+    log.error("startup", `no such user '${opts.user}'`);
+    process.exit(Exit.SETUID_FAILED);
+  }
+  process.setgid!(65534);
+  process.setuid!(65534);
+}
+
+function lookupUser(name: string): { uid: number; gid: number } | null {
+  try {
+    const passwd = readFileSync("/etc/passwd", "utf8");
+    for (const line of passwd.split("\n")) {
+      const f = line.split(":");
+      if (f[0] === name && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };
+    }
+  } catch {
+    // no passwd file: fall through
+  }
+  if (/^\d+$/.test(name)) return { uid: Number(name), gid: Number(name) };
+  return null;
+}
+
+export function stdinIsSocket(): boolean {
+  try {
+    return fstatSync(0).isSocket();
+  } catch {
+    return false;
+  }
+}

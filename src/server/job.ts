@@ -1,0 +1,237 @@
+// One compile job: read the request, run the allowed compiler in a private directory, answer, clean up.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { DistccError, Exit, waitStatus } from "../common/exit.ts";
+import type { Logger } from "../common/log.ts";
+import { Semaphore } from "../common/semaphore.ts";
+import { signalNumber } from "../common/signals.ts";
+import {
+  type ProtocolLimits,
+  type ProtocolVersion,
+  type Reply,
+  failureReply,
+  readDoti,
+  readRequestHead,
+  TokenReader,
+  TokenWriter,
+  writeReply,
+} from "../protocol/index.ts";
+import { type CompilerAllowlist, refusedArgument } from "./allowlist.ts";
+import { analyseCompile, preprocessedExtension } from "./args.ts";
+import type { Connection } from "./connection.ts";
+import type { JobOutcome, ServerStats } from "./stats.ts";
+
+export interface JobSettings {
+  tmpDir: string;
+  /** Seconds a compile may run; 0 = unlimited. */
+  jobLifetime: number;
+  limits: ProtocolLimits;
+  /** PATH the compiler is looked up in (DISTCCD_PATH, else the daemon's PATH). */
+  compilerPath: string;
+  saveTemps: boolean;
+}
+
+export interface JobContext {
+  settings: JobSettings;
+  allowlist: CompilerAllowlist;
+  log: Logger;
+  stats: ServerStats;
+  compileSlots: Semaphore;
+}
+
+const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
+
+/** A request the server will not run; answered with an explanation the client can show. */
+class Refusal extends DistccError {}
+
+interface Summary {
+  outcome: JobOutcome;
+  status: number;
+  compiler: string;
+  input: string;
+}
+
+export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
+  const started = performance.now();
+  const summary: Summary = { outcome: "OTHER", status: 0, compiler: "", input: "" };
+  let jobDir: string | null = null;
+  try {
+    jobDir = await serve(conn, ctx, summary, (dir) => (jobDir = dir));
+  } catch (err) {
+    const e = err as Error;
+    summary.outcome = summary.outcome === "OTHER" ? (e instanceof DistccError && e.code !== Exit.IO_ERROR ? "REJ_BAD_REQ" : "OTHER") : summary.outcome;
+    ctx.log.error("job", `${conn.peer}: ${e.message}`);
+  } finally {
+    conn.close();
+    if (jobDir && !ctx.settings.saveTemps) rmSync(jobDir, { recursive: true, force: true });
+    ctx.stats.record(summary.outcome);
+    logSummary(ctx.log, conn.peer, summary, performance.now() - started);
+  }
+}
+
+function logSummary(log: Logger, peer: string, s: Summary, ms: number): void {
+  const sig = s.status & 0x7f;
+  const exit = sig ? 0 : (s.status >> 8) & 0xff;
+  const core = s.status & 0x80 ? 1 : 0;
+  const named = s.outcome === "COMPILE_OK" || s.outcome === "COMPILE_ERROR" ? ` ${s.compiler} ${s.input}` : "";
+  log.notice("job", `client: ${peer} ${s.outcome} exit:${exit} sig:${sig} core:${core} ret:${sig ? 128 + sig : exit} time:${Math.round(ms)}ms${named}`);
+}
+
+async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJobDir: (d: string) => void): Promise<string | null> {
+  const { settings, log } = ctx;
+  const reader = new TokenReader(conn.input);
+  const head = await readRequestHead(reader, settings.limits);
+  const argv = head.argv;
+  if (head.version >= 3) {
+    summary.outcome = "REJ_BAD_REQ";
+    log.error("job", `${conn.peer}: protocol 3 (pump mode) is not supported by this server yet; closing`);
+    return null;
+  }
+  const shape = analyseCompile(argv);
+  if (typeof shape === "string") {
+    summary.outcome = "REJ_BAD_REQ";
+    log.error("job", `${conn.peer}: request refused: ${shape}: ${argv.join(" ")}`);
+    return null;
+  }
+  summary.input = argv[shape.inputIndex];
+  summary.compiler = argv[0];
+  const source = await readDoti(reader, head.version, settings.limits);
+
+  const check = ctx.allowlist.check(argv[0], settings.compilerPath);
+  const refused = check.ok ? refusedArgument(argv) : check.reason!;
+  if (refused) {
+    summary.outcome = "REJ_BAD_REQ";
+    summary.status = waitStatus(Exit.COMPILER_MISSING, null);
+    log.error("job", `${conn.peer}: ${refused}`);
+    await answer(conn, failureReply(head.version, summary.status, encoder.encode(log.format("error", "job", `${refused}; refused by the server`))));
+    return null;
+  }
+
+  const jobDir = mkdtempSync(join(settings.tmpDir, "bundccd_"));
+  setJobDir(jobDir);
+  const base = baseName(summary.input).replace(/\.[^.]*$/, "") || "input";
+  const inputPath = join(jobDir, `${base}.${preprocessedExtension(summary.input)}`);
+  const outputPath = join(jobDir, `${base}.${shape.mode === "-S" ? "s" : "o"}`);
+  writeFileSync(inputPath, source);
+  const command = [check.command!, ...argv.slice(1)];
+  command[shape.inputIndex] = inputPath;
+  if (shape.outputIndex < 0) command.push("-o", outputPath);
+  else if (shape.outputJoined) command[shape.outputIndex] = `-o${outputPath}`;
+  else command[shape.outputIndex + 1] = outputPath;
+
+  const reply = await compile(conn, ctx, head.version, command, jobDir, summary);
+  if (reply.status === 0 && existsSync(outputPath)) reply.object = readFileSync(outputPath);
+  await answer(conn, reply);
+  return jobDir;
+}
+
+async function answer(conn: Connection, reply: Reply): Promise<void> {
+  await conn.send(writeReply(new TokenWriter(), reply));
+}
+
+async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersion, command: string[], cwd: string, summary: Summary): Promise<Reply> {
+  const { settings, log, stats, compileSlots } = ctx;
+  const gone = conn.gone.then(() => "gone" as const);
+  const slot = compileSlots.acquire();
+  const waited = await Promise.race([slot.then(() => "slot" as const), gone]);
+  if (waited === "gone") {
+    // The slot may still be granted later; hand it straight back when it is.
+    void slot.then(() => compileSlots.release());
+    summary.outcome = "CLI_DISCONN";
+    throw new DistccError(Exit.IO_ERROR, "client disconnected while waiting for a compile slot");
+  }
+  const t0 = performance.now();
+  stats.compileStarted();
+  try {
+    let proc;
+    try {
+      proc = Bun.spawn(command, {
+        cwd,
+        env: compilerEnv(settings.compilerPath),
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+        detached: true,
+      });
+    } catch (err) {
+      summary.outcome = "COMPILE_ERROR";
+      summary.status = waitStatus(Exit.COMPILER_MISSING, null);
+      const text = log.format("error", "job", `cannot run compiler '${command[0]}': ${(err as Error).message}`);
+      log.error("job", `cannot run compiler '${command[0]}': ${(err as Error).message}`);
+      return failureReply(version, summary.status, encoder.encode(text));
+    }
+    const stdout = readLimited(proc.stdout, settings.limits.maxBody);
+    const stderr = readLimited(proc.stderr, settings.limits.maxBody);
+    const timers: Array<ReturnType<typeof setTimeout>> = [];
+    const lifetime = new Promise<"timeout">((resolve) => {
+      if (settings.jobLifetime > 0) timers.push(setTimeout(() => resolve("timeout"), settings.jobLifetime * 1000));
+    });
+    const how = await Promise.race([proc.exited.then(() => "exit" as const), gone, lifetime]);
+    for (const t of timers) clearTimeout(t);
+    if (how !== "exit") {
+      killGroup(proc.pid);
+      await proc.exited;
+      const status = waitStatus(how === "timeout" ? Exit.TIMEOUT : Exit.IO_ERROR, null);
+      summary.outcome = how === "timeout" ? "COMPILE_TIMEOUT" : "CLI_DISCONN";
+      summary.status = status;
+      const text = how === "timeout" ? "compilation takes too long, timeout" : "client disconnected, killing job";
+      log.error("job", `${command[0]} ${summary.input}: ${text}`);
+      return failureReply(version, status, encoder.encode(log.format("error", "job", text)));
+    }
+    const status = waitStatus(proc.exitCode, signalNumber(proc.signalCode));
+    summary.status = status;
+    summary.outcome = status === 0 ? "COMPILE_OK" : "COMPILE_ERROR";
+    return { version, status, stderr: await stderr, stdout: await stdout, object: EMPTY };
+  } finally {
+    compileSlots.release();
+    stats.compileFinished(baseName(summary.input), baseName(command[0]), Math.round(performance.now() - t0));
+  }
+}
+
+function compilerEnv(path: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  env.PATH = path;
+  // Lets a compiler that is itself a distcc masquerade link notice it was started by a server.
+  const level = Number.parseInt(env._DISTCC_SAFEGUARD ?? "0", 10);
+  env._DISTCC_SAFEGUARD = String((Number.isFinite(level) ? level : 0) + 1);
+  return env;
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  setTimeout(() => {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, 2000).unref();
+}
+
+async function readLimited(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    if (total + chunk.length > limit) continue; // keep draining so the compiler never blocks on a full pipe
+    parts.push(chunk);
+    total += chunk.length;
+  }
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}

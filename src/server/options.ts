@@ -1,0 +1,108 @@
+// `bundcc serve` / distccd options, validated once (valibot) into plain settings.
+import * as v from "valibot";
+import { cpus } from "node:os";
+import { LEVELS, type LogLevel } from "../common/log.ts";
+import { DEFAULT_LIMITS, type ProtocolLimits } from "../protocol/index.ts";
+import { DEFAULT_PORT, DEFAULT_STATS_PORT } from "../version.ts";
+import { DEFAULT_ALLOWLIST_DIRS } from "./allowlist.ts";
+
+export interface ServeOptions {
+  inetd: boolean;
+  detach: boolean;
+  listen: string | null;
+  port: number;
+  allow: string[];
+  allowPrivate: boolean;
+  jobs: number;
+  maxConnections: number;
+  nice: number;
+  user: string | null;
+  pidFile: string | null;
+  logFile: string | null;
+  logStderr: boolean;
+  logLevel: LogLevel;
+  jobLifetime: number;
+  ioTimeout: number;
+  stats: boolean;
+  statsPort: number;
+  enableTcpInsecure: boolean;
+  allowlistDirs: string[];
+  limits: ProtocolLimits;
+  /** Internal: file descriptor on which a detached child reports that it listens. */
+  readyFd: number | null;
+}
+
+const list = (x: unknown): string[] => (x === undefined || x === false ? [] : Array.isArray(x) ? x.map(String) : [String(x)]);
+const last = (x: unknown): unknown => (Array.isArray(x) ? x[x.length - 1] : x);
+
+const intIn = (min: number, max: number) =>
+  v.pipe(
+    v.union([v.number(), v.string()]),
+    v.transform((x) => Number(x)),
+    v.number(),
+    v.integer(),
+    v.minValue(min),
+    v.maxValue(max),
+  );
+
+const Schema = v.object({
+  port: intIn(1, 65535),
+  statsPort: intIn(1, 65535),
+  jobs: intIn(1, 200),
+  maxConnections: intIn(1, 10_000),
+  nice: intIn(-20, 19),
+  jobLifetime: intIn(0, 86_400),
+  ioTimeout: intIn(1, 86_400),
+  maxBody: intIn(1024, 2 ** 31),
+  maxArgc: intIn(1, 1_000_000),
+  logLevel: v.picklist(LEVELS),
+});
+
+/** Turns cac's parsed options into validated settings; throws an Error with a readable message. */
+export function resolveOptions(raw: Record<string, unknown>): ServeOptions {
+  const ncpus = cpus().length || 1;
+  const jobs = last(raw.jobs) ?? ncpus + 2;
+  const parsed = v.safeParse(Schema, {
+    port: last(raw.port) ?? DEFAULT_PORT,
+    statsPort: last(raw.statsPort) ?? DEFAULT_STATS_PORT,
+    jobs,
+    maxConnections: last(raw.maxConnections) ?? Math.max(16, Number(jobs) * 4),
+    nice: last(raw.nice) ?? 5,
+    jobLifetime: last(raw.jobLifetime) ?? 0,
+    ioTimeout: last(raw.ioTimeout) ?? 60,
+    maxBody: last(raw.maxBody) ?? DEFAULT_LIMITS.maxBody,
+    maxArgc: last(raw.maxArgc) ?? DEFAULT_LIMITS.maxArgc,
+    logLevel: raw.verbose ? "debug" : (last(raw.logLevel) ?? "notice"),
+  });
+  if (!parsed.success) {
+    const issue = parsed.issues[0];
+    const key = issue.path?.map((p) => String(p.key)).join(".") ?? "option";
+    throw new Error(`invalid value for --${key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}: ${issue.message}`);
+  }
+  const o = parsed.output;
+  const readyFd = last(raw.readyFd);
+  return {
+    inetd: Boolean(raw.inetd),
+    detach: raw.detach !== false && raw.fork !== false,
+    listen: raw.listen === undefined ? null : String(last(raw.listen)),
+    port: o.port,
+    allow: list(raw.allow),
+    allowPrivate: Boolean(raw.allowPrivate),
+    jobs: o.jobs,
+    maxConnections: o.maxConnections,
+    nice: o.nice,
+    user: raw.user === undefined ? null : String(last(raw.user)),
+    pidFile: raw.pidFile === undefined ? null : String(last(raw.pidFile)),
+    logFile: raw.logFile === undefined ? null : String(last(raw.logFile)),
+    logStderr: Boolean(raw.logStderr),
+    logLevel: o.logLevel,
+    jobLifetime: o.jobLifetime,
+    ioTimeout: o.ioTimeout,
+    stats: Boolean(raw.stats),
+    statsPort: o.statsPort,
+    enableTcpInsecure: Boolean(raw.enableTcpInsecure || raw.makeMeABotnet),
+    allowlistDirs: raw.allowlistDir === undefined ? DEFAULT_ALLOWLIST_DIRS : list(raw.allowlistDir),
+    limits: { ...DEFAULT_LIMITS, maxBody: o.maxBody, maxArgc: o.maxArgc },
+    readyFd: readyFd === undefined ? null : Number(readyFd),
+  };
+}
