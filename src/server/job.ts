@@ -56,17 +56,25 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
   const started = performance.now();
   const summary: Summary = { outcome: "OTHER", status: 0, compiler: "", input: "" };
   let jobDir: string | null = null;
+  let probe = false;
   try {
-    jobDir = await serve(conn, ctx, summary, (dir) => (jobDir = dir));
+    await serve(conn, ctx, summary, (dir) => (jobDir = dir));
   } catch (err) {
     const e = err as Error;
-    summary.outcome = summary.outcome === "OTHER" ? (e instanceof DistccError && e.code !== Exit.IO_ERROR ? "REJ_BAD_REQ" : "OTHER") : summary.outcome;
-    ctx.log.error("job", `${conn.peer}: ${e.message}`);
+    // Port probes (lsdistcc without -p, health checks) connect and leave without a word.
+    probe = conn.input.received === 0;
+    if (probe) ctx.log.info("job", `${conn.peer}: closed without sending a request`);
+    else {
+      if (summary.outcome === "OTHER" && e instanceof DistccError && e.code !== Exit.IO_ERROR) summary.outcome = "REJ_BAD_REQ";
+      ctx.log.error("job", `${conn.peer}: ${e.message}`);
+    }
   } finally {
     conn.close();
     if (jobDir && !ctx.settings.saveTemps) rmSync(jobDir, { recursive: true, force: true });
-    ctx.stats.record(summary.outcome);
-    logSummary(ctx.log, conn.peer, summary, performance.now() - started);
+    if (!probe) {
+      ctx.stats.record(summary.outcome);
+      logSummary(ctx.log, conn.peer, summary, performance.now() - started);
+    }
   }
 }
 
@@ -78,7 +86,7 @@ function logSummary(log: Logger, peer: string, s: Summary, ms: number): void {
   log.notice("job", `client: ${peer} ${s.outcome} exit:${exit} sig:${sig} core:${core} ret:${sig ? 128 + sig : exit} time:${Math.round(ms)}ms${named}`);
 }
 
-async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJobDir: (d: string) => void): Promise<string | null> {
+async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJobDir: (d: string) => void): Promise<void> {
   const { settings, log } = ctx;
   const reader = new TokenReader(conn.input);
   const head = await readRequestHead(reader, settings.limits);
@@ -86,13 +94,13 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   if (head.version >= 3) {
     summary.outcome = "REJ_BAD_REQ";
     log.error("job", `${conn.peer}: protocol 3 (pump mode) is not supported by this server yet; closing`);
-    return null;
+    return;
   }
   const shape = analyseCompile(argv);
   if (typeof shape === "string") {
     summary.outcome = "REJ_BAD_REQ";
     log.error("job", `${conn.peer}: request refused: ${shape}: ${argv.join(" ")}`);
-    return null;
+    return;
   }
   summary.input = argv[shape.inputIndex];
   summary.compiler = argv[0];
@@ -105,7 +113,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     summary.status = waitStatus(Exit.COMPILER_MISSING, null);
     log.error("job", `${conn.peer}: ${refused}`);
     await answer(conn, failureReply(head.version, summary.status, encoder.encode(log.format("error", "job", `${refused}; refused by the server`))));
-    return null;
+    return;
   }
 
   const jobDir = mkdtempSync(join(settings.tmpDir, "bundccd_"));
@@ -123,7 +131,6 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   const reply = await compile(conn, ctx, head.version, command, jobDir, summary);
   if (reply.status === 0 && existsSync(outputPath)) reply.object = readFileSync(outputPath);
   await answer(conn, reply);
-  return jobDir;
 }
 
 async function answer(conn: Connection, reply: Reply): Promise<void> {

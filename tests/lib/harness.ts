@@ -11,24 +11,23 @@ export const BUNDCC = join(ROOT, "dist/bundcc");
 export const IS_ROOT = process.getuid?.() === 0;
 
 const cleanups: Array<() => void | Promise<void>> = [];
-let registered = false;
+
+// Registered when a test file imports the harness, i.e. at the file's top level: an afterAll added
+// later from inside a beforeAll hook would run right after that hook.
+afterAll(async () => {
+  while (cleanups.length) {
+    const f = cleanups.pop()!;
+    try {
+      await f();
+    } catch {
+      // keep cleaning
+    }
+  }
+});
 
 /** Runs `fn` when the current test file finishes, even if its tests failed. */
 export function onCleanup(fn: () => void | Promise<void>): void {
   cleanups.push(fn);
-  if (!registered) {
-    registered = true;
-    afterAll(async () => {
-      while (cleanups.length) {
-        const f = cleanups.pop()!;
-        try {
-          await f();
-        } catch {
-          // keep cleaning
-        }
-      }
-    });
-  }
 }
 
 /** A private directory, removed when the file's tests end. World-writable so a dropped-root daemon can use it. */

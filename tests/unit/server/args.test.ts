@@ -32,10 +32,11 @@ describe("compile shape", () => {
 });
 
 describe("refused arguments", () => {
-  test.each([
+  const REFUSED: string[][] = [
     ["-fplugin=/tmp/evil.so"], ["-fplugin-arg-x-y=1"], ["-specs=/tmp/x"], ["--specs=/tmp/x"], ["-B/tmp/"], ["-B", "/tmp"],
     ["-wrapper", "sh,-c,id"], ["@/etc/passwd"], ["-Xclang", "-load"], ["-fpass-plugin=/x.so"], ["-iplugindir=/tmp"], ["-fuse-ld=/tmp/ld"],
-  ])("%p", (...args) => {
+  ];
+  test.each(REFUSED.map((args) => [args.join(" "), args] as const))("%s", (_label, args) => {
     expect(refusedArgument(["gcc", "-c", "x.c", ...args])).not.toBeNull();
   });
 
