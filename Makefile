@@ -25,7 +25,7 @@ typecheck: node_modules/.installed
 	node_modules/.bin/tsc --noEmit -p .
 
 test: build peers
-	$(BUN) test
+	$(BUN) test --timeout 120000
 
 demo: build peers
 	bash scripts/demo.sh

@@ -33,5 +33,12 @@ async function dispatch(argv0: string, args: string[]): Promise<number> {
 }
 
 export {};
-const code = await dispatch(process.argv0, process.argv.slice(2));
+let code: number;
+try {
+  code = await dispatch(process.argv0, process.argv.slice(2));
+} catch (err) {
+  // A bug must still end with a readable message and distcc's generic failure code.
+  await Bun.write(Bun.stderr, `bundcc: internal error: ${(err as Error)?.stack ?? err}\n`);
+  code = 100;
+}
 process.exit(code);

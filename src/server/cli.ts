@@ -50,7 +50,11 @@ export async function main(args: string[]): Promise<number> {
   const cli = buildCli();
   let raw: Record<string, unknown>;
   try {
-    raw = cli.parse(["bundcc", "serve", ...args], { run: false }).options;
+    const parsed = cli.parse(["bundcc", "serve", ...args], { run: false });
+    cli.globalCommand.checkUnknownOptions();
+    cli.globalCommand.checkOptionValue();
+    if (parsed.args.length > 0) throw new Error(`unexpected argument '${parsed.args[0]}'`);
+    raw = parsed.options;
   } catch (err) {
     await writeErr(`bundcc serve: ${(err as Error).message}\n`);
     return Exit.BAD_ARGUMENTS;
@@ -78,18 +82,24 @@ export async function main(args: string[]): Promise<number> {
 
 /** Starts a copy of this daemon in its own session and returns once it listens (or failed to). */
 async function detach(args: string[]): Promise<number> {
-  const child = Bun.spawn([...selfCommand(), "serve", ...args, "--no-detach", "--ready-fd", "3"], {
-    stdio: ["ignore", "ignore", "inherit", "pipe"],
+  // The child says "ready" on its stdout. stderr is piped, not inherited: an inherited pipe would keep
+  // whoever started us (make, a test, ssh) waiting for EOF for as long as the daemon lives.
+  const child = Bun.spawn([...selfCommand(), "serve", ...args, "--no-detach", "--ready-fd", "1"], {
+    stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
-  const ready = child.stdio[3] as unknown as ReadableStream<Uint8Array> | number | undefined;
+  const reader = child.stdout.getReader();
   let text = "";
-  if (ready && typeof ready !== "number") text = await new Response(ready).text();
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
   if (text.startsWith("ready")) {
     child.unref();
     return 0;
   }
   const code = await child.exited;
+  await writeErr(await new Response(child.stderr as ReadableStream<Uint8Array>).text());
   return code || Exit.DISTCC_FAILED;
 }
-

@@ -5,7 +5,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { Exit } from "../common/exit.ts";
 import { Logger, stderrSink, type LogSink } from "../common/log.ts";
 import { Semaphore } from "../common/semaphore.ts";
-import { type AclRule, allowed, PRIVATE_NETWORKS, parseRule } from "./acl.ts";
+import { type AclRule, allowed, PRIVATE_NETWORKS } from "./acl.ts";
 import { CompilerAllowlist } from "./allowlist.ts";
 import { PipeConnection, SocketConnection, type SocketData } from "./connection.ts";
 import { type JobContext, runJob } from "./job.ts";
@@ -13,7 +13,9 @@ import type { ServeOptions } from "./options.ts";
 import { ServerStats } from "./stats.ts";
 
 export async function startServer(opts: ServeOptions): Promise<number> {
-  const log = new Logger(stderrSink, opts.logLevel, "bundccd");
+  // Under inetd or ssh, stderr reaches the client's terminal: only trouble is worth printing there.
+  const quietPipe = opts.inetd && !opts.logFile && !opts.logStderr;
+  const log = new Logger(stderrSink, quietPipe ? "error" : opts.logLevel, "bundccd");
   let logFd: number | null = null;
   if (opts.logFile && !opts.logStderr) {
     // Opened before root is dropped so a root-owned log directory still works.
@@ -30,14 +32,17 @@ export async function startServer(opts: ServeOptions): Promise<number> {
     }
   }
 
-  const rules = buildAcl(opts, log);
+  const rules = opts.acl;
+  if (opts.aclDefaulted && !opts.inetd) {
+    log.notice("startup", `no --allow option: accepting loopback and private networks only (${PRIVATE_NETWORKS.join(" ")})`);
+  }
   const allowlist = new CompilerAllowlist(opts.allowlistDirs, true, opts.enableTcpInsecure);
   if (!opts.enableTcpInsecure) {
     const present = allowlist.existingDirs();
     log.info("startup", present.length
       ? `compilers allowed: links in ${present.join(", ")} and the standard gcc/clang driver names on PATH`
       : `no allowlist directory (${opts.allowlistDirs.join(", ")}); only the standard gcc/clang driver names on PATH may run`);
-  } else {
+  } else if (!opts.inetd) {
     log.warning("startup", "--enable-tcp-insecure: any compiler name a client sends will be run");
   }
 
@@ -76,7 +81,7 @@ export async function startServer(opts: ServeOptions): Promise<number> {
   }
   dropRoot(opts, log);
   if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`);
-  log.notice("startup", `bundcc serve listening on ${opts.listen ?? "*"}:${listener.port}, ${opts.jobs} compile slots, allowing ${rules.map((r) => r.spec).join(" ")}`);
+  log.notice("startup", `bundcc serve listening on ${opts.listen ?? "*"}:${listener.port}, ${opts.jobs} compile slots, allowing ${rules.map((r) => r.spec).join(" ")}${statsListener ? `, stats on port ${statsListener.port}` : ""}`);
   if (opts.readyFd) {
     writeSync(opts.readyFd, `ready ${process.pid}\n`);
     closeSync(opts.readyFd);
@@ -102,16 +107,6 @@ function fdSink(fd: number): LogSink {
       // never let logging take the daemon down
     }
   };
-}
-
-function buildAcl(opts: ServeOptions, log: Logger): AclRule[] {
-  const specs = [...opts.allow];
-  if (opts.allowPrivate) specs.push(...PRIVATE_NETWORKS);
-  if (specs.length === 0) {
-    specs.push(...PRIVATE_NETWORKS);
-    if (!opts.inetd) log.notice("startup", "no --allow option: accepting loopback and private networks only (" + PRIVATE_NETWORKS.join(" ") + ")");
-  }
-  return specs.map(parseRule);
 }
 
 function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext): TCPSocketListener<SocketData> {

@@ -4,6 +4,7 @@ import { cpus } from "node:os";
 import { LEVELS, type LogLevel } from "../common/log.ts";
 import { DEFAULT_LIMITS, type ProtocolLimits } from "../protocol/index.ts";
 import { DEFAULT_PORT, DEFAULT_STATS_PORT } from "../version.ts";
+import { type AclRule, parseRule, PRIVATE_NETWORKS } from "./acl.ts";
 import { DEFAULT_ALLOWLIST_DIRS } from "./allowlist.ts";
 
 export interface ServeOptions {
@@ -12,6 +13,10 @@ export interface ServeOptions {
   listen: string | null;
   port: number;
   allow: string[];
+  /** Parsed access rules (from --allow / --allow-private, or the private-network default). */
+  acl: AclRule[];
+  /** True when no --allow/--allow-private was given and the private-network default applies. */
+  aclDefaulted: boolean;
   allowPrivate: boolean;
   jobs: number;
   maxConnections: number;
@@ -80,13 +85,25 @@ export function resolveOptions(raw: Record<string, unknown>): ServeOptions {
     throw new Error(`invalid value for --${key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}: ${issue.message}`);
   }
   const o = parsed.output;
+  const allow = list(raw.allow);
+  const specs = [...allow, ...(raw.allowPrivate ? PRIVATE_NETWORKS : [])];
+  const aclDefaulted = specs.length === 0;
+  const acl = (aclDefaulted ? PRIVATE_NETWORKS : specs).map((spec) => {
+    try {
+      return parseRule(spec);
+    } catch (err) {
+      throw new Error(`--allow: ${(err as Error).message}`);
+    }
+  });
   const readyFd = last(raw.readyFd);
   return {
     inetd: Boolean(raw.inetd),
     detach: raw.detach !== false && raw.fork !== false,
     listen: raw.listen === undefined ? null : String(last(raw.listen)),
     port: o.port,
-    allow: list(raw.allow),
+    allow,
+    acl,
+    aclDefaulted,
     allowPrivate: Boolean(raw.allowPrivate),
     jobs: o.jobs,
     maxConnections: o.maxConnections,

@@ -169,14 +169,15 @@ export interface Daemon extends Started {
 }
 
 /** bundcc serve on 127.0.0.1 with a private TMPDIR and log; stopped at the end of the file. */
-export async function startBundccServe(extraArgs: string[] = [], env: Record<string, string> = {}): Promise<Daemon & { tmp: string }> {
+export async function startBundccServe(extraArgs: string[] = [], env: Record<string, string> = {}, options: { defaultAllow?: boolean } = {}): Promise<Daemon & { tmp: string }> {
   requireBundcc();
   const port = freePort();
   const dir = tempDir("bundcc-serve-");
   const tmp = join(dir, "tmp");
   await Bun.$`mkdir -p ${tmp} && chmod 777 ${tmp}`.quiet();
   const logFile = join(dir, "serve.log");
-  const args = extraArgs.includes("--allow") || extraArgs.some((a) => a.startsWith("--allow=")) ? extraArgs : ["--allow", "127.0.0.1", ...extraArgs];
+  const addAllow = options.defaultAllow !== false && !extraArgs.some((a) => a.startsWith("--allow"));
+  const args = addAllow ? ["--allow", "127.0.0.1", ...extraArgs] : extraArgs;
   const started = startProcess([BUNDCC, "serve", "--no-detach", "--port", String(port), "--listen", "127.0.0.1", "--log-file", logFile, "--log-level", "info", ...args], {
     env: { ...process.env, TMPDIR: tmp, ...env } as Record<string, string>,
   });
