@@ -245,6 +245,11 @@ export function lzoDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
   // The wire never carries the decoded size: start with a guess and double.
   let cap = Math.min(maxOutput, Math.max(n * 4, 64));
   let out = new Uint8Array(cap);
+  // Short copies go 4 bytes at a time through DataViews (single unaligned loads and stores in
+  // JavaScriptCore), writing up to 3 bytes too many when there is room: the next copy or the
+  // final length makes them disappear.
+  let ov = new DataView(out.buffer);
+  const iv = new DataView(input.buffer, input.byteOffset, n);
 
   let ip = 0;
   let op = 0;
@@ -258,6 +263,7 @@ export function lzoDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
     if (op + t > cap) {
       out = grow(out, op, op + t, maxOutput);
       cap = out.length;
+      ov = new DataView(out.buffer);
     }
     out.set(input.subarray(ip, ip + t), op);
     ip += t;
@@ -341,11 +347,18 @@ export function lzoDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
       t += 3;
       if (ip + t > n) throw corrupt("literal run past end of input", ip);
       if (op + t > cap) {
-      out = grow(out, op, op + t, maxOutput);
-      cap = out.length;
-    }
+        out = grow(out, op, op + t, maxOutput);
+        cap = out.length;
+        ov = new DataView(out.buffer);
+      }
       if (t < 32) {
-        for (let e = ip + t; ip < e; ) out[op++] = input[ip++]!;
+        if (op + t + 3 <= cap && ip + t + 3 <= n) {
+          for (let i = 0; i < t; i += 4) ov.setInt32(op + i, iv.getInt32(ip + i, true), true);
+          ip += t;
+          op += t;
+        } else {
+          for (let e = ip + t; ip < e; ) out[op++] = input[ip++]!;
+        }
       } else {
         out.set(input.subarray(ip, ip + t), op);
         ip += t;
@@ -369,10 +382,17 @@ export function lzoDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
     if (op + len > cap) {
       out = grow(out, op, op + len, maxOutput);
       cap = out.length;
+      ov = new DataView(out.buffer);
     }
     let src = op - dist;
     if (len < 32) {
-      for (let e = op + len; op < e; ) out[op++] = out[src++]!;
+      if (dist >= 4 && op + len + 3 <= cap) {
+        // Each word is read after the bytes it overlaps were written: dist >= 4.
+        for (let i = 0; i < len; i += 4) ov.setInt32(op + i, ov.getInt32(src + i, true), true);
+        op += len;
+      } else {
+        for (let e = op + len; op < e; ) out[op++] = out[src++]!;
+      }
     } else if (dist >= len) {
       out.copyWithin(op, src, src + len);
       op += len;
@@ -395,9 +415,10 @@ export function lzoDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
     } else {
       if (ip + trailing > n) throw corrupt("trailing literals past end of input", ip);
       if (op + trailing > cap) {
-      out = grow(out, op, op + trailing, maxOutput);
-      cap = out.length;
-    }
+        out = grow(out, op, op + trailing, maxOutput);
+        cap = out.length;
+        ov = new DataView(out.buffer);
+      }
       out[op++] = input[ip++]!;
       if (trailing > 1) {
         out[op++] = input[ip++]!;
