@@ -262,6 +262,18 @@ describe("round trips", () => {
     expect(kinds).not.toContain("M1 after trailing");
   });
 
+  test("views at odd offsets into larger buffers, and Buffers", () => {
+    const big = textLike(100_003, 17);
+    for (const [from, to] of [[1, 100_000], [3, 50_003], [7, 7 + 200]] as const) {
+      const view = big.subarray(from, to);
+      const packed = lzoCompress(view);
+      const shifted = new Uint8Array(packed.length + 5);
+      shifted.set(packed, 5);
+      expect(sameBytes(lzoDecompress(shifted.subarray(5), view.length), view)).toBe("");
+      expect(sameBytes(lzoCompress(Buffer.from(view)), packed)).toBe("");
+    }
+  });
+
   test("the decoder grows its output buffer to the exact limit", () => {
     const data = new Uint8Array(5 << 20).fill(0x41);
     const packed = lzoCompress(data);
