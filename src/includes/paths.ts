@@ -1,0 +1,140 @@
+// Path resolution the way the kernel does it, component by component, remembering what the
+// server must reproduce for the same path string to work there: symlinks met on the way (mirrored
+// as links to their real targets) and directories a `..` steps out of (they must exist).
+import type { FileSystem, Kind } from "./fs.ts";
+
+export interface Walk {
+  /** Canonical path of what the path names. */
+  real: string;
+  kind: Kind;
+  /** Canonical directory the last component was looked up in (the "current dir" of an include). */
+  dirReal: string;
+  /** Symlinks traversed: link path (with a canonical parent) → canonical target. */
+  links: Array<[string, string]>;
+  /** Canonical directories that a following `..` leaves: they must exist. */
+  need: string[];
+}
+
+const NO_LINKS: Array<[string, string]> = [];
+const NO_NEED: string[] = [];
+
+export function dirname(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i <= 0 ? "/" : path.slice(0, i);
+}
+
+export function joinPath(base: string, rel: string): string {
+  if (rel.startsWith("/")) return rel;
+  return base === "/" ? `/${rel}` : `${base}/${rel}`;
+}
+
+/** True when path is dir itself or lies below it. */
+export function isUnder(path: string, dir: string): boolean {
+  if (dir === "/") return true;
+  return path === dir || (path.startsWith(dir) && path.charCodeAt(dir.length) === 47);
+}
+
+export class PathResolver {
+  private lstatCache = new Map<string, Kind>();
+  private linkCache = new Map<string, Walk | null>();
+  private walkCache = new Map<string, Walk | null>();
+  /** Counters for the benchmark and cache tests. */
+  readonly counts = { lstat: 0, readlink: 0, walks: 0, walkHits: 0 };
+
+  constructor(readonly fs: FileSystem) {}
+
+  lstat(path: string): Kind {
+    let k = this.lstatCache.get(path);
+    if (k === undefined) {
+      this.counts.lstat++;
+      k = this.fs.lstat(path);
+      this.lstatCache.set(path, k);
+    }
+    return k;
+  }
+
+  /**
+   * Resolves `rel` starting in the canonical directory `base` (absolute `rel` starts at "/").
+   * Null when any component is missing, a non-directory is traversed, or the result is not `want`.
+   */
+  walk(base: string, rel: string, want: "file" | "dir" | "any"): Walk | null {
+    const key = `${want}\u0000${base}\u0000${rel}`;
+    const hit = this.walkCache.get(key);
+    if (hit !== undefined) {
+      this.counts.walkHits++;
+      return hit;
+    }
+    this.counts.walks++;
+    const result = this.doWalk(rel.startsWith("/") ? "/" : base, rel, want, 0);
+    this.walkCache.set(key, result);
+    return result;
+  }
+
+  private doWalk(base: string, rel: string, want: "file" | "dir" | "any", depth: number): Walk | null {
+    if (depth > 40) return null;
+    const parts = rel.split("/");
+    let cur = base === "/" ? "" : base;
+    let kind: Kind = "dir";
+    let dirReal = base;
+    let links = NO_LINKS;
+    let need = NO_NEED;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i];
+      if (part === "" || part === ".") continue;
+      const parentReal = cur === "" ? "/" : cur;
+      dirReal = parentReal;
+      if (part === "..") {
+        if (need === NO_NEED) need = [];
+        need.push(parentReal);
+        cur = cur.slice(0, Math.max(0, cur.lastIndexOf("/")));
+        kind = "dir";
+        continue;
+      }
+      const next = `${cur}/${part}`;
+      const k = this.lstat(next);
+      if (k === "none") return null;
+      if (k === "symlink") {
+        const target = this.resolveLink(next, depth);
+        if (!target) return null;
+        if (links === NO_LINKS) links = [];
+        links.push([next, target.real]);
+        cur = target.real === "/" ? "" : target.real;
+        kind = target.kind;
+      } else {
+        cur = next;
+        kind = k;
+      }
+      if (i < parts.length - 1 && kind !== "dir") {
+        // "x.h/" style trailing parts still require a directory.
+        if (parts.slice(i + 1).some((p) => p !== "")) return null;
+      }
+    }
+    const real = cur === "" ? "/" : cur;
+    if (want === "file" && kind !== "file") return null;
+    if (want === "dir" && kind !== "dir") return null;
+    return { real, kind, dirReal, links, need };
+  }
+
+  /** Canonical target of a symlink (its parent is already canonical). */
+  private resolveLink(link: string, depth: number): Walk | null {
+    const hit = this.linkCache.get(link);
+    if (hit !== undefined) return hit;
+    this.counts.readlink++;
+    let result: Walk | null = null;
+    try {
+      const target = this.fs.readlink(link);
+      result = this.doWalk(target.startsWith("/") ? "/" : dirname(link), target, "any", depth + 1);
+    } catch {
+      result = null;
+    }
+    this.linkCache.set(link, result);
+    return result;
+  }
+
+  /** Forgets everything (a build that changed its tree). */
+  reset(): void {
+    this.lstatCache.clear();
+    this.linkCache.clear();
+    this.walkCache.clear();
+  }
+}

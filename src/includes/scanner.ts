@@ -1,0 +1,248 @@
+// Directive scanner: one pass over a file's bytes that keeps only what can change which files a
+// compile reads. Conditionals are ignored on purpose (every branch counts: over-approximation), so
+// the only lexing that matters is the one that decides where comments and literals start and end —
+// a comment we fail to see would hide a directive.
+
+export type IncludeKind = "include" | "include_next" | "import" | "has_include" | "has_include_next";
+
+export interface IncludeDirective {
+  kind: IncludeKind;
+  /** Operand text, comments removed: `"x.h"`, `<x.h>`, or macro tokens for a computed include. */
+  text: string;
+}
+
+export interface MacroDefinition {
+  name: string;
+  /** null for object-like macros; a trailing "..." marks a variadic one. */
+  params: string[] | null;
+  body: string;
+}
+
+export interface ScannedFile {
+  includes: IncludeDirective[];
+  defines: MacroDefinition[];
+}
+
+const NL = 10, CR = 13, SP = 32, TAB = 9, FF = 12, VT = 11;
+const HASH = 35, SLASH = 47, STAR = 42, BSL = 92, DQ = 34, SQ = 39, LT = 60, LP = 40, RP = 41;
+
+function isIdent(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 36 || c >= 128;
+}
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+function isSpace(c: number): boolean {
+  return c === SP || c === TAB || c === CR || c === FF || c === VT;
+}
+
+/** Index just past a `/* … *\/` comment starting at i (the slash). */
+function skipBlockComment(s: string, i: number): number {
+  const end = s.indexOf("*/", i + 2);
+  return end < 0 ? s.length : end + 2;
+}
+
+/** Index of the newline ending a `//` comment; a backslash-newline continues the comment. */
+function skipLineComment(s: string, i: number): number {
+  for (;;) {
+    const nl = s.indexOf("\n", i);
+    if (nl < 0) return s.length;
+    let j = nl - 1;
+    if (j >= 0 && s.charCodeAt(j) === CR) j--;
+    if (j >= 0 && s.charCodeAt(j) === BSL) {
+      i = nl + 1;
+      continue;
+    }
+    return nl;
+  }
+}
+
+/** Index just past a quoted literal; an unescaped newline ends it too (as an unterminated literal does in cpp). */
+function skipQuoted(s: string, i: number, quote: number): number {
+  const n = s.length;
+  for (let j = i + 1; j < n; j++) {
+    const c = s.charCodeAt(j);
+    if (c === quote) return j + 1;
+    if (c === BSL) j++;
+    else if (c === NL) return j;
+  }
+  return n;
+}
+
+/** If a raw string `R"delim(` starts at q (the quote), the index past its end; else -1. */
+function skipRawString(s: string, q: number): number {
+  const open = s.indexOf("(", q + 1);
+  if (open < 0 || open - q - 1 > 16) return -1;
+  const delim = s.slice(q + 1, open);
+  if (/[\s\\()"]/.test(delim)) return -1;
+  const close = s.indexOf(`)${delim}"`, open + 1);
+  return close < 0 ? s.length : close + delim.length + 2;
+}
+
+const RAW_PREFIXES = new Set(["R", "LR", "uR", "UR", "u8R"]);
+
+/** Scans C/C++ source text (one char per byte: latin-1) for the directives the analyzer needs. */
+export function scanSource(s: string): ScannedFile {
+  const out: ScannedFile = { includes: [], defines: [] };
+  const n = s.length;
+  let lineStart = true;
+  let i = 0;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === NL) {
+      lineStart = true;
+      i++;
+    } else if (isSpace(c)) {
+      i++;
+    } else if (c === SLASH) {
+      const d = s.charCodeAt(i + 1);
+      if (d === STAR) i = skipBlockComment(s, i);
+      else if (d === SLASH) i = skipLineComment(s, i);
+      else {
+        lineStart = false;
+        i++;
+      }
+    } else if (c === BSL && (s.charCodeAt(i + 1) === NL || (s.charCodeAt(i + 1) === CR && s.charCodeAt(i + 2) === NL))) {
+      i += s.charCodeAt(i + 1) === NL ? 2 : 3;
+    } else if (c === HASH && lineStart) {
+      i = directive(s, i + 1, out);
+      lineStart = true;
+    } else if (c === DQ || c === SQ) {
+      i = skipQuoted(s, i, c);
+      lineStart = false;
+    } else if (isDigit(c) || (c === 46 && isDigit(s.charCodeAt(i + 1)))) {
+      // pp-number: a C++14 digit separator (1'000) must not open a character literal.
+      i++;
+      while (i < n) {
+        const d = s.charCodeAt(i);
+        if (isIdent(d) || d === 46) i++;
+        else if ((d === 43 || d === 45) && /[eEpP]/.test(s[i - 1])) i++;
+        else if (d === SQ && isIdent(s.charCodeAt(i + 1))) i += 2;
+        else break;
+      }
+      lineStart = false;
+    } else if (isIdent(c)) {
+      const start = i;
+      while (i < n && isIdent(s.charCodeAt(i))) i++;
+      if (s.charCodeAt(i) === DQ && i - start <= 3 && RAW_PREFIXES.has(s.slice(start, i))) {
+        const end = skipRawString(s, i);
+        if (end >= 0) i = end;
+      }
+      lineStart = false;
+    } else {
+      lineStart = false;
+      i++;
+    }
+  }
+  return out;
+}
+
+/**
+ * Reads the logical line of a directive starting after its `#`: joins continuations, turns
+ * comments into spaces, keeps literals (and a `<…>` header name) intact. Returns the index of the
+ * line's newline.
+ */
+function directive(s: string, i: number, out: ScannedFile): number {
+  const n = s.length;
+  let text = "";
+  let headerName = false;
+  let j = i;
+  while (j < n) {
+    const c = s.charCodeAt(j);
+    if (c === NL) break;
+    if (c === BSL && s.charCodeAt(j + 1) === NL) {
+      j += 2;
+      continue;
+    }
+    if (c === BSL && s.charCodeAt(j + 1) === CR && s.charCodeAt(j + 2) === NL) {
+      j += 3;
+      continue;
+    }
+    if (c === SLASH && s.charCodeAt(j + 1) === STAR) {
+      j = skipBlockComment(s, j);
+      text += " ";
+      continue;
+    }
+    if (c === SLASH && s.charCodeAt(j + 1) === SLASH) {
+      j = skipLineComment(s, j);
+      break;
+    }
+    if (c === DQ || c === SQ) {
+      const end = skipQuoted(s, j, c);
+      text += s.slice(j, end).replace(/\\\r?\n/g, "");
+      j = end;
+      continue;
+    }
+    if (c === LT && !headerName && /^\s*(include|include_next|import)\s*$/.test(text)) {
+      headerName = true;
+      const end = s.indexOf(">", j);
+      const nl = s.indexOf("\n", j);
+      if (end >= 0 && (nl < 0 || end < nl)) {
+        text += s.slice(j, end + 1);
+        j = end + 1;
+        continue;
+      }
+    }
+    text += s[j];
+    j++;
+  }
+  parseDirective(text, out);
+  return j;
+}
+
+const NAME_RE = /^\s*([A-Za-z_]\w*)/;
+
+function parseDirective(text: string, out: ScannedFile): void {
+  const m = NAME_RE.exec(text);
+  if (!m) return;
+  const name = m[1];
+  const rest = text.slice(m[0].length);
+  if (name === "include" || name === "include_next" || name === "import") {
+    const operand = rest.trim();
+    if (operand) out.includes.push({ kind: name, text: operand });
+    return;
+  }
+  if (name === "define") {
+    const def = parseDefine(rest);
+    if (def) out.defines.push(def);
+  }
+  if (rest.includes("__has_include")) hasIncludes(rest, out);
+}
+
+function parseDefine(rest: string): MacroDefinition | undefined {
+  const m = /^\s*([A-Za-z_$][\w$]*)/.exec(rest);
+  if (!m) return undefined;
+  let k = m[0].length;
+  let params: string[] | null = null;
+  if (rest.charCodeAt(k) === LP) {
+    const close = rest.indexOf(")", k);
+    if (close < 0) return undefined;
+    params = rest
+      .slice(k + 1, close)
+      .split(",")
+      .map((p) => p.trim())
+      .filter((p) => p !== "");
+    // `args...` names the variadic part; keep it recognisable for the expander.
+    params = params.map((p) => (p.endsWith("...") && p !== "..." ? `${p.slice(0, -3).trim()}...` : p));
+    k = close + 1;
+  }
+  return { name: m[1], params, body: rest.slice(k).trim() };
+}
+
+/** `__has_include(…)` anywhere in a directive (#if, #elif, or a #define body evaluated later). */
+function hasIncludes(text: string, out: ScannedFile): void {
+  const re = /__has_include(_next)?\s*\(/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    let depth = 1;
+    let j = re.lastIndex;
+    const start = j;
+    for (; j < text.length && depth > 0; j++) {
+      const c = text.charCodeAt(j);
+      if (c === LP) depth++;
+      else if (c === RP) depth--;
+      else if (c === DQ) j = skipQuoted(text, j, DQ) - 1;
+    }
+    const operand = text.slice(start, depth === 0 ? j - 1 : j).trim();
+    if (operand) out.includes.push({ kind: m[1] ? "has_include_next" : "has_include", text: operand });
+  }
+}
