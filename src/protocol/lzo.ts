@@ -30,8 +30,8 @@ const TAIL_MARGIN = 12;
 // One pair of tables for every call: the codec is synchronous, so calls cannot interleave, and
 // resetting 128 KiB is far cheaper than allocating it per message. Each slot keeps a position
 // and the 4 bytes found there, so a candidate is checked without touching the input again.
-const dictPos = new Int32Array(1 << HASH_BITS);
-const dictVal = new Int32Array(1 << HASH_BITS);
+// Position and value sit side by side: one cache line per probe.
+const dict = new Int32Array(2 << HASH_BITS);
 // An empty slot points so far back that its distance is always out of range.
 const EMPTY = -(M4_MAX_DIST + 1);
 
@@ -59,19 +59,19 @@ export function lzoCompress(input: Uint8Array): Uint8Array {
     // JavaScriptCore turns DataView's unaligned little-endian reads into single loads, about
     // twice as fast as assembling 4 bytes by hand.
     const view = new DataView(input.buffer, input.byteOffset, n);
-    dictPos.fill(EMPTY);
+    dict.fill(EMPTY);
     const limit = n - TAIL_MARGIN;
     // Word-at-a-time match extension stops here; the last bytes are compared one by one.
     const wordLimit = n - 4;
     let ip = 0;
     while (ip < limit) {
       const dv = view.getInt32(ip, true);
-      const h = Math.imul(dv, 0x9e3779b1) >>> HASH_SHIFT;
-      let cand = dictPos[h]!;
+      const h = (Math.imul(dv, 0x9e3779b1) >>> HASH_SHIFT) << 1;
+      let cand = dict[h]!;
       const dist = ip - cand;
-      const same = dictVal[h] === dv;
-      dictPos[h] = ip;
-      dictVal[h] = dv;
+      const same = dict[h + 1] === dv;
+      dict[h] = ip;
+      dict[h + 1] = dv;
       if (!same || dist > M4_MAX_DIST) {
         // Incompressible stretches are skipped faster the longer they get: the search costs
         // more than it finds there.
