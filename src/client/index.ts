@@ -1,4 +1,20 @@
-import { writeErr } from "../common/output.ts";
+// The client (spec §5): explicit (`bundcc gcc …`, argv[0] distcc), implicit (`bundcc -c x.c`) and
+// masquerade (argv[0] gcc, cc, …). Decides where the job runs, runs it, and falls back locally.
+import { DistccError, Exit, statusToShell } from "../common/exit.ts";
+import { writeErr, writeOut } from "../common/output.ts";
+import { analyze, cppArgv, expandWp, isPreprocessed, isSource, preprocessedExtension, stripForServer } from "./args.ts";
+import { compileRemote, type Job, removeTemp, startPreprocessor, writeObject } from "./compile.ts";
+import { type ClientSettings, readSettings } from "./env.ts";
+import { type HostDef, type HostList, loadHosts, totalSlots } from "./hosts.ts";
+import { runCompiler } from "./local.ts";
+import { backOff, clearBackoff, isBackedOff } from "./locks.ts";
+import { RECURSION_MESSAGE, safeguardLevel, trimPath } from "./masquerade.ts";
+import { pick, pickLocal } from "./pick.ts";
+import { expandResponseFiles } from "./respfile.ts";
+import type { Reply } from "../protocol/messages.ts";
+import { rewriteCommand } from "./rewrite.ts";
+import { Phase, StateFile } from "./state.ts";
+import { setupTrace, trace } from "./trace.ts";
 
 export interface ClientInvocation {
   /** argv[0] as invoked (a path or a bare name). */
@@ -9,7 +25,248 @@ export interface ClientInvocation {
   masquerade: boolean;
 }
 
-export async function main(_inv: ClientInvocation): Promise<number> {
-  await writeErr("bundcc: the client is not available in this build yet\n");
-  return 100;
+function baseName(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i < 0 ? p : p.slice(i + 1);
+}
+
+export async function main(inv: ClientInvocation): Promise<number> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  let settings: ClientSettings;
+  try {
+    settings = readSettings(env);
+  } catch (err) {
+    await writeErr(`bundcc: ${(err as Error).message}\n`);
+    return (err as DistccError).code ?? Exit.BAD_ARGUMENTS;
+  }
+  setupTrace(settings);
+  const state = new StateFile(settings.dccDir);
+  try {
+    return await run(inv, env, settings, state);
+  } catch (err) {
+    if (err instanceof DistccError) {
+      trace("error", "main", err.message);
+      return err.code;
+    }
+    throw err;
+  } finally {
+    state.remove();
+  }
+}
+
+async function run(inv: ClientInvocation, env: Record<string, string | undefined>, settings: ClientSettings, state: StateFile): Promise<number> {
+  let argv: string[];
+  let trimmed = false;
+  if (inv.masquerade) {
+    const path = trimPath(inv.argv0, env.PATH ?? "");
+    if (path !== null) {
+      env.PATH = path;
+      trimmed = true;
+    }
+    argv = [baseName(inv.argv0), ...inv.args];
+  } else {
+    const first = inv.args[0];
+    if (first === undefined) {
+      await (await import("./help.ts")).printHelp();
+      return Exit.BAD_ARGUMENTS;
+    }
+    const own = await ownOption(first, inv.args, env);
+    if (own !== null) return own;
+    // Implicit: `bundcc -c x.c` or `bundcc x.c` compiles with cc.
+    argv = first.startsWith("-") || isSource(first) || first.endsWith(".o") ? ["cc", ...inv.args] : [...inv.args];
+  }
+
+  const level = safeguardLevel(env._DISTCC_SAFEGUARD);
+  if (level - (trimmed ? 1 : 0) > 0) {
+    trace("error", "dcc_recursion_safeguard", RECURSION_MESSAGE);
+    return Exit.RECURSION;
+  }
+  env._DISTCC_SAFEGUARD = String(level + 1);
+  if (level > 0) {
+    // A compiler we started ran us again (masqueraded): compile here, no locks, no network.
+    trace("debug", "main", "recursion level > 0: running the compiler directly");
+    return runCompiler(argv, env);
+  }
+
+  argv = expandWp(expandResponseFiles(argv));
+  if (settings.rewriteCross) argv = rewriteCommand(argv, env.PATH ?? "");
+  const a = analyze(argv);
+  state.set({ file: a.input ?? "" });
+  if (a.local !== null) {
+    trace("info", "dcc_scan_args", `${a.local}; running locally`);
+    return runLocally(a.argv, env, settings, state, a.preprocessOnly ? "cpp" : "compile", undefined);
+  }
+
+  let hosts: HostList | { none: string };
+  try {
+    hosts = await loadHosts(env);
+  } catch (err) {
+    if (!(err instanceof DistccError)) throw err;
+    trace("error", "dcc_parse_hosts", err.message);
+    if (!settings.fallback) return err.code;
+    return runLocally(a.argv, env, settings, state, "compile", undefined);
+  }
+  if ("none" in hosts) {
+    trace("warning", "dcc_parse_hosts", hosts.none);
+    return runLocally(a.argv, env, settings, state, "compile", undefined);
+  }
+  for (const w of hosts.warnings) trace("warning", "dcc_parse_hosts", w);
+
+  const input = a.input!;
+  const output = a.output!;
+  const job: Job = {
+    argv: a.argv,
+    input,
+    output,
+    cppArgv: isPreprocessed(input) ? null : cppArgv(a.argv, output),
+    serverArgv: stripForServer(a.argv),
+    ppExt: preprocessedExtension(input),
+    env,
+    settings,
+    localSlotsCpp: hosts.localSlotsCpp,
+    state,
+  };
+  return distribute(job, hosts);
+}
+
+/** --help, --version, --show-hosts, -j, --scan-includes: recognised only as the first argument. */
+async function ownOption(first: string, args: string[], env: Record<string, string | undefined>): Promise<number | null> {
+  switch (first) {
+    case "--help":
+      await (await import("./help.ts")).printHelp();
+      return 0;
+    case "--version":
+      await (await import("./help.ts")).printVersion();
+      return 0;
+    case "--show-hosts":
+    case "-j": {
+      let hosts;
+      try {
+        hosts = await loadHosts(env);
+      } catch (err) {
+        if (!(err instanceof DistccError)) throw err;
+        await writeErr(`bundcc: ${err.message}\n`);
+        return err.code;
+      }
+      if ("none" in hosts) {
+        await writeErr(`bundcc: ${hosts.none}\n`);
+        return Exit.NO_HOSTS;
+      }
+      if (first === "-j") await writeOut(`${totalSlots(hosts)}\n`);
+      else await writeOut(hosts.hosts.map((h) => `${h.spec}\n`).join(""));
+      return 0;
+    }
+    case "--scan-includes":
+      return (await import("../cli.ts")).runSubcommand(["scan-includes", ...args.slice(1)]);
+  }
+  return null;
+}
+
+async function runLocally(argv: string[], env: Record<string, string | undefined>, settings: ClientSettings, state: StateFile, pool: "cpp" | "compile", hosts: HostList | undefined): Promise<number> {
+  let lock;
+  try {
+    const n = pool === "cpp" ? (hosts?.localSlotsCpp ?? 8) : (hosts?.localSlots ?? 4);
+    lock = await pickLocal(n, settings, () => state.phase(Phase.Blocked));
+    state.set({ host: "localhost", slot: lock.slot });
+  } catch (err) {
+    trace("warning", "dcc_lock_local", `could not take a local slot (${(err as Error).message}); running anyway`);
+  }
+  state.phase(Phase.Compile);
+  try {
+    trace("info", "dcc_compile_local", `exec on localhost: ${argv.join(" ")}`);
+    return await runCompiler(argv, env);
+  } finally {
+    lock?.lock.release();
+    state.phase(Phase.Done);
+  }
+}
+
+/** Host choice, remote attempt, and every fallback rule of §5.7. */
+async function distribute(job: Job, list: HostList): Promise<number> {
+  const s = job.settings;
+  const tried = new Set<HostDef>();
+  let pp: ReturnType<typeof startPreprocessor> | null = null;
+  let lastError: DistccError | null = null;
+  try {
+    for (;;) {
+      const candidates = list.hosts.filter((h) => !h.down && !tried.has(h) && !isBackedOff(s.dccDir, h, s.backoffPeriodSec));
+      if (candidates.length === 0) {
+        if (!s.fallback) {
+          trace("error", "dcc_build_somewhere", `failed to distribute${lastError ? ` (${lastError.message})` : ": all hosts are backed off or down"} and fallbacks are disabled`);
+          return Exit.NO_HOSTS;
+        }
+        if (lastError) trace("warning", "dcc_build_somewhere", `failed to distribute, running locally instead`);
+        return runLocally(job.argv, job.env, s, job.state, "compile", list);
+      }
+      let picked;
+      try {
+        picked = await pick(candidates, s, () => job.state.phase(Phase.Blocked));
+      } catch (err) {
+        trace("error", "dcc_lock_host", `failed to lock a slot: ${(err as Error).message}`);
+        if (!s.fallback) return Exit.DISTCC_FAILED;
+        return runLocally(job.argv, job.env, s, job.state, "compile", list);
+      }
+      const { host, lock } = picked;
+      job.state.set({ slot: picked.slot });
+      if (host.kind === "local") {
+        try {
+          job.state.set({ host: "localhost" });
+          job.state.phase(Phase.Compile);
+          return await runCompiler(job.argv, job.env);
+        } finally {
+          lock.release();
+        }
+      }
+      pp ??= startPreprocessor(job);
+      let outcome;
+      try {
+        outcome = await compileRemote(job, host, pp);
+      } finally {
+        lock.release();
+      }
+      if (outcome.kind === "host-failed") {
+        lastError = outcome.error;
+        trace("error", "dcc_build_somewhere", `compile ${job.input} on ${host.spec} failed: ${outcome.error.message}`);
+        backOff(s.dccDir, s.dccDirExplicit, host, s.backoffPeriodSec);
+        tried.add(host);
+        continue;
+      }
+      if (outcome.kind === "cpp-failed") {
+        trace("warning", "dcc_build_somewhere", `local preprocessing of ${job.input} failed; running the whole command locally`);
+        return runLocally(job.argv, job.env, s, job.state, "compile", list);
+      }
+      return await finish(job, host, outcome.reply, list);
+    }
+  } finally {
+    if (pp) removeTemp(job, pp);
+  }
+}
+
+async function finish(job: Job, host: HostDef, reply: Reply, list: HostList): Promise<number> {
+  const s = job.settings;
+  const code = statusToShell(reply.status);
+  await writeOut(reply.stdout);
+  if (code === 0) {
+    await writeObject(job.output, reply.object);
+    await writeErr(reply.stderr);
+    clearBackoff(s.dccDir, host, s.backoffPeriodSec);
+    job.state.phase(Phase.Done);
+    return 0;
+  }
+  if (reply.object.length > 0) trace("error", "dcc_retrieve_results", "remote compiler failed but also returned output: ignored");
+  trace("info", "dcc_build_somewhere", `compile ${job.input} on ${host.spec} failed with exit code ${code}`);
+  if (s.skipLocalRetry && code < 128) {
+    await writeErr(reply.stderr);
+    return code;
+  }
+  backOff(s.dccDir, s.dccDirExplicit, host, s.backoffPeriodSec);
+  if (!s.fallback) {
+    await writeErr(reply.stderr);
+    return code;
+  }
+  trace("info", "dcc_build_somewhere", `remote compilation of '${job.input}' failed, retrying locally`);
+  const local = await runLocally(job.argv, job.env, s, job.state, "compile", list);
+  if (local === code) clearBackoff(s.dccDir, host, s.backoffPeriodSec);
+  else trace("warning", "dcc_build_somewhere", `remote compilation of '${job.input}' failed with ${code} but local compilation gave ${local}`);
+  return local;
 }

@@ -1,0 +1,151 @@
+// A plain-mode job on one server (spec §1.4, §1.7, §5.3): the local preprocessor runs under a
+// --localslots_cpp slot while the connection opens; the request head goes out first, DOTI once cpp
+// is done; the reply is read to its last token before the connection is dropped.
+import { mkdirSync, unlinkSync } from "node:fs";
+import { DistccError, Exit } from "../common/exit.ts";
+import { DEFAULT_LIMITS } from "../protocol/limits.ts";
+import { packBody, readReply, type Reply, writeRequestHead } from "../protocol/messages.ts";
+import { TokenReader, TokenWriter } from "../protocol/tokens.ts";
+import { connect } from "./connection.ts";
+import type { ClientSettings } from "./env.ts";
+import type { HostDef } from "./hosts.ts";
+import { displayName } from "./hosts.ts";
+import { pickLocal } from "./pick.ts";
+import { Phase, type StateFile } from "./state.ts";
+import { trace } from "./trace.ts";
+
+export interface Job {
+  /** The rewritten compiler command (argv[0] is the compiler), with -o. */
+  argv: string[];
+  input: string;
+  output: string;
+  /** What the local preprocessor runs (null when the input is already preprocessed). */
+  cppArgv: string[] | null;
+  /** What goes to the server. */
+  serverArgv: string[];
+  /** Extension of the preprocessed temp file. */
+  ppExt: string;
+  env: Record<string, string | undefined>;
+  settings: ClientSettings;
+  localSlotsCpp: number;
+  state: StateFile;
+}
+
+/** The preprocessed source, produced once per job and reused if the first host fails. */
+export interface Preprocessed {
+  /** Resolves to the cpp exit status (shell-style) and the file holding its output. */
+  done: Promise<{ code: number; path: string }>;
+}
+
+function randomHex(): string {
+  const b = crypto.getRandomValues(new Uint8Array(4));
+  let s = "";
+  for (const x of b) s += x.toString(16).padStart(2, "0");
+  return s;
+}
+
+/** Starts the local preprocessor (under a cpp slot) in the background. */
+export function startPreprocessor(job: Job): Preprocessed {
+  if (!job.cppArgv) return { done: Promise.resolve({ code: 0, path: job.input }) };
+  const argv = job.cppArgv;
+  const path = `${job.settings.tmpDir}/distcc_${randomHex()}.${job.ppExt}`;
+  const done = (async () => {
+    const slot = await pickLocal(job.localSlotsCpp, job.settings);
+    try {
+      const exe = argv[0].includes("/") ? argv[0] : (Bun.which(argv[0], { PATH: job.env.PATH ?? "" }) ?? argv[0]);
+      trace("debug", "dcc_spawn_child", `forking to execute: ${argv.join(" ")}`);
+      const proc = Bun.spawn([exe, ...argv.slice(1)], { argv0: argv[0], env: job.env as Record<string, string>, stdin: "ignore", stdout: Bun.file(path), stderr: "inherit" });
+      const code = await proc.exited;
+      return { code: proc.signalCode ? 128 : code, path };
+    } catch (err) {
+      trace("error", "dcc_cpp_maybe", `failed to run the preprocessor: ${(err as Error).message}`);
+      return { code: Exit.COMPILER_MISSING, path };
+    } finally {
+      slot.lock.release();
+    }
+  })();
+  return { done };
+}
+
+export function removeTemp(job: Job, pp: Preprocessed): void {
+  if (!job.cppArgv) return;
+  pp.done.then(({ path }) => {
+    if (job.settings.saveTemps) {
+      trace("info", "dcc_cleanup", `keeping temporary file ${path} (DISTCC_SAVE_TEMPS)`);
+      return;
+    }
+    try {
+      unlinkSync(path);
+    } catch {
+      // never created
+    }
+  });
+}
+
+export type RemoteOutcome =
+  | { kind: "reply"; reply: Reply }
+  /** Local preprocessing failed: not the host's fault; the command is re-run locally. */
+  | { kind: "cpp-failed"; code: number }
+  /** Transport, protocol or timeout failure: the host is to blame. */
+  | { kind: "host-failed"; error: DistccError };
+
+/** Runs one attempt on `host`. Never throws for network trouble: that is a "host-failed" outcome. */
+export async function compileRemote(job: Job, host: HostDef, pp: Preprocessed): Promise<RemoteOutcome> {
+  const s = job.settings;
+  const version = host.protocol === 3 ? 2 : host.protocol; // pump jobs need the include server
+  const where = displayName(host);
+  job.state.set({ host: where });
+  job.state.phase(Phase.Connect);
+  let conn;
+  try {
+    conn = await connect(host, { connectTimeoutMs: s.connectTimeoutMs, ioTimeoutMs: s.ioTimeoutSec * 1000, ssh: s.ssh });
+  } catch (err) {
+    return { kind: "host-failed", error: asDistccError(err, Exit.CONNECT_FAILED) };
+  }
+  try {
+    trace("info", "dcc_compile_remote", `exec on ${where}: ${job.serverArgv.join(" ")}`);
+    const head = writeRequestHead(new TokenWriter(), { version, argv: job.serverArgv });
+    job.state.phase(Phase.Preprocess);
+    // Send the head while cpp runs; a failure here is the host's, but only once cpp is known good.
+    const headSent = conn.write(head.chunks).then(
+      () => null,
+      (err: unknown) => asDistccError(err, Exit.IO_ERROR),
+    );
+    const cpp = await pp.done;
+    if (cpp.code !== 0) {
+      conn.close();
+      return { kind: "cpp-failed", code: cpp.code };
+    }
+    const headError = await headSent;
+    if (headError) throw headError;
+    const source = await Bun.file(cpp.path).bytes();
+    job.state.phase(Phase.Send);
+    const w = new TokenWriter().bytes("DOTI", packBody(version, source));
+    await conn.write(w.chunks);
+    job.state.phase(Phase.Compile);
+    const reply = await readReply(new TokenReader(conn.queue), version, DEFAULT_LIMITS);
+    job.state.phase(Phase.Receive);
+    return { kind: "reply", reply };
+  } catch (err) {
+    return { kind: "host-failed", error: asDistccError(err, Exit.IO_ERROR) };
+  } finally {
+    conn.close();
+  }
+}
+
+function asDistccError(err: unknown, code: number): DistccError {
+  if (err instanceof DistccError) return err;
+  return new DistccError(code, (err as Error)?.message ?? String(err));
+}
+
+/** Writes the object of a successful reply: parent directories created, an old file replaced. */
+export async function writeObject(output: string, bytes: Uint8Array): Promise<void> {
+  const slash = output.lastIndexOf("/");
+  if (slash > 0) mkdirSync(output.slice(0, slash), { recursive: true });
+  try {
+    unlinkSync(output);
+  } catch {
+    // did not exist
+  }
+  await Bun.write(output, bytes);
+}

@@ -1,0 +1,55 @@
+// --help and --version of the client (loaded only when asked for).
+import { writeOut } from "../common/output.ts";
+import { GNU_HOST, VERSION } from "../version.ts";
+
+export async function printVersion(): Promise<void> {
+  await writeOut(
+    `bundcc ${VERSION} ${GNU_HOST}\n` +
+      "  (distcc 3.4 compatible: protocols 1, 2 and 3) (default port 3632)\n" +
+      "Includes its own LZO1X-1 codec.\n\n" +
+      "bundcc comes with ABSOLUTELY NO WARRANTY.\n",
+  );
+}
+
+export async function printHelp(): Promise<void> {
+  await printVersion();
+  await writeOut(`
+Usage:
+   bundcc [--scan-includes] [COMPILER] [compile options] -o OBJECT -c SOURCE
+   bundcc [--help|--version|--show-hosts|-j]
+
+Options:
+   COMPILER                   defaults to "cc"
+   --help                     explain usage and exit
+   --version                  show version and exit
+   --show-hosts               show host list and exit
+   -j                         calculate the concurrency level from the host list
+   --scan-includes            show the files pump mode would send, and exit
+
+Environment variables:
+   See the distcc manual page for details.
+
+   DISTCC_VERBOSE=1           give debug messages
+   DISTCC_LOG                 send messages to file, not stderr
+   DISTCC_SSH                 command to run to open SSH connections
+   DISTCC_DIR                 directory for host list and locks
+   DISTCC_HOSTS               space-separated list of volunteer host specifications
+   DISTCC_FALLBACK=0          do not compile locally when distribution fails
+   DISTCC_SKIP_LOCAL_RETRY    do not retry a failed remote compile locally
+   DISTCC_BACKOFF_PERIOD      seconds a failed host is avoided (default 60, 0 = never)
+   DISTCC_IO_TIMEOUT          seconds to wait for network IO (default 300)
+   DISTCC_PAUSE_TIME_MSEC     milliseconds to wait when every slot is busy (default 1000)
+   DISTCC_SAVE_TEMPS=1        keep temporary files
+   DISTCC_NO_REWRITE_CROSS    do not rewrite gcc/clang for cross-compilation
+   UNCACHED_ERR_FD            file descriptor for messages when DISTCC_LOG is unset
+   TMPDIR                     directory for temporary files
+
+Host specifications:
+   ALL OPTIONS                [--randomize] [--localslots=N] [--localslots_cpp=N]
+   localhost[/LIMIT]          run on this machine, no network
+   HOST[:PORT][/LIMIT][,OPT]  TCP connection, port 3632 by default
+   [USER]@HOST[/LIMIT][:COMMAND][,OPT]   SSH connection
+   OPT                        lzo (compress), cpp,lzo (pump mode), down (never use)
+   -- LIMIT                   number of jobs for the host (default 4; localhost 2)
+`);
+}

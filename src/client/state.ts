@@ -1,0 +1,70 @@
+// Per-process state files for monitors (spec §5.10): $DISTCC_DIR/state/binstate_<pid>, the raw
+// 296-byte struct distccmon-text reads on x86-64, rewritten at each phase change, deleted at exit.
+import { mkdirSync, unlinkSync, writeFileSync } from "node:fs";
+
+export const Phase = { Startup: 0, Blocked: 1, Connect: 2, Preprocess: 3, Send: 4, Compile: 5, Receive: 6, Done: 7 } as const;
+export type PhaseValue = (typeof Phase)[keyof typeof Phase];
+
+export const STATE_SIZE = 296;
+export const STATE_MAGIC = 0x44494800;
+
+/** Encodes one state record: size, magic, pid (u64), file[128], host[128], slot, phase (i32), 8 spare bytes. */
+export function encodeState(pid: number, file: string, host: string, slot: number, phase: number): Uint8Array {
+  const buf = new Uint8Array(STATE_SIZE);
+  const dv = new DataView(buf.buffer);
+  dv.setBigUint64(0, BigInt(STATE_SIZE), true);
+  dv.setBigUint64(8, BigInt(STATE_MAGIC), true);
+  dv.setBigUint64(16, BigInt(pid), true);
+  putString(buf, 24, file);
+  putString(buf, 152, host);
+  dv.setInt32(280, slot, true);
+  dv.setInt32(284, phase, true);
+  return buf;
+}
+
+function putString(buf: Uint8Array, at: number, s: string): void {
+  const n = Math.min(s.length, 127);
+  for (let i = 0; i < n; i++) buf[at + i] = s.charCodeAt(i) & 0xff;
+}
+
+export class StateFile {
+  private path: string | null = null;
+  private file = "";
+  private host = "";
+  private slot = 0;
+
+  constructor(private readonly dccDir: string) {}
+
+  set(fields: { file?: string; host?: string; slot?: number }): void {
+    if (fields.file !== undefined) this.file = fields.file.slice(fields.file.lastIndexOf("/") + 1);
+    if (fields.host !== undefined) this.host = fields.host;
+    if (fields.slot !== undefined) this.slot = fields.slot;
+  }
+
+  phase(p: PhaseValue): void {
+    try {
+      if (!this.path) {
+        const dir = `${this.dccDir}/state`;
+        try {
+          mkdirSync(dir);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        }
+        this.path = `${dir}/binstate_${process.pid}`;
+      }
+      writeFileSync(this.path, encodeState(process.pid, this.file, this.host, this.slot, p));
+    } catch {
+      // monitoring is best effort
+    }
+  }
+
+  remove(): void {
+    if (!this.path) return;
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // gone already
+    }
+    this.path = null;
+  }
+}
