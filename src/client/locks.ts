@@ -28,14 +28,20 @@ export function tryLockFd(fd: number): boolean {
   return fcntlLib().fcntl(fd, F_SETLK, ptr(flock)) === 0;
 }
 
+// POSIX locks never conflict within one process, so the slots this process holds are tracked here.
+const held = new Set<string>();
+
 export class SlotLock {
   constructor(
     readonly path: string,
     private fd: number,
-  ) {}
+  ) {
+    held.add(path);
+  }
 
   release(): void {
     if (this.fd >= 0) {
+      held.delete(this.path);
       try {
         closeSync(this.fd);
       } catch {
@@ -63,6 +69,7 @@ function prepareDir(dccDir: string, explicit: boolean): string {
 /** Takes `cpu_<name>_<slot>` if nobody holds it. Errors (missing DISTCC_DIR…) propagate. */
 export function tryLockSlot(dccDir: string, explicit: boolean, name: string, slot: number): SlotLock | null {
   const path = `${prepareDir(dccDir, explicit)}/cpu_${name}_${slot}`;
+  if (held.has(path)) return null;
   const fd = openSync(path, "a", 0o666);
   if (tryLockFd(fd)) return new SlotLock(path, fd);
   closeSync(fd);
