@@ -113,7 +113,8 @@ async function connectSsh(host: HostDef, opts: ConnectOptions): Promise<Connecti
   const sshWords = (opts.ssh ?? "ssh").split(" ").filter((w) => w.length > 0);
   const cmd = [...sshWords];
   if (host.user) cmd.push("-l", host.user);
-  cmd.push(host.hostname, host.command || "distccd --inetd --enable-tcp-insecure");
+  // Like distcc: the remote command (default distccd) always gets `--inetd --enable-tcp-insecure`.
+  cmd.push(host.hostname, host.command || "distccd", "--inetd", "--enable-tcp-insecure");
   const queue = new ByteQueue({ idleTimeoutMs: opts.ioTimeoutMs });
   const spawn = () => {
     try {

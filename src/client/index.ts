@@ -88,13 +88,15 @@ async function run(inv: ClientInvocation, env: Record<string, string | undefined
     return runCompiler(argv, env);
   }
 
-  argv = expandWp(expandResponseFiles(argv));
+  argv = expandResponseFiles(argv);
   if (settings.rewriteCross) argv = rewriteCommand(argv, env.PATH ?? "");
-  const a = analyze(argv);
+  // -Wp, forms are expanded for the decision and the server; the local commands keep them as
+  // written, so a `-Wp,-MD,f` .d file has the target the compiler itself would give it.
+  const a = analyze(expandWp(argv));
   state.set({ file: a.input ?? "" });
   if (a.local !== null) {
     trace("info", "dcc_scan_args", `${a.local}; running locally`);
-    return runLocally(a.argv, env, settings, state, a.preprocessOnly ? "cpp" : "compile", undefined);
+    return runLocally(argv, env, settings, state, a.preprocessOnly ? "cpp" : "compile", undefined);
   }
 
   let hosts: HostList | { none: string };
@@ -104,21 +106,21 @@ async function run(inv: ClientInvocation, env: Record<string, string | undefined
     if (!(err instanceof DistccError)) throw err;
     trace("error", "dcc_parse_hosts", err.message);
     if (!settings.fallback) return err.code;
-    return runLocally(a.argv, env, settings, state, "compile", undefined);
+    return runLocally(argv, env, settings, state, "compile", undefined);
   }
   if ("none" in hosts) {
     trace("warning", "dcc_parse_hosts", hosts.none);
-    return runLocally(a.argv, env, settings, state, "compile", undefined);
+    return runLocally(argv, env, settings, state, "compile", undefined);
   }
   for (const w of hosts.warnings) trace("warning", "dcc_parse_hosts", w);
 
   const input = a.input!;
   const output = a.output!;
   const job: Job = {
-    argv: a.argv,
+    argv,
     input,
     output,
-    cppArgv: isPreprocessed(input) ? null : cppArgv(a.argv, output),
+    cppArgv: isPreprocessed(input) ? null : cppArgv(argv, output),
     serverArgv: stripForServer(a.argv),
     ppExt: preprocessedExtension(input),
     env,
