@@ -1,7 +1,6 @@
 // A plain-mode job on one server (spec §1.4, §1.7, §5.3): the local preprocessor runs under a
 // --localslots_cpp slot while the connection opens; the request head goes out first, DOTI once cpp
 // is done; the reply is read to its last token before the connection is dropped.
-import { mkdirSync, unlinkSync } from "node:fs";
 import { DistccError, Exit } from "../common/exit.ts";
 import { DEFAULT_LIMITS } from "../protocol/limits.ts";
 import { packBody, readReply, type Reply, writeRequestHead } from "../protocol/messages.ts";
@@ -12,6 +11,7 @@ import type { HostDef } from "./hosts.ts";
 import { displayName } from "./hosts.ts";
 import { pickLocal } from "./pick.ts";
 import { Phase, type StateFile } from "./state.ts";
+import { makeDirs, removeFile } from "./sys.ts";
 import { trace } from "./trace.ts";
 
 export interface Job {
@@ -74,11 +74,7 @@ export function removeTemp(job: Job, pp: Preprocessed): void {
       trace("info", "dcc_cleanup", `keeping temporary file ${path} (DISTCC_SAVE_TEMPS)`);
       return;
     }
-    try {
-      unlinkSync(path);
-    } catch {
-      // never created
-    }
+    removeFile(path);
   });
 }
 
@@ -141,11 +137,7 @@ function asDistccError(err: unknown, code: number): DistccError {
 /** Writes the object of a successful reply: parent directories created, an old file replaced. */
 export async function writeObject(output: string, bytes: Uint8Array): Promise<void> {
   const slash = output.lastIndexOf("/");
-  if (slash > 0) mkdirSync(output.slice(0, slash), { recursive: true });
-  try {
-    unlinkSync(output);
-  } catch {
-    // did not exist
-  }
+  if (slash > 0) makeDirs(output.slice(0, slash));
+  removeFile(output);
   await Bun.write(output, bytes);
 }

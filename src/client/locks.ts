@@ -1,32 +1,9 @@
 // Slot locks and backoff files (spec §5.6). Locks are POSIX record locks (fcntl F_SETLK, F_WRLCK,
-// whole file) taken through libc with bun:ffi, so that a real distcc client sharing DISTCC_DIR sees
-// them and we see its locks. flock(2) would not interoperate. The lock lives as long as the fd.
-import { dlopen, ptr } from "bun:ffi";
-import { closeSync, mkdirSync, openSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+// whole file) taken through libc, so that a real distcc client sharing DISTCC_DIR sees them and we
+// see its locks; flock(2) would not interoperate. A lock lives as long as its descriptor.
 import type { HostDef } from "./hosts.ts";
 import { lockName } from "./hosts.ts";
-
-const F_SETLK = 6;
-const F_WRLCK = 1;
-
-let libc: { fcntl: (fd: number, cmd: number, arg: number) => number } | null = null;
-
-function fcntlLib() {
-  if (!libc) {
-    const lib = dlopen("libc.so.6", { fcntl: { args: ["i32", "i32", "ptr"], returns: "i32" } });
-    libc = { fcntl: (fd, cmd, arg) => lib.symbols.fcntl(fd, cmd, arg) as number };
-  }
-  return libc;
-}
-
-// struct flock on x86-64/aarch64 Linux: short l_type, short l_whence, (pad), off_t l_start, off_t l_len, pid_t l_pid.
-const flock = new Uint8Array(32);
-flock[0] = F_WRLCK; // l_type; whence SEEK_SET=0, start 0, len 0 (= whole file)
-
-/** Tries to take a write lock on the whole file without waiting; true on success. */
-export function tryLockFd(fd: number): boolean {
-  return fcntlLib().fcntl(fd, F_SETLK, ptr(flock)) === 0;
-}
+import { closeFd, makeDir, makeDirs, mtimeMs, O_CREAT, O_WRONLY, openFile, removeFile, tryWriteLock, writeWholeFile } from "./sys.ts";
 
 // POSIX locks never conflict within one process, so the slots this process holds are tracked here.
 const held = new Set<string>();
@@ -42,11 +19,7 @@ export class SlotLock {
   release(): void {
     if (this.fd >= 0) {
       held.delete(this.path);
-      try {
-        closeSync(this.fd);
-      } catch {
-        // already closed
-      }
+      closeFd(this.fd);
       this.fd = -1;
     }
   }
@@ -56,12 +29,15 @@ export function lockDir(dccDir: string): string {
   return `${dccDir}/lock`;
 }
 
+const prepared = new Set<string>();
+
+/** $DISTCC_DIR/lock, created if missing; DISTCC_DIR itself only when it is the default ~/.distcc. */
 function prepareDir(dccDir: string, explicit: boolean): string {
   const dir = lockDir(dccDir);
-  try {
-    mkdirSync(dir, { recursive: !explicit });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  if (!prepared.has(dir)) {
+    if (!explicit) makeDirs(dccDir);
+    makeDir(dir);
+    prepared.add(dir);
   }
   return dir;
 }
@@ -70,9 +46,9 @@ function prepareDir(dccDir: string, explicit: boolean): string {
 export function tryLockSlot(dccDir: string, explicit: boolean, name: string, slot: number): SlotLock | null {
   const path = `${prepareDir(dccDir, explicit)}/cpu_${name}_${slot}`;
   if (held.has(path)) return null;
-  const fd = openSync(path, "a", 0o666);
-  if (tryLockFd(fd)) return new SlotLock(path, fd);
-  closeSync(fd);
+  const fd = openFile(path, O_WRONLY | O_CREAT, 0o666);
+  if (tryWriteLock(fd)) return new SlotLock(path, fd);
+  closeFd(fd);
   return null;
 }
 
@@ -85,22 +61,15 @@ function backoffPath(dccDir: string, h: HostDef): string {
 /** True if the host failed less than `periodSec` ago. Period 0 disables backoff entirely. */
 export function isBackedOff(dccDir: string, h: HostDef, periodSec: number, now = Date.now()): boolean {
   if (periodSec <= 0) return false;
-  try {
-    const st = statSync(backoffPath(dccDir, h));
-    return now - st.mtimeMs < periodSec * 1000;
-  } catch {
-    return false;
-  }
+  const m = mtimeMs(backoffPath(dccDir, h));
+  return m !== null && now - m < periodSec * 1000;
 }
 
 /** Marks a host as failed: the backoff file holds one byte `x`, its mtime is the time of failure. */
 export function backOff(dccDir: string, explicit: boolean, h: HostDef, periodSec: number): void {
   if (periodSec <= 0) return;
   try {
-    const path = `${prepareDir(dccDir, explicit)}/backoff_${lockName(h)}_0`;
-    writeFileSync(path, "x");
-    const t = new Date();
-    utimesSync(path, t, t);
+    writeWholeFile(`${prepareDir(dccDir, explicit)}/backoff_${lockName(h)}_0`, "x");
   } catch {
     // a backoff that cannot be recorded only costs a retry later
   }
@@ -109,9 +78,5 @@ export function backOff(dccDir: string, explicit: boolean, h: HostDef, periodSec
 /** The host worked: forget earlier failures. */
 export function clearBackoff(dccDir: string, h: HostDef, periodSec: number): void {
   if (periodSec <= 0) return;
-  try {
-    unlinkSync(backoffPath(dccDir, h));
-  } catch {
-    // none
-  }
+  removeFile(backoffPath(dccDir, h));
 }

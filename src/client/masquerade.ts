@@ -1,15 +1,6 @@
 // Masquerading (spec §5.4): called as `gcc` from a directory early on PATH, find the real compiler by
 // removing every PATH entry up to and including ours; `_DISTCC_SAFEGUARD` guards against recursion.
-import { accessSync, constants } from "node:fs";
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isExecutable } from "./sys.ts";
 
 /** PATH without the entries up to and including the one argv0 was found in; null if not found. */
 export function trimPath(argv0: string, path: string): string | null {

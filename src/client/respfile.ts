@@ -1,7 +1,6 @@
 // `@file` response files, expanded before analysis as the Debian build of distcc does (libiberty's
 // rules: whitespace separates, single and double quotes group, backslash escapes the next character;
 // a file that cannot be read leaves the argument as it is; nested @files are expanded too).
-import { readFileSync } from "node:fs";
 
 export function splitResponse(text: string): string[] {
   const out: string[] = [];
@@ -42,7 +41,9 @@ export function expandResponseFiles(args: readonly string[], depth = 0): string[
     }
     let text: string;
     try {
-      text = readFileSync(a.slice(1), "utf8");
+      // Rare: load node:fs only when a response file is actually used.
+      const fs: typeof import("node:fs") = require("node:fs");
+      text = fs.readFileSync(a.slice(1), "utf8");
     } catch {
       out.push(a);
       continue;

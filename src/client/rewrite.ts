@@ -1,6 +1,6 @@
 // Command rewriting before a job leaves (spec §5.3): `cc`/`c++` resolved to the compiler they link
 // to, `gcc`/`g++` to the target-prefixed name, clang given `-target`. DISTCC_NO_REWRITE_CROSS off.
-import { readlinkSync } from "node:fs";
+import { readLink } from "./sys.ts";
 
 /** The GNU host triple of this build, as distcc prints it in --version. */
 export function gnuHost(): string {
@@ -18,11 +18,7 @@ function base(p: string): string {
 }
 
 function readlinkOrNull(p: string): string | null {
-  try {
-    return readlinkSync(p);
-  } catch {
-    return null;
-  }
+  return readLink(p);
 }
 
 /** `cc` → `gcc` when /usr/bin/cc links (possibly via /etc/alternatives) to gcc. */

@@ -1,6 +1,6 @@
 // Per-process state files for monitors (spec §5.10): $DISTCC_DIR/state/binstate_<pid>, the raw
 // 296-byte struct distccmon-text reads on x86-64, rewritten at each phase change, deleted at exit.
-import { mkdirSync, unlinkSync, writeFileSync } from "node:fs";
+import { makeDir, removeFile, writeWholeFile } from "./sys.ts";
 
 export const Phase = { Startup: 0, Blocked: 1, Connect: 2, Preprocess: 3, Send: 4, Compile: 5, Receive: 6, Done: 7 } as const;
 export type PhaseValue = (typeof Phase)[keyof typeof Phase];
@@ -45,14 +45,10 @@ export class StateFile {
     try {
       if (!this.path) {
         const dir = `${this.dccDir}/state`;
-        try {
-          mkdirSync(dir);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        }
+        makeDir(dir);
         this.path = `${dir}/binstate_${process.pid}`;
       }
-      writeFileSync(this.path, encodeState(process.pid, this.file, this.host, this.slot, p));
+      writeWholeFile(this.path, encodeState(process.pid, this.file, this.host, this.slot, p));
     } catch {
       // monitoring is best effort
     }
@@ -60,11 +56,7 @@ export class StateFile {
 
   remove(): void {
     if (!this.path) return;
-    try {
-      unlinkSync(this.path);
-    } catch {
-      // gone already
-    }
+    removeFile(this.path);
     this.path = null;
   }
 }

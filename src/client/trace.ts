@@ -1,7 +1,7 @@
 // The client's log (spec §5.8): errors and warnings to stderr by default; DISTCC_VERBOSE=1 adds
 // debug lines; DISTCC_LOG sends everything at info level and above to a file instead; without it
 // UNCACHED_ERR_FD names the descriptor to use (ccache sets it so our messages bypass its cache).
-import { appendFileSync } from "node:fs";
+import { appendToFile, writeFd } from "./sys.ts";
 import type { ClientSettings } from "./env.ts";
 
 const PREFIX = { error: "ERROR: ", warning: "Warning: ", info: "", debug: "" } as const;
@@ -24,15 +24,6 @@ export function traceEnabled(level: Level): boolean {
 export function trace(level: Level, context: string, text: string): void {
   if (RANK[level] > threshold) return;
   const line = `${program}[${process.pid}] (${context}) ${PREFIX[level]}${text}\n`;
-  try {
-    appendFileSync(target, line);
-  } catch {
-    if (target !== 2) {
-      try {
-        appendFileSync(2, line);
-      } catch {
-        // nowhere left to report
-      }
-    }
-  }
+  const ok = typeof target === "string" ? appendToFile(target, line) : writeFd(target, new TextEncoder().encode(line));
+  if (!ok && target !== 2) writeFd(2, new TextEncoder().encode(line));
 }

@@ -1,0 +1,162 @@
+// The few system calls the client makes on every job, straight from libc through bun:ffi. Loading
+// node:fs costs ~4-5 ms of start-up in a compiled binary, more than this whole module; and fcntl
+// record locks (needed to share DISTCC_DIR with real distcc clients) have no Bun or Node API at all.
+import { dlopen, ptr, read } from "bun:ffi";
+
+// Linux x86-64 / aarch64 open(2) flags.
+export const O_WRONLY = 0o1;
+export const O_CREAT = 0o100;
+export const O_TRUNC = 0o1000;
+export const O_APPEND = 0o2000;
+export const O_CLOEXEC = 0o2000000;
+export const EEXIST = 17;
+const F_SETLK = 6;
+const F_WRLCK = 1;
+const X_OK = 1;
+
+const symbols = {
+  open: { args: ["ptr", "i32", "u32"], returns: "i32" },
+  close: { args: ["i32"], returns: "i32" },
+  write: { args: ["i32", "ptr", "u64"], returns: "i64" },
+  fcntl: { args: ["i32", "i32", "ptr"], returns: "i32" },
+  mkdir: { args: ["ptr", "u32"], returns: "i32" },
+  unlink: { args: ["ptr"], returns: "i32" },
+  access: { args: ["ptr", "i32"], returns: "i32" },
+  readlink: { args: ["ptr", "ptr", "u64"], returns: "i64" },
+  __errno_location: { args: [], returns: "ptr" },
+} as const;
+
+type Lib = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
+let lib: Lib | null = null;
+
+function libc(): Lib {
+  lib ??= dlopen("libc.so.6", symbols).symbols;
+  return lib;
+}
+
+const encoder = new TextEncoder();
+
+function cstr(s: string): Uint8Array {
+  const b = encoder.encode(`${s}\0`);
+  return b;
+}
+
+function errno(): number {
+  const p = libc().__errno_location();
+  return p ? read.i32(p, 0) : 0;
+}
+
+/** A system call failure, with the errno name as `code` like Node's errors. */
+export class SysError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+    path: string,
+  ) {
+    super(`${call} ${path}: ${ERRNO_TEXT[errno] ?? `errno ${errno}`}`);
+  }
+}
+
+const ERRNO_TEXT: Record<number, string> = {
+  1: "Operation not permitted",
+  2: "No such file or directory",
+  13: "Permission denied",
+  17: "File exists",
+  20: "Not a directory",
+  21: "Is a directory",
+  28: "No space left on device",
+  30: "Read-only file system",
+};
+
+export function openFile(path: string, flags: number, mode = 0o666): number {
+  const fd = libc().open(ptr(cstr(path)), flags | O_CLOEXEC, mode);
+  if (fd < 0) throw new SysError("open", errno(), path);
+  return fd;
+}
+
+export function closeFd(fd: number): void {
+  libc().close(fd);
+}
+
+export function writeFd(fd: number, data: Uint8Array): boolean {
+  let off = 0;
+  while (off < data.length) {
+    const n = Number(libc().write(fd, ptr(data, off), data.length - off));
+    if (n <= 0) return false;
+    off += n;
+  }
+  return true;
+}
+
+/** Creates or truncates `path` and writes `data` to it. */
+export function writeWholeFile(path: string, data: Uint8Array | string, mode = 0o666): void {
+  const fd = openFile(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  try {
+    if (!writeFd(fd, typeof data === "string" ? encoder.encode(data) : data)) throw new SysError("write", errno(), path);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+export function appendToFile(path: string, text: string): boolean {
+  let fd: number;
+  try {
+    fd = openFile(path, O_WRONLY | O_CREAT | O_APPEND);
+  } catch {
+    return false;
+  }
+  const ok = writeFd(fd, encoder.encode(text));
+  closeFd(fd);
+  return ok;
+}
+
+/** mkdir; an existing directory is fine. Throws SysError otherwise. */
+export function makeDir(path: string, mode = 0o777): void {
+  if (libc().mkdir(ptr(cstr(path)), mode) === 0) return;
+  const e = errno();
+  if (e !== EEXIST) throw new SysError("mkdir", e, path);
+}
+
+/** mkdir -p */
+export function makeDirs(path: string): void {
+  const parts = path.split("/");
+  let cur = path.startsWith("/") ? "" : ".";
+  for (const p of parts) {
+    if (!p) continue;
+    cur = cur === "" ? `/${p}` : `${cur}/${p}`;
+    makeDir(cur);
+  }
+}
+
+export function removeFile(path: string): boolean {
+  return libc().unlink(ptr(cstr(path))) === 0;
+}
+
+export function isExecutable(path: string): boolean {
+  return libc().access(ptr(cstr(path)), X_OK) === 0;
+}
+
+export function readLink(path: string): string | null {
+  const buf = new Uint8Array(4096);
+  const n = Number(libc().readlink(ptr(cstr(path)), ptr(buf), buf.length));
+  if (n < 0) return null;
+  return new TextDecoder().decode(buf.subarray(0, n));
+}
+
+// struct flock on Linux x86-64/aarch64: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid.
+const flock = new Uint8Array(32);
+flock[0] = F_WRLCK; // whole file: whence SEEK_SET, start 0, len 0
+
+/** fcntl(F_SETLK, F_WRLCK) on the whole file: true if we now hold it. */
+export function tryWriteLock(fd: number): boolean {
+  return libc().fcntl(fd, F_SETLK, ptr(flock)) === 0;
+}
+
+/** Modification time in ms, or null if the file does not exist. */
+export function mtimeMs(path: string): number | null {
+  const f = Bun.file(path);
+  const m = f.lastModified;
+  // Bun reports a sentinel (2^52-1) rather than throwing for a missing file.
+  if (!(m > 0) || m >= 2 ** 52 - 1) return null;
+  return m;
+}
