@@ -1,0 +1,135 @@
+// The client's own options and settings against the real distcc client's behaviour: --show-hosts,
+// -j, --version, --help; DISTCC_LOG, UNCACHED_ERR_FD, DISTCC_VERBOSE, DISTCC_SAVE_TEMPS, TMPDIR;
+// localhost and +zeroconf host entries; and bundcc lsdistcc next to the real lsdistcc.
+import { beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { clientEnv, type Daemon, freePort, requireTool, run, startBundccServe, startRealDistccd, tempDir } from "../lib/harness.ts";
+import { bundcc, compile, workTree } from "./client-support.ts";
+
+let work: string;
+let distccd: Daemon;
+let serve: Daemon;
+let asDistcc: string;
+beforeAll(async () => {
+  work = workTree();
+  distccd = await startRealDistccd();
+  serve = await startBundccServe();
+  const dir = tempDir();
+  asDistcc = join(dir, "distcc");
+  symlinkSync(bundcc(), asDistcc);
+}, 60_000);
+
+describe("own options", () => {
+  const LISTS = ["localhost/3 h:1/7,lzo @foo/2 bar", "a b:99/2,lzo,cpp [::1]:44/3 --localslots=3 # c\n u@x:/bin/d,lzo,down h2/3:55 --randomize"];
+  for (const hosts of LISTS) {
+    test(`--show-hosts and -j match distcc 3.4 for ${JSON.stringify(hosts)}`, async () => {
+      const distcc = requireTool("distcc");
+      const env = clientEnv({ DISTCC_HOSTS: hosts });
+      for (const opt of ["--show-hosts", "-j"]) {
+        const real = await run([distcc, opt], { env });
+        const ours = await run([bundcc(), opt], { env });
+        const norm = (s: string) => (hosts.includes("--randomize") ? s.split("\n").sort().join("\n") : s);
+        expect(ours.code).toBe(0);
+        expect(norm(ours.stdout)).toBe(norm(real.stdout));
+      }
+    });
+  }
+  test("--version and --help (as bundcc's client under argv[0] distcc)", async () => {
+    const v = await run([asDistcc, "--version"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain("protocols 1, 2 and 3");
+    const h = await run([asDistcc, "--help"]);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toContain("DISTCC_HOSTS");
+    expect(h.stdout).toContain("--show-hosts");
+  });
+  test("hosts from $DISTCC_DIR/hosts when DISTCC_HOSTS is unset", async () => {
+    const env = clientEnv({ DISTCC_HOSTS: undefined });
+    await Bun.write(join(env.DISTCC_DIR, "hosts"), `# build farm\n127.0.0.1:${serve.port}/2,lzo\n`);
+    const r = await run([bundcc(), "--show-hosts"], { env });
+    expect(r.stdout).toBe(`127.0.0.1:${serve.port}/2,lzo\n`);
+    const c = await compile([bundcc(), "gcc", "-c", "hello.c", "-o", "fromfile.o"], work, { ...env, DISTCC_FALLBACK: "0" }, "fromfile.o");
+    expect(c.code).toBe(0);
+  });
+});
+
+describe("settings", () => {
+  test("DISTCC_VERBOSE=1 traces to stderr; DISTCC_LOG takes the messages to a file instead", async () => {
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${serve.port}`, DISTCC_VERBOSE: "1" });
+    const v = await run([bundcc(), "gcc", "-c", "hello.c", "-o", "v.o"], { cwd: work, env });
+    expect(v.code).toBe(0);
+    expect(v.stderr).toContain(`exec on 127.0.0.1:${serve.port}`);
+    const log = join(tempDir(), "client.log");
+    const l = await run([bundcc(), "gcc", "-c", "hello.c", "-o", "l.o"], { cwd: work, env: { ...env, DISTCC_LOG: log } });
+    expect(l.code).toBe(0);
+    expect(l.stderr).toBe("");
+    expect(readFileSync(log, "utf8")).toMatch(/bundcc\[\d+\] \(dcc_compile_remote\) exec on 127\.0\.0\.1/);
+  });
+
+  test("UNCACHED_ERR_FD receives the messages when DISTCC_LOG is unset", async () => {
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${freePort()}`, UNCACHED_ERR_FD: "3" });
+    const out = join(tempDir(), "fd3.txt");
+    const r = await run(["sh", "-c", `exec 3>${out}; exec "$@"`, "sh", bundcc(), "gcc", "-c", "hello.c", "-o", "fd.o"], { cwd: work, env });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(readFileSync(out, "utf8")).toMatch(/failed to connect/i);
+  });
+
+  test("TMPDIR holds the preprocessed file; DISTCC_SAVE_TEMPS=1 keeps it, otherwise it is removed", async () => {
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${serve.port}`, DISTCC_FALLBACK: "0" });
+    expect((await run([bundcc(), "gcc", "-c", "shapes.cc", "-o", "t.o"], { cwd: work, env })).code).toBe(0);
+    expect(readdirSync(env.TMPDIR)).toEqual([]);
+    const keep = { ...env, DISTCC_SAVE_TEMPS: "1" };
+    expect((await run([bundcc(), "g++", "-c", "shapes.cc", "-o", "t.o"], { cwd: work, env: keep })).code).toBe(0);
+    const kept = readdirSync(env.TMPDIR);
+    expect(kept.length).toBe(1);
+    expect(kept[0]).toMatch(/^distcc_[0-9a-f]{8}\.ii$/);
+    expect(readFileSync(join(env.TMPDIR, kept[0]), "utf8")).toContain("struct Square");
+  });
+
+  test("localhost in the host list runs the job here without any network; +zeroconf is reported, not fatal", async () => {
+    const env = clientEnv({ DISTCC_HOSTS: "localhost/1 +zeroconf", DISTCC_VERBOSE: "1" });
+    const ref = await compile(["gcc", "-c", "hello.c", "-o", "lh-ref.o"], work, env, "lh-ref.o");
+    const r = await compile([bundcc(), "gcc", "-c", "hello.c", "-o", "lh.o"], work, env, "lh.o");
+    expect(r.code).toBe(0);
+    expect(Buffer.compare(r.object!, ref.object!)).toBe(0);
+    expect(r.stderr).toContain("zeroconf");
+    expect(r.stderr).not.toContain("exec on 127.0.0.1");
+    expect(readdirSync(join(env.DISTCC_DIR, "lock"))).toContain("cpu_localhost_0");
+  });
+
+  test("DISTCC_IO_TIMEOUT must be positive (exit 101)", async () => {
+    const r = await run([bundcc(), "gcc", "-c", "hello.c", "-o", "io.o"], { cwd: work, env: clientEnv({ DISTCC_IO_TIMEOUT: "0" }) });
+    expect(r.code).toBe(101);
+  });
+});
+
+describe("lsdistcc", () => {
+  for (const target of ["real distccd", "bundcc serve"] as const) {
+    for (const p of [1, 2, 3]) {
+      test(`bundcc lsdistcc and real lsdistcc agree on ${target}, -P${p} -pgcc`, async () => {
+        const lsdistcc = requireTool("lsdistcc");
+        const port = target === "real distccd" ? distccd.port : serve.port;
+        const args = [`-r${port}`, `-P${p}`, "-pgcc", "127.0.0.1"];
+        const real = await run([lsdistcc, ...args]);
+        const ours = await run([bundcc(), "lsdistcc", ...args]);
+        expect(ours.code).toBe(0);
+        expect(ours.stdout).toBe(real.stdout);
+        // bundcc serve does not speak protocol 3 yet (pump is another issue): there both tools must
+        // agree that the host fails the probe; everywhere else it is listed.
+        if (target === "bundcc serve" && p === 3) expect(ours.stdout).toBe("");
+        else expect(ours.stdout).toBe(`127.0.0.1:${port}${p >= 2 ? ",lzo" : ""}${p === 3 ? ",cpp" : ""}\n`);
+      });
+    }
+  }
+  test("-x lists a dead host with ,down; -l adds latency; plain connect probe without -p", async () => {
+    const dead = freePort();
+    const r = await run([bundcc(), "lsdistcc", "-x", `-r${dead}`, "127.0.0.1"]);
+    expect(r.stdout).toBe(`127.0.0.1:${dead},down\n`);
+    const l = await run([bundcc(), "lsdistcc", "-l", `-r${serve.port}`, "127.0.0.1"]);
+    expect(l.stdout).toMatch(new RegExp(`^127\\.0\\.0\\.1:${serve.port} \\d+\\n$`));
+    const c = await run([bundcc(), "lsdistcc", `-r${distccd.port}`, "127.0.0.1"]);
+    expect(c.stdout).toBe(`127.0.0.1:${distccd.port}\n`);
+  });
+});
