@@ -168,17 +168,21 @@ async function measure(server: Server, w: Workload): Promise<{ wall: number; job
 
 const tmp = mkdtempSync(join(tmpdir(), "bundcc-bench-serve-"));
 chmodSync(tmp, 0o777);
-const servers = [
+// Fresh daemons per workload: distccd's preforked workers retire after 50 jobs and 60 s, and a retired
+// worker's own CPU time would vanish from the count.
+const startBoth = async () => [
   await start("bundcc serve", (p) => [BUNDCC, "serve", "--no-detach", "--port", String(p), "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", String(SLOTS), "--log-level", "error"], tmp),
   await start("distccd 3.4", (p) => ["distccd", "--daemon", "--no-detach", "--port", String(p), "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", String(SLOTS), "--log-level", "error", "--log-file", join(tmp, "distccd.log")], tmp),
 ];
+let servers: Server[] = [];
 try {
   const rows: string[] = [];
   rows.push(`| workload | server | jobs | failures | wall s | jobs/s | daemon CPU ms/job | daemon+compiler CPU ms/job |`);
   rows.push(`|---|---|---|---|---|---|---|---|`);
   const ratios: string[] = [];
   for (const w of await workloads()) {
-    // Warm up both (page cache, compiler binaries), then measure alternately.
+    servers = await startBoth();
+    // Warm up both (page cache, compiler binaries), then measure one after the other.
     for (const s of servers) await sendOne(s.port, w.request);
     const results = [];
     for (const s of servers) results.push(await measure(s, w));
@@ -188,6 +192,9 @@ try {
     });
     const [b, d] = results;
     ratios.push(`| ${w.name} | ${(b.jobs / b.wall / (d.jobs / d.wall)).toFixed(2)} | ${(b.own / d.own).toFixed(2)} | ${(b.total / d.total).toFixed(2)} |`);
+    for (const s of servers) s.stop();
+    servers = [];
+    await Bun.sleep(300);
   }
   console.log(`bundcc serve vs distccd 3.4 — ${CLIENTS} concurrent clients × ${PER_CLIENT} jobs, --jobs ${SLOTS}, 127.0.0.1\n`);
   console.log(rows.join("\n"));

@@ -1,5 +1,5 @@
 // One compile job: read the request, run the allowed compiler in a private directory, answer, clean up.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DistccError, Exit, waitStatus } from "../common/exit.ts";
 import type { Logger } from "../common/log.ts";
@@ -157,8 +157,9 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
         cwd,
         env: compilerEnv(settings.compilerPath),
         stdin: "ignore",
-        stdout: "pipe",
-        stderr: "pipe",
+        // Files, not pipes: no event-loop work while the compiler runs, and no pipe to keep drained.
+        stdout: Bun.file(join(cwd, "compiler.stdout")),
+        stderr: Bun.file(join(cwd, "compiler.stderr")),
         detached: true,
       });
     } catch (err) {
@@ -168,8 +169,6 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
       log.error("job", `cannot run compiler '${command[0]}': ${(err as Error).message}`);
       return failureReply(version, summary.status, encoder.encode(text));
     }
-    const stdout = readLimited(proc.stdout, settings.limits.maxBody);
-    const stderr = readLimited(proc.stderr, settings.limits.maxBody);
     const timers: Array<ReturnType<typeof setTimeout>> = [];
     const lifetime = new Promise<"timeout">((resolve) => {
       if (settings.jobLifetime > 0) timers.push(setTimeout(() => resolve("timeout"), settings.jobLifetime * 1000));
@@ -189,7 +188,13 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
     const status = waitStatus(proc.exitCode, signalNumber(proc.signalCode));
     summary.status = status;
     summary.outcome = status === 0 ? "COMPILE_OK" : "COMPILE_ERROR";
-    return { version, status, stderr: await stderr, stdout: await stdout, object: EMPTY };
+    return {
+      version,
+      status,
+      stderr: readCapped(join(cwd, "compiler.stderr"), settings.limits.maxBody),
+      stdout: readCapped(join(cwd, "compiler.stdout"), settings.limits.maxBody),
+      object: EMPTY,
+    };
   } finally {
     compileSlots.release();
     stats.compileFinished(baseName(summary.input), baseName(command[0]), Math.round(performance.now() - t0));
@@ -221,22 +226,22 @@ function killGroup(pid: number): void {
   }, 2000).unref();
 }
 
-async function readLimited(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    if (total + chunk.length > limit) continue; // keep draining so the compiler never blocks on a full pipe
-    parts.push(chunk);
-    total += chunk.length;
+/** A compiler's captured output, cut at `limit` so a runaway compiler cannot exhaust memory. */
+function readCapped(path: string, limit: number): Uint8Array {
+  const fd = openSync(path, "r");
+  try {
+    const size = Math.min(fstatSync(fd).size, limit);
+    const buf = new Uint8Array(size);
+    let at = 0;
+    while (at < size) {
+      const n = readSync(fd, buf, at, size - at, at);
+      if (n <= 0) break;
+      at += n;
+    }
+    return at === size ? buf : buf.subarray(0, at);
+  } finally {
+    closeSync(fd);
   }
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function baseName(path: string): string {

@@ -14,7 +14,9 @@ export async function exchange(port: number, request: Uint8Array, options: { hos
   let reset = false;
   let finish!: () => void;
   const done = new Promise<void>((r) => (finish = r));
-  const socket = await Bun.connect({
+  let socket;
+  try {
+    socket = await Bun.connect({
     hostname: options.host ?? "127.0.0.1",
     port,
     socket: {
@@ -36,7 +38,11 @@ export async function exchange(port: number, request: Uint8Array, options: { hos
         finish();
       },
     },
-  });
+    });
+  } catch {
+    // Refused, or reset before the connection was up (e.g. an access-list denial): nothing answered.
+    return { bytes: new Uint8Array(0), reset: true };
+  }
   let offset = 0;
   while (offset < request.length) {
     const n = socket.write(request.subarray(offset));
