@@ -1,10 +1,11 @@
 // One compile job: read the request, run the allowed compiler in a private directory, answer, clean up.
-import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DistccError, Exit, waitStatus } from "../common/exit.ts";
 import type { Logger } from "../common/log.ts";
 import { Semaphore } from "../common/semaphore.ts";
 import { signalNumber } from "../common/signals.ts";
+import { removeTree } from "../common/tempdir.ts";
 import {
   type ProtocolLimits,
   type ProtocolVersion,
@@ -70,7 +71,7 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
     }
   } finally {
     conn.close();
-    if (jobDir && !ctx.settings.saveTemps) rmSync(jobDir, { recursive: true, force: true });
+    if (jobDir && !ctx.settings.saveTemps) removeTree(jobDir);
     if (!probe) {
       ctx.stats.record(summary.outcome);
       logSummary(ctx.log, conn.peer, summary, performance.now() - started);
