@@ -11,7 +11,7 @@ import type { HostDef } from "./hosts.ts";
 import { displayName } from "./hosts.ts";
 import { pickLocal } from "./pick.ts";
 import { Phase, type StateFile } from "./state.ts";
-import { makeDirs, removeFile } from "./sys.ts";
+import { makeDirs, readWholeFile, removeFile, writeWholeFile } from "./sys.ts";
 import { trace } from "./trace.ts";
 
 export interface Job {
@@ -114,7 +114,7 @@ export async function compileRemote(job: Job, host: HostDef, pp: Preprocessed): 
     }
     const headError = await headSent;
     if (headError) throw headError;
-    const source = await Bun.file(cpp.path).bytes();
+    const source = readWholeFile(cpp.path);
     job.state.phase(Phase.Send);
     const w = new TokenWriter().bytes("DOTI", packBody(version, source));
     await conn.write(w.chunks);
@@ -139,5 +139,5 @@ export async function writeObject(output: string, bytes: Uint8Array): Promise<vo
   const slash = output.lastIndexOf("/");
   if (slash > 0) makeDirs(output.slice(0, slash));
   removeFile(output);
-  await Bun.write(output, bytes);
+  writeWholeFile(output, bytes);
 }

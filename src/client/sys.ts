@@ -23,6 +23,7 @@ const symbols = {
   unlink: { args: ["ptr"], returns: "i32" },
   access: { args: ["ptr", "i32"], returns: "i32" },
   readlink: { args: ["ptr", "ptr", "u64"], returns: "i64" },
+  read: { args: ["i32", "ptr", "u64"], returns: "i64" },
   __errno_location: { args: [], returns: "ptr" },
 } as const;
 
@@ -93,6 +94,29 @@ export function writeWholeFile(path: string, data: Uint8Array | string, mode = 0
   const fd = openFile(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
   try {
     if (!writeFd(fd, typeof data === "string" ? encoder.encode(data) : data)) throw new SysError("write", errno(), path);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/** Reads a whole file synchronously (no thread pool, unlike Bun.file().bytes()). */
+export function readWholeFile(path: string): Uint8Array {
+  const fd = openFile(path, 0);
+  try {
+    let buf = new Uint8Array(256 * 1024);
+    let len = 0;
+    for (;;) {
+      if (len === buf.length) {
+        const bigger = new Uint8Array(buf.length * 2);
+        bigger.set(buf);
+        buf = bigger;
+      }
+      const n = Number(libc().read(fd, ptr(buf, len), buf.length - len));
+      if (n < 0) throw new SysError("read", errno(), path);
+      if (n === 0) break;
+      len += n;
+    }
+    return buf.subarray(0, len);
   } finally {
     closeFd(fd);
   }
