@@ -49,6 +49,13 @@ export function startPreprocessor(job: Job): Preprocessed {
   if (!job.cppArgv) return { done: Promise.resolve({ code: 0, path: job.input }) };
   const argv = job.cppArgv;
   const path = `${job.settings.tmpDir}/distcc_${randomHex()}.${job.ppExt}`;
+  // Interrupted (make -j stopped with ^C): leave no temporary or state file behind.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!job.settings.saveTemps) removeFile(path);
+    job.state.remove();
+    process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGHUP" ? 1 : 15));
+  };
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, onSignal);
   const done = (async () => {
     const slot = await pickLocal(job.localSlotsCpp, job.settings);
     try {

@@ -38,9 +38,10 @@ export function bundcc(): string {
   return requireBundcc() && BUNDCC;
 }
 
-/** A v1 reply with an object body, for fake servers. */
-export function fakeReply(object = new TextEncoder().encode("not really an object\n")): Uint8Array {
-  return new TokenWriter().int("DONE", 1).int("STAT", 0).bytes("SERR", new Uint8Array(0)).bytes("SOUT", new Uint8Array(0)).bytes("DOTO", object).concat();
+/** A v1 reply, for fake servers. */
+export function fakeReply(object: string | Uint8Array = "not really an object\n", status = 0, serr = "", sout = ""): Uint8Array {
+  const enc = (x: string | Uint8Array) => (typeof x === "string" ? new TextEncoder().encode(x) : x);
+  return new TokenWriter().int("DONE", 1).int("STAT", status).bytes("SERR", enc(serr)).bytes("SOUT", enc(sout)).bytes("DOTO", enc(object)).concat();
 }
 
 export interface FakeServer {
@@ -56,7 +57,7 @@ export interface FakeServer {
  * A server that, once it has seen a whole v1 request (ends with DOTI body), waits `holdMs` and then
  * does `mode`: reply (a valid empty-ish v1 reply), close (no reply), or stall (nothing, ever).
  */
-export function fakeServer(mode: "reply" | "close" | "stall", holdMs = 0): FakeServer {
+export function fakeServer(mode: "reply" | "close" | "stall", holdMs = 0, reply: Uint8Array = fakeReply()): FakeServer {
   let open = 0;
   let max = 0;
   let accepted = 0;
@@ -81,7 +82,7 @@ export function fakeServer(mode: "reply" | "close" | "stall", holdMs = 0): FakeS
         st.done = true;
         if (mode === "stall") return;
         setTimeout(() => {
-          if (mode === "reply") s.write(fakeReply());
+          if (mode === "reply") s.write(reply);
           s.end();
         }, holdMs);
       },

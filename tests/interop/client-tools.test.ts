@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { clientEnv, type Daemon, freePort, requireTool, run, startBundccServe, startRealDistccd, tempDir } from "../lib/harness.ts";
-import { bundcc, compile, workTree } from "./client-support.ts";
+import { bundcc, compile, fakeReply, fakeServer, workTree } from "./client-support.ts";
 
 let work: string;
 let distccd: Daemon;
@@ -132,4 +132,63 @@ describe("lsdistcc", () => {
     const c = await run([bundcc(), "lsdistcc", `-r${distccd.port}`, "127.0.0.1"]);
     expect(c.stdout).toBe(`127.0.0.1:${distccd.port}\n`);
   });
+});
+
+describe("the reply, seen through a scripted server", () => {
+  test("SOUT goes to stdout and SERR to stderr; the object lands in missing parent directories", async () => {
+    const server = fakeServer("reply", 0, fakeReply("OBJECT-BYTES", 0, "server says hi\n", "compiler stdout\n"));
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}`, DISTCC_FALLBACK: "0" });
+    const r = await run([bundcc(), "gcc", "-c", "hello.c", "-o", "new/dirs/here/x.o"], { cwd: work, env });
+    server.stop();
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("compiler stdout\n");
+    expect(r.stderr).toBe("server says hi\n");
+    expect(readFileSync(join(work, "new/dirs/here/x.o"), "utf8")).toBe("OBJECT-BYTES");
+  });
+
+  test("a remote compiler killed by a signal: 128+signal without fallback, a local retry with it", async () => {
+    const server = fakeServer("reply", 0, fakeReply("", 11, "cc1: internal compiler error: Segmentation fault\n"));
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}`, DISTCC_FALLBACK: "0" });
+    const r = await run([bundcc(), "gcc", "-c", "hello.c", "-o", "sig.o"], { cwd: work, env });
+    expect(r.code).toBe(139);
+    expect(r.stderr).toContain("Segmentation fault");
+    // Signals are never "genuine" compile errors: even with DISTCC_SKIP_LOCAL_RETRY the job is redone here.
+    const retry = await compile([bundcc(), "gcc", "-c", "hello.c", "-o", "sig.o"], work, clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}`, DISTCC_SKIP_LOCAL_RETRY: "1" }), "sig.o");
+    server.stop();
+    expect(retry.code).toBe(0);
+    expect(retry.object).not.toBeNull();
+  });
+
+  test("a local compiler killed by a signal gives 128+signal", async () => {
+    const dir = tempDir();
+    const cc = join(dir, "crashcc");
+    await Bun.write(cc, "#!/bin/sh\nkill -SEGV $$\n");
+    await run(["chmod", "755", cc]);
+    const r = await run([bundcc(), cc, "-c", "hello.c", "-o", "crash.o"], { cwd: work, env: clientEnv({ DISTCC_HOSTS: "" }) });
+    expect(r.code).toBe(139);
+  });
+
+  test("@file response files are expanded and distributed", async () => {
+    const rsp = join(tempDir(), "args.rsp");
+    await Bun.write(rsp, "-O2 -c 'hello.c'\n-o rsp.o\n");
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${serve.port}`, DISTCC_FALLBACK: "0" });
+    const r = await compile([bundcc(), "gcc", `@${rsp}`], work, env, "rsp.o");
+    const ref = await compile(["gcc", "-O2", "-c", "hello.c", "-o", "rsp-ref.o"], work, env, "rsp-ref.o");
+    expect(r.code).toBe(0);
+    expect(Buffer.compare(r.object!, ref.object!)).toBe(0);
+  });
+});
+
+test("SIGTERM during a job removes the temporary and state files and exits 143", async () => {
+  const server = fakeServer("stall");
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}` });
+  const p = Bun.spawn([bundcc(), "gcc", "-c", "hello.c", "-o", "term.o"], { cwd: work, env, stdout: "ignore", stderr: "ignore" });
+  for (let i = 0; i < 100 && server.accepted() === 0; i++) await Bun.sleep(20);
+  await Bun.sleep(100);
+  expect(readdirSync(env.TMPDIR).length).toBe(1);
+  p.kill("SIGTERM");
+  expect(await p.exited).toBe(143);
+  server.stop();
+  expect(readdirSync(env.TMPDIR)).toEqual([]);
+  expect(readdirSync(join(env.DISTCC_DIR, "state"))).toEqual([]);
 });
