@@ -11,7 +11,7 @@ import type { HostDef } from "./hosts.ts";
 import { displayName } from "./hosts.ts";
 import { pickLocal } from "./pick.ts";
 import { Phase, type StateFile } from "./state.ts";
-import { makeDirs, readWholeFile, removeFile, writeWholeFile } from "./sys.ts";
+import { closeFd, EEXIST, makeDirs, O_CREAT, O_EXCL, O_WRONLY, openFile, readWholeFile, removeFile, SysError, writeWholeFile } from "./sys.ts";
 import { trace } from "./trace.ts";
 
 export interface Job {
@@ -37,18 +37,24 @@ export interface Preprocessed {
   done: Promise<{ code: number; path: string }>;
 }
 
-function randomHex(): string {
-  const b = crypto.getRandomValues(new Uint8Array(4));
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
+/** Creates `$TMPDIR/distcc_XXXXXXXX.ext` exclusively (O_EXCL, 0600), as distcc does; returns path and fd. */
+function createTemp(dir: string, ext: string): { path: string; fd: number } {
+  for (let attempt = 0; ; attempt++) {
+    const hex = Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, "0");
+    const path = `${dir}/distcc_${hex}.${ext}`;
+    try {
+      return { path, fd: openFile(path, O_WRONLY | O_CREAT | O_EXCL, 0o600) };
+    } catch (err) {
+      if (attempt > 20 || !(err instanceof SysError) || err.errno !== EEXIST) throw new DistccError(Exit.IO_ERROR, `cannot create a temporary file in ${dir} (TMPDIR): ${(err as Error).message}`);
+    }
+  }
 }
 
 /** Starts the local preprocessor (under a cpp slot) in the background. */
 export function startPreprocessor(job: Job): Preprocessed {
   if (!job.cppArgv) return { done: Promise.resolve({ code: 0, path: job.input }) };
   const argv = job.cppArgv;
-  const path = `${job.settings.tmpDir}/distcc_${randomHex()}.${job.ppExt}`;
+  const { path, fd } = createTemp(job.settings.tmpDir, job.ppExt);
   // Interrupted (make -j stopped with ^C): leave no temporary or state file behind.
   const onSignal = (signal: NodeJS.Signals) => {
     if (!job.settings.saveTemps) removeFile(path);
@@ -57,18 +63,20 @@ export function startPreprocessor(job: Job): Preprocessed {
   };
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, onSignal);
   const done = (async () => {
-    const slot = await pickLocal(job.localSlotsCpp, job.settings);
+    let slot;
     try {
+      slot = await pickLocal(job.localSlotsCpp, job.settings);
       const exe = argv[0].includes("/") ? argv[0] : (Bun.which(argv[0], { PATH: job.env.PATH ?? "" }) ?? argv[0]);
       trace("debug", "dcc_spawn_child", `forking to execute: ${argv.join(" ")}`);
-      const proc = Bun.spawn([exe, ...argv.slice(1)], { argv0: argv[0], env: job.env as Record<string, string>, stdin: "ignore", stdout: Bun.file(path), stderr: "inherit" });
+      const proc = Bun.spawn([exe, ...argv.slice(1)], { argv0: argv[0], env: job.env as Record<string, string>, stdin: "ignore", stdout: fd, stderr: "inherit" });
       const code = await proc.exited;
       return { code: proc.signalCode ? 128 : code, path };
     } catch (err) {
       trace("error", "dcc_cpp_maybe", `failed to run the preprocessor: ${(err as Error).message}`);
       return { code: Exit.COMPILER_MISSING, path };
     } finally {
-      slot.lock.release();
+      slot?.lock.release();
+      closeFd(fd);
     }
   })();
   return { done };

@@ -219,7 +219,14 @@ async function distribute(job: Job, list: HostList): Promise<number> {
           lock.release();
         }
       }
-      pp ??= startPreprocessor(job);
+      try {
+        pp ??= startPreprocessor(job);
+      } catch (err) {
+        lock.release();
+        trace("error", "dcc_build_somewhere", (err as Error).message);
+        if (!s.fallback) return (err as DistccError).code ?? Exit.IO_ERROR;
+        return runLocally(job.argv, job.env, s, job.state, "compile", list);
+      }
       let outcome;
       try {
         outcome = await compileRemote(job, host, pp);

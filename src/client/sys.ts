@@ -6,6 +6,7 @@ import { dlopen, ptr, read } from "bun:ffi";
 // Linux x86-64 / aarch64 open(2) flags.
 export const O_WRONLY = 0o1;
 export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
 export const O_TRUNC = 0o1000;
 export const O_APPEND = 0o2000;
 export const O_CLOEXEC = 0o2000000;

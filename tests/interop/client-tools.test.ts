@@ -192,3 +192,13 @@ test("SIGTERM during a job removes the temporary and state files and exits 143",
   expect(readdirSync(env.TMPDIR)).toEqual([]);
   expect(readdirSync(join(env.DISTCC_DIR, "state"))).toEqual([]);
 });
+
+test("an unusable TMPDIR: local compile with fallback, exit 107 without", async () => {
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${serve.port}`, TMPDIR: join(tempDir(), "missing") });
+  const r = await compile([bundcc(), "gcc", "-c", "hello.c", "-o", "tmpd.o"], work, env, "tmpd.o");
+  expect(r.code).toBe(0);
+  expect(r.object).not.toBeNull();
+  expect(r.stderr).toContain("TMPDIR");
+  const r0 = await run([bundcc(), "gcc", "-c", "hello.c", "-o", "tmpd0.o"], { cwd: work, env: { ...env, DISTCC_FALLBACK: "0" } });
+  expect(r0.code).toBe(107);
+});
