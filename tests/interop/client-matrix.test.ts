@@ -28,6 +28,8 @@ const CASES: Case[] = [
   { name: "-Wp,-MD", args: ["gcc", "-c", "hello.c", "-Wp,-MD,wp.d", "-o", "wp.o"], object: "wp.o", dotd: "wp.d", code: 0 },
   { name: "no -o", args: ["gcc", "-c", "hello.c"], object: "hello.o", code: 0 },
   { name: "-S", args: ["gcc", "-S", "hello.c", "-o", "hello.s"], object: "hello.s", code: 0 },
+  { name: "clang (sent with -target)", args: ["clang", "-O1", "-c", "hello.c", "-o", "clang.o"], object: "clang.o", code: 0 },
+  { name: "clang++", args: ["clang++", "-c", "shapes.cc", "-o", "clangxx.o"], object: "clangxx.o", code: 0 },
   { name: "multi-MiB preprocessed file", args: ["gcc", "-O1", "-c", "big.c", "-o", "big.o"], object: "big.o", code: 0 },
 ];
 

@@ -202,3 +202,25 @@ test("an unusable TMPDIR: local compile with fallback, exit 107 without", async 
   const r0 = await run([bundcc(), "gcc", "-c", "hello.c", "-o", "tmpd0.o"], { cwd: work, env: { ...env, DISTCC_FALLBACK: "0" } });
   expect(r0.code).toBe(107);
 });
+
+test("DEPENDENCIES_OUTPUT (file, and file with target) gives the local compiler's .d", async () => {
+  for (const spec of ["depout.d", "depout.d custom-target"]) {
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${serve.port}`, DISTCC_FALLBACK: "0", DEPENDENCIES_OUTPUT: spec });
+    const ref = await compile(["gcc", "-c", "hello.c", "-o", "sub-dep.o"], work, env, "sub-dep.o", "depout.d");
+    const got = await compile([bundcc(), "gcc", "-c", "hello.c", "-o", "sub-dep.o"], work, env, "sub-dep.o", "depout.d");
+    expect(got.code).toBe(0);
+    expect(got.dotd).not.toBeNull();
+    expect(got.dotd).toBe(ref.dotd);
+  }
+});
+
+test("cross rewriting on the wire: gcc → x86_64-linux-gnu-gcc, clang gets -target; DISTCC_NO_REWRITE_CROSS keeps the names", async () => {
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${serve.port}`, DISTCC_FALLBACK: "0", DISTCC_VERBOSE: "1" });
+  const g = await run([bundcc(), "gcc", "-c", "hello.c", "-o", "rw.o"], { cwd: work, env });
+  expect(g.stderr).toMatch(/exec on 127\.0\.0\.1:\d+: x86_64-linux-gnu-gcc -c hello\.c -o rw\.o/);
+  const c = await run([bundcc(), "clang", "-c", "hello.c", "-o", "rw.o"], { cwd: work, env });
+  expect(c.stderr).toMatch(/exec on 127\.0\.0\.1:\d+: clang -c hello\.c -o rw\.o -target x86_64-pc-linux-gnu/);
+  const n = await run([bundcc(), "gcc", "-c", "hello.c", "-o", "rw.o"], { cwd: work, env: { ...env, DISTCC_NO_REWRITE_CROSS: "1" } });
+  expect(n.code).toBe(0);
+  expect(n.stderr).toMatch(/exec on 127\.0\.0\.1:\d+: gcc -c hello\.c -o rw\.o/);
+});
