@@ -50,6 +50,8 @@ export interface AnalyzerOptions {
   probe?: CompilerProbe;
   /** Work bound per request (directive resolutions, directory probes, macro steps). */
   maxSteps?: number;
+  /** Wall-clock bound per request; distcc's include server gives up after 3.8 s of CPU. */
+  timeLimitMs?: number;
 }
 
 class DeclineError extends Error {}
@@ -71,13 +73,15 @@ interface CachedComputed {
   deps: Array<[string, string]>;
 }
 
-const DEFAULT_MAX_STEPS = 5_000_000;
+const DEFAULT_MAX_STEPS = 2_000_000;
+const DEFAULT_TIME_LIMIT_MS = 1500;
 
 export class IncludeAnalyzer {
   readonly fs: FileSystem;
   readonly paths: PathResolver;
   readonly probe: CompilerProbe;
   readonly maxSteps: number;
+  readonly timeLimitMs: number;
   private scans = new Map<string, ScannedFile>();
   private configs = new Map<string, SearchConfig>();
   private computed = new Map<string, CachedComputed>();
@@ -91,6 +95,7 @@ export class IncludeAnalyzer {
     this.paths = new PathResolver(this.fs);
     this.probe = options.probe ?? new RealCompilerProbe();
     this.maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
+    this.timeLimitMs = options.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
   }
 
   analyze(cwd: string, argv: readonly string[]): Analysis {
@@ -224,7 +229,7 @@ class Request {
     private config: SearchConfig,
     private cmd: ParsedCommand,
   ) {
-    this.budget = new Budget(analyzer.maxSteps);
+    this.budget = new Budget(analyzer.maxSteps, analyzer.timeLimitMs);
     this.env = new LocalEnv(analyzer);
     for (const d of cmd.defines) this.env.add(analyzer.internCmdline(d));
   }

@@ -16,10 +16,21 @@ export interface Tok {
 export class BudgetExceeded extends Error {}
 
 export class Budget {
-  constructor(public steps: number) {}
+  private deadline: number;
+  private tick = 0;
+  constructor(
+    public steps: number,
+    timeLimitMs = Number.POSITIVE_INFINITY,
+  ) {
+    this.deadline = performance.now() + timeLimitMs;
+  }
   spend(n = 1): void {
     this.steps -= n;
     if (this.steps < 0) throw new BudgetExceeded("analysis budget exhausted");
+    if ((this.tick += n) >= 4096) {
+      this.tick = 0;
+      if (performance.now() > this.deadline) throw new BudgetExceeded("analysis time limit reached");
+    }
   }
 }
 
@@ -31,7 +42,7 @@ export interface MacroEnv {
 /** Stands for `__FILE__`: the including file itself, which is already in the closure. */
 export const SELF = "\u0000FILE";
 /** Most alternatives one expansion may produce before the request declines. */
-export const MAX_ALTERNATIVES = 4096;
+export const MAX_ALTERNATIVES = 1024;
 
 const TOKEN_RE = /\s*(?:([A-Za-z_$][\w$]*)|(\.?\d(?:[eEpP][+-]|'\w|[\w.])*)|((?:u8|[uUL])?"(?:[^"\\\n]|\\.)*"?|(?:u8|[uUL])?'(?:[^'\\\n]|\\.)*'?)|(##|#|\.\.\.|[^\s]))/y;
 
@@ -127,10 +138,44 @@ function paste(left: Tok, right: Tok): Tok[] {
 }
 
 /**
- * Replacement lists of one call for every combination of its arguments' expansions (each
- * parameter takes one expansion per combination, used consistently in the body).
+ * Expansion is compositional and memoised: a macro call's expansion (replacement list rescanned on
+ * its own) is computed once per distinct call text and reused, and a sequence's expansion once per
+ * distinct sequence. Different definitions often converge to the same text, so results are sets.
+ * A call result that ends in a function-like macro name followed by `(` outside the call is
+ * rescanned together with what follows, as a real preprocessor does.
  */
-function substitute(def: MacroDefinition, bound: Map<string, Tok[]> | null, env: MacroEnv, budget: Budget, first: Tok): Tok[][] {
+interface Ctx {
+  env: MacroEnv;
+  budget: Budget;
+  seqMemo: Map<string, Tok[][]>;
+  callMemo: Map<string, Tok[][]>;
+  defIds: Map<MacroDefinition, number>;
+}
+
+function keyOf(toks: readonly Tok[], from = 0): string {
+  let k = "";
+  for (let i = from; i < toks.length; i++) {
+    const t = toks[i];
+    k += t.ws ? " " : "\u0001";
+    k += t.s;
+    if (t.hs) k += `{${t.hs.join(",")}}`;
+  }
+  return k;
+}
+
+function isFunctionLikeName(t: Tok | undefined, ctx: Ctx): boolean {
+  if (!t || !isIdentTok(t.s) || t.hs?.includes(t.s)) return false;
+  return ctx.env.lookup(t.s)?.some((d) => d.params !== null) ?? false;
+}
+
+function defId(def: MacroDefinition, ctx: Ctx): number {
+  let id = ctx.defIds.get(def);
+  if (id === undefined) ctx.defIds.set(def, (id = ctx.defIds.size));
+  return id;
+}
+
+/** Replacement lists of one call, one per combination of its arguments' expansions. */
+function substitute(def: MacroDefinition, bound: Map<string, Tok[]> | null, ctx: Ctx, first: Tok): Tok[][] {
   const body = lex(def.body);
   const choices = new Map<string, Tok[][]>();
   if (bound) {
@@ -140,26 +185,19 @@ function substitute(def: MacroDefinition, bound: Map<string, Tok[]> | null, env:
       if (!arg || choices.has(t.s)) continue;
       const prev = body[k - 1]?.s, next = body[k + 1]?.s;
       if (prev === "#" || prev === "##" || next === "##") continue;
-      choices.set(t.s, expand(arg, env, budget));
+      choices.set(t.s, expandSeq(arg, ctx));
     }
   }
-  const names = [...choices.keys()];
   let combos: Array<Map<string, Tok[]>> = [new Map()];
-  for (const name of names) {
+  for (const [name, alts] of choices) {
     const next: Array<Map<string, Tok[]>> = [];
-    for (const combo of combos) {
-      for (const alt of choices.get(name)!) {
-        const c = new Map(combo);
-        c.set(name, alt);
-        next.push(c);
-      }
-    }
-    budget.spend(next.length);
+    for (const combo of combos) for (const alt of alts) next.push(new Map(combo).set(name, alt));
+    ctx.budget.spend(next.length);
     if (next.length > MAX_ALTERNATIVES) throw new BudgetExceeded(`too many alternatives expanding ${def.name}`);
     combos = next;
   }
-  const results: Tok[][] = [];
-  for (const combo of combos) {
+  const hs = [def.name, ...(first.hs ?? [])];
+  return combos.map((combo) => {
     const out: Tok[] = [];
     let pasteNext = false;
     for (let k = 0; k < body.length; k++) {
@@ -173,8 +211,8 @@ function substitute(def: MacroDefinition, bound: Map<string, Tok[]> | null, env:
         continue;
       } else if (bound?.has(t.s)) {
         const raw = bound.get(t.s)!;
-        const usesRaw = pasteNext || body[k + 1]?.s === "##";
-        piece = usesRaw ? (raw.length ? raw.slice() : [{ s: "", ws: false, hs: null }]) : combo.get(t.s)!.slice();
+        const useRaw = pasteNext || body[k + 1]?.s === "##";
+        piece = useRaw ? (raw.length ? raw.slice() : [{ s: "", ws: false, hs: null }]) : combo.get(t.s)!.slice();
         if (piece.length) piece[0] = { ...piece[0], ws: t.ws };
       } else {
         piece = [t];
@@ -187,21 +225,46 @@ function substitute(def: MacroDefinition, bound: Map<string, Tok[]> | null, env:
         out.push(...piece);
       }
     }
-    const hs = [def.name, ...(first.hs ?? [])];
     const cleaned = out.filter((t) => t.s !== "").map((t) => withHs(t, hs));
     if (cleaned.length) cleaned[0] = { ...cleaned[0], ws: first.ws };
-    results.push(cleaned);
-  }
-  return results;
+    return cleaned;
+  });
 }
 
-/** Every full expansion of a token sequence (bounded by the budget and MAX_ALTERNATIVES). */
-export function expand(tokens: Tok[], env: MacroEnv, budget: Budget): Tok[][] {
+/** Every expansion of one macro call (its replacement rescanned alone), memoised by call text. */
+function expandCall(t: Tok, def: MacroDefinition, bound: Map<string, Tok[]> | null, ctx: Ctx): Tok[][] {
+  let key = `${defId(def, ctx)}${t.ws ? " " : ""}{${t.hs?.join(",") ?? ""}}`;
+  if (bound) for (const [name, arg] of bound) key += `\u0002${name}\u0003${keyOf(arg)}`;
+  const hit = ctx.callMemo.get(key);
+  if (hit) return hit;
+  const out: Tok[][] = [];
+  const seen = new Set<string>();
+  for (const rep of substitute(def, bound, ctx, t)) {
+    for (const r of expandSeq(rep, ctx)) {
+      const k = keyOf(r);
+      if (!seen.has(k)) {
+        seen.add(k);
+        out.push(r);
+      }
+    }
+  }
+  if (out.length > MAX_ALTERNATIVES) throw new BudgetExceeded(`too many alternatives expanding ${def.name}`);
+  ctx.callMemo.set(key, out);
+  return out;
+}
+
+/** Every full expansion of a token sequence on its own. */
+function expandSeq(tokens: Tok[], ctx: Ctx): Tok[][] {
+  const memoKey = keyOf(tokens);
+  const hit = ctx.seqMemo.get(memoKey);
+  if (hit) return hit;
+  const { env, budget } = ctx;
   const done: Tok[][] = [];
+  const doneKeys = new Set<string>();
+  const seen = new Set<string>();
   const work: Array<{ out: Tok[]; input: Tok[]; pos: number }> = [{ out: [], input: tokens, pos: 0 }];
   while (work.length) {
-    const st = work.pop()!;
-    let { out, input, pos } = st;
+    let { out, input, pos } = work.pop()!;
     while (pos < input.length) {
       budget.spend();
       const t = input[pos];
@@ -210,13 +273,8 @@ export function expand(tokens: Tok[], env: MacroEnv, budget: Budget): Tok[][] {
         pos++;
         continue;
       }
-      if (t.s === "__FILE__") {
-        out.push({ s: SELF, ws: t.ws, hs: null });
-        pos++;
-        continue;
-      }
-      if (t.s === "__LINE__" || t.s === "__COUNTER__" || t.s === "__INCLUDE_LEVEL__") {
-        out.push({ s: "1", ws: t.ws, hs: null });
+      if (t.s === "__FILE__" || t.s === "__LINE__" || t.s === "__COUNTER__" || t.s === "__INCLUDE_LEVEL__") {
+        out.push({ s: t.s === "__FILE__" ? SELF : "1", ws: t.ws, hs: null });
         pos++;
         continue;
       }
@@ -226,11 +284,11 @@ export function expand(tokens: Tok[], env: MacroEnv, budget: Budget): Tok[][] {
         pos++;
         continue;
       }
-      const branches: Array<{ input: Tok[]; pos: number }> = [];
+      const alts: Array<{ rep: Tok[]; end: number }> = [];
       let plain = false;
       for (const def of defs) {
         if (def.params === null) {
-          for (const rep of substitute(def, null, env, budget, t)) branches.push({ input: rep.concat(input.slice(pos + 1)), pos: 0 });
+          for (const rep of expandCall(t, def, null, ctx)) alts.push({ rep, end: pos + 1 });
           continue;
         }
         const call = collectArgs(input, pos + 1);
@@ -239,28 +297,40 @@ export function expand(tokens: Tok[], env: MacroEnv, budget: Budget): Tok[][] {
           plain = true;
           continue;
         }
-        for (const rep of substitute(def, bound, env, budget, t)) branches.push({ input: rep.concat(input.slice(call.end)), pos: 0 });
+        for (const rep of expandCall(t, def, bound, ctx)) alts.push({ rep, end: call.end });
       }
-      if (plain) branches.push({ input: [...input.slice(0, pos), { ...t, hs: [...(t.hs ?? []), t.s] }, ...input.slice(pos + 1)], pos });
-      if (branches.length + work.length + done.length > MAX_ALTERNATIVES) throw new BudgetExceeded(`too many alternatives expanding ${t.s}`);
-      for (let b = 1; b < branches.length; b++) work.push({ out: out.slice(), input: branches[b].input, pos: branches[b].pos });
-      input = branches[0].input;
-      pos = branches[0].pos;
+      if (plain) alts.push({ rep: [t], end: pos + 1 });
+      const states = alts.map((a) => {
+        const tail = a.rep[a.rep.length - 1];
+        if (tail && tail !== t && input[a.end]?.s === "(" && isFunctionLikeName(tail, ctx)) {
+          return { out: out.concat(a.rep.slice(0, -1)), input: [tail, ...input.slice(a.end)], pos: 0 };
+        }
+        return { out: out.concat(a.rep), input, pos: a.end };
+      });
+      for (let b = 1; b < states.length; b++) {
+        const st = states[b];
+        const k = `${keyOf(st.out)}\u0004${keyOf(st.input, st.pos)}`;
+        budget.spend();
+        if (seen.has(k)) continue;
+        seen.add(k);
+        work.push(st);
+      }
+      if (work.length + done.length > MAX_ALTERNATIVES) throw new BudgetExceeded(`too many alternatives expanding ${t.s}`);
+      ({ out, input, pos } = states[0]);
     }
-    done.push(out);
+    const k = keyOf(out);
+    if (!doneKeys.has(k)) {
+      doneKeys.add(k);
+      done.push(out);
+    }
   }
-  return dedupe(done);
+  ctx.seqMemo.set(memoKey, done);
+  return done;
 }
 
-function dedupe(seqs: Tok[][]): Tok[][] {
-  if (seqs.length < 2) return seqs;
-  const seen = new Set<string>();
-  return seqs.filter((seq) => {
-    const key = seq.map((t) => (t.ws ? " " : "") + t.s).join("\u0001");
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+/** Every expansion of a token sequence (bounded by the budget and MAX_ALTERNATIVES). */
+export function expand(tokens: Tok[], env: MacroEnv, budget: Budget): Tok[][] {
+  return expandSeq(tokens, { env, budget, seqMemo: new Map(), callMemo: new Map(), defIds: new Map() });
 }
 
 export interface HeaderName {

@@ -1,0 +1,61 @@
+import { describe, expect, test } from "bun:test";
+import { scanSource } from "../../../src/includes/scanner.ts";
+
+const includes = (src: string) => scanSource(src).includes.map((i) => `${i.kind} ${i.text}`);
+
+describe("directive scanner", () => {
+  test.each([
+    ['#include "a.h"\n', ['include "a.h"']],
+    ["#include <a.h>\n", ["include <a.h>"]],
+    ["  #  include   <a.h>  // trailing\n", ["include <a.h>"]],
+    ["#include_next <limits.h>\n", ["include_next <limits.h>"]],
+    ["#import <Foo/Foo.h>\n", ["import <Foo/Foo.h>"]],
+    ["#include MACRO\n", ["include MACRO"]],
+    ["#include FOO(x, y)\n", ["include FOO(x, y)"]],
+    ["/* c */ # /* c */ include /* c */ \"a.h\"\n", ['include "a.h"']],
+    ['#inc\\\nlude "split.h"\n', ['include "split.h"']],
+    ['#include \\\n  "next-line.h"\n', ['include "next-line.h"']],
+    ["#include <a//b.h>\n", ["include <a//b.h>"]],
+    ['#include "a/*b.h"\n', ['include "a/*b.h"']],
+    ["#pragma once\n#include <x.h>\n", ["include <x.h>"]],
+    ["#if 0\n#include <dead.h>\n#endif\n", ["include <dead.h>"]],
+    ["#if __has_include(<opt.h>)\n#endif\n", ["has_include <opt.h>"]],
+    ['#elif __has_include_next("n.h") && __has_include(X)\n', ['has_include_next "n.h"', "has_include X"]],
+    ['#define HAS __has_include("d.h")\n', ['has_include "d.h"']],
+  ])("%j", (src, want) => {
+    expect(includes(src)).toEqual(want);
+  });
+
+  test.each([
+    ["/*\n#include <in-comment.h>\n*/\n#include <real.h>\n", ["include <real.h>"]],
+    ["// line comment \\\n#include <continued-comment.h>\n#include <real.h>\n", ["include <real.h>"]],
+    ['const char* s = "/*";\n#include <after-string.h>\n', ["include <after-string.h>"]],
+    ["char c = '\"';\n#include <after-char.h>\n", ["include <after-char.h>"]],
+    ["int n = 1'000'000; /* x */\n#include <after-separator.h>\n", ["include <after-separator.h>"]],
+    ['auto r = R"x(\n#include <in-raw.h>\n/* )" )x";\n#include <after-raw.h>\n', ["include <after-raw.h>"]],
+    ['auto r = u8R"(text)";\n#include <after-u8raw.h>\n', ["include <after-u8raw.h>"]],
+    ["x = 1; #include <not-at-line-start.h>\n#include <ok.h>\n", ["include <ok.h>"]],
+    ["#define X 1 /* multi\nline */\n#include <after-define.h>\n", ["include <after-define.h>"]],
+    ["\r\n#include <crlf.h>\r\n", ["include <crlf.h>"]],
+    ["#include <unterminated.h\n", ["include <unterminated.h"]],
+  ])("comments and literals: %j", (src, want) => {
+    expect(includes(src)).toEqual(want);
+  });
+
+  test("defines: object-like, function-like, variadic; undef is ignored", () => {
+    const s = scanSource("#define A <a.h>\n#define F(x, y) x ## y\n#define V(fmt, ...) fmt __VA_ARGS__\n#define N(args...) args\n#define SPACE (x) x\n#undef A\n");
+    expect(s.defines).toEqual([
+      { name: "A", params: null, body: "<a.h>" },
+      { name: "F", params: ["x", "y"], body: "x ## y" },
+      { name: "V", params: ["fmt", "..."], body: "fmt __VA_ARGS__" },
+      { name: "N", params: ["args..."], body: "args" },
+      { name: "SPACE", params: null, body: "(x) x" },
+    ]);
+  });
+
+  test("non-UTF-8 bytes pass through untouched", () => {
+    const text = Buffer.from([0x23, 0x69, 0x6e, 0x63, 0x6c, 0x75, 0x64, 0x65, 0x20, 0x22, 0xe9, 0xff, 0x2e, 0x68, 0x22, 0x0a]).toString("latin1");
+    const [inc] = scanSource(text).includes;
+    expect(Buffer.from(inc.text, "latin1")).toEqual(Buffer.from([0x22, 0xe9, 0xff, 0x2e, 0x68, 0x22]));
+  });
+});
