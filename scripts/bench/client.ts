@@ -4,14 +4,15 @@
 //   2. Wall time of `make -j4` of libiberty with CC="<client> gcc", against real distccd and
 //      against bundcc serve (and a local `make -j2` for reference).
 //   3. Start-up: `bundcc --version` and bundcc's client (argv[0] distcc) --version vs `distcc --version`.
-// Prints one table with ratios (bundcc / distcc). Usage: bun scripts/bench/client.ts [--jobs N]
+// Prints one table with ratios (bundcc / distcc). Usage: bun scripts/bench/client.ts [--jobs N] [--bin PATH] [--no-build]
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 
 const ROOT = resolve(import.meta.dir, "../..");
-const BUNDCC = join(ROOT, "dist/bundcc");
+// --bin PATH benchmarks another build of bundcc (e.g. one compiled with --bytecode).
+const BUNDCC = process.argv.includes("--bin") ? resolve(process.argv[process.argv.indexOf("--bin") + 1]) : join(ROOT, "dist/bundcc");
 const TARBALL = "/usr/src/binutils/binutils-2.40.tar.xz";
 const JOBS = Number(process.argv[process.argv.indexOf("--jobs") + 1]) || 24;
 
@@ -146,8 +147,8 @@ async function main(): Promise<void> {
     if (r.code !== 0) throw new Error(`make with ${cc} failed: ${r.err.slice(-2000)}`);
     return performance.now() - t0;
   };
-  const local = await makeWall("gcc", null, "-j2");
-  for (const [label, hosts] of [["real distccd", `127.0.0.1:${realPort}/4`], ["bundcc serve", `127.0.0.1:${servePort}/4`]] as const) {
+  const local = process.argv.includes("--no-build") ? Number.NaN : await makeWall("gcc", null, "-j2");
+  for (const [label, hosts] of process.argv.includes("--no-build") ? [] :  [["real distccd", `127.0.0.1:${realPort}/4`], ["bundcc serve", `127.0.0.1:${servePort}/4`]] as const) {
     const d = await makeWall(`${distcc} gcc`, hosts, "-j4");
     const b = await makeWall(`${BUNDCC} gcc`, hosts, "-j4");
     rows.push([`make -j4 libiberty wall (ms) → ${label}`, b, d, `local make -j2: ${local.toFixed(0)} ms`]);

@@ -171,7 +171,7 @@ async function runLocally(argv: string[], env: Record<string, string | undefined
     lock = await pickLocal(n, settings, () => state.phase(Phase.Blocked));
     state.set({ host: "localhost", slot: lock.slot });
   } catch (err) {
-    trace("warning", "dcc_lock_local", `could not take a local slot (${(err as Error).message}); running anyway`);
+    trace("info", "dcc_lock_local", `could not take a local slot (${(err as Error).message}); running anyway`);
   }
   state.phase(Phase.Compile);
   try {
