@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { clientEnv, freePort, ROOT, run, startBundccServe, startProcess, startRealDistccd, tempDir, waitForPort } from "../lib/harness.ts";
+import { clientEnv, freePort, requireTool, ROOT, run, startBundccServe, startProcess, startRealDistccd, tempDir, waitForPort } from "../lib/harness.ts";
 import { bundcc, compile, type FakeServer, fakeServer, workTree } from "./client-support.ts";
 
 let work: string;
@@ -176,3 +176,23 @@ test("the client never half-closes: a compile longer than distccd's 1 s disconne
   expect(log).toContain("COMPILE_OK");
   expect(log).not.toContain("CLI_DISCONN");
 }, 60_000);
+
+test("connect timeout: a host whose accept queue is full (SYNs dropped) is given up after 4 s, then local", async () => {
+  const py = requireTool("python3");
+  const script = "import socket,time\ns=socket.socket();s.bind(('127.0.0.1',0));s.listen(0)\np=s.getsockname()[1]\nf=[]\nfor i in range(4):\n  c=socket.socket();c.setblocking(False)\n  try: c.connect(('127.0.0.1',p))\n  except BlockingIOError: pass\n  f.append(c)\nprint(p,flush=True)\ntime.sleep(60)\n";
+  const holder = startProcess([py, "-c", script], { stdout: "pipe" });
+  const reader = (holder.proc.stdout as ReadableStream<Uint8Array>).getReader();
+  const port = Number(new TextDecoder().decode((await reader.read()).value).trim());
+  expect(port).toBeGreaterThan(0);
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${port}` });
+  const t0 = Date.now();
+  const r = await compile([bundcc(), "gcc", "-O2", "-c", "hello.c", "-o", "ct.o"], work, env, "ct.o");
+  const took = Date.now() - t0;
+  await holder.stop();
+  expect(r.code).toBe(0);
+  expect(Buffer.compare(r.object!, ref)).toBe(0);
+  expect(r.stderr).toContain("timed out after 4000 ms");
+  expect(took).toBeGreaterThan(3900);
+  expect(took).toBeLessThan(15_000);
+  expect(existsSync(join(env.DISTCC_DIR, "lock", `backoff_tcp_127.0.0.1_${port}_0`))).toBe(true);
+}, 30_000);
