@@ -137,7 +137,6 @@ async function connectSsh(host: HostDef, opts: ConnectOptions): Promise<Connecti
       queue.fail(new DistccError(Exit.IO_ERROR, `ssh to ${host.hostname}: ${(err as Error).message}`));
     }
   })();
-  proc.exited.then(() => queue.end());
   return {
     queue,
     async write(chunks) {
