@@ -96,7 +96,9 @@ async function run(inv: ClientInvocation, env: Record<string, string | undefined
   state.set({ file: a.input ?? "" });
   if (a.local !== null) {
     trace("info", "dcc_scan_args", `${a.local}; running locally`);
-    return runLocally(argv, env, settings, state, a.preprocessOnly ? "cpp" : "compile", undefined);
+    // The host list still sizes the local pools (--localslots, --localslots_cpp).
+    const list = await loadHosts(env).catch(() => null);
+    return runLocally(argv, env, settings, state, a.preprocessOnly ? "cpp" : "compile", list && "hosts" in list ? list : undefined);
   }
 
   let hosts: HostList | { none: string };

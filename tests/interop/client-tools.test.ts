@@ -224,3 +224,19 @@ test("cross rewriting on the wire: gcc → x86_64-linux-gnu-gcc, clang gets -tar
   expect(n.code).toBe(0);
   expect(n.stderr).toMatch(/exec on 127\.0\.0\.1:\d+: gcc -c hello\.c -o rw\.o/);
 });
+
+test("--localslots bounds concurrent local (non-distributable) jobs, through the shared cpu_localhost locks", async () => {
+  // A "compiler" that records how many copies of itself run at once.
+  const dir = tempDir();
+  const cc = join(dir, "slowcc");
+  const count = join(dir, "count");
+  await Bun.write(cc, `#!/bin/sh\nmkdir ${count}.lock 2>/dev/null; echo x >> ${count}; n=$(wc -l < ${count}); echo $n >> ${count}.max; sleep 0.3; sed -i '$d' ${count}; exit 0\n`);
+  await run(["chmod", "755", cc]);
+  await Bun.write(count, "");
+  const env = clientEnv({ DISTCC_HOSTS: "--localslots=1 127.0.0.1:1", DISTCC_PAUSE_TIME_MSEC: "20" });
+  // Linking is never distributed, so each of these takes a local slot.
+  const jobs = [0, 1, 2, 3].map(() => run([bundcc(), cc, "x.o", "-o", "prog"], { cwd: work, env }));
+  for (const r of await Promise.all(jobs)) expect(r.code).toBe(0);
+  const max = Math.max(...readFileSync(`${count}.max`, "utf8").trim().split("\n").map(Number));
+  expect(max).toBe(1);
+});
