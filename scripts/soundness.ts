@@ -77,5 +77,6 @@ if (import.meta.main) {
       if (r.unsound.length) failed = true;
     }
   }
+  console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
   process.exit(failed ? 1 : 0);
 }

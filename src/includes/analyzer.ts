@@ -65,7 +65,8 @@ interface Node {
 interface ComputedRecord {
   node: Node;
   inc: IncludeDirective;
-  deps: Array<[string, string]>;
+  /** null until first evaluated. */
+  deps: Array<[string, string]> | null;
 }
 
 interface CachedComputed {
@@ -83,8 +84,10 @@ export class IncludeAnalyzer {
   readonly maxSteps: number;
   readonly timeLimitMs: number;
   private scans = new Map<string, ScannedFile>();
+  private defsByName = new Map<string, Array<{ file: string; def: MacroDefinition }>>();
+  private results = new Map<string, Closure>();
   private configs = new Map<string, SearchConfig>();
-  private computed = new Map<string, CachedComputed>();
+  private computed = new Map<string, CachedComputed[]>();
   private defIds = new WeakMap<MacroDefinition, number>();
   private cmdlineDefs = new Map<string, MacroDefinition>();
   private nextDefId = 1;
@@ -124,8 +127,15 @@ export class IncludeAnalyzer {
       config = new SearchConfig(this.paths, cwdWalk.real, cmd, defaults);
       this.configs.set(key, config);
     }
+    // The answer is a function of the files (assumed unchanged during a build, like every cache
+    // here) and of the command's include-relevant parts: an identical request gets the same answer.
+    const requestKey = JSON.stringify([key, cmd.source, cmd.forced, cmd.defines]);
+    const memo = this.results.get(requestKey);
+    if (memo) return { ...memo, stats: { scanned: 0, visited: 0, steps: 0, ms: 0 } };
     try {
-      return new Request(this, config, cmd).run();
+      const closure = new Request(this, config, cmd).run();
+      this.results.set(requestKey, closure);
+      return closure;
     } catch (e) {
       if (e instanceof DeclineError || e instanceof BudgetExceeded) return { ok: false, reason: e.message };
       throw e;
@@ -145,10 +155,19 @@ export class IncludeAnalyzer {
     // latin-1 maps each byte to one char: non-UTF-8 bytes survive untouched.
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
     const scan = scanSource(text);
-    for (const d of scan.defines) this.defIds.set(d, this.nextDefId++);
+    for (const def of scan.defines) {
+      this.defIds.set(def, this.nextDefId++);
+      const list = this.defsByName.get(def.name);
+      if (list) list.push({ file: real, def });
+      else this.defsByName.set(def.name, [{ file: real, def }]);
+    }
     this.scans.set(real, scan);
     this.counters.scans++;
     return { scan, fresh: true };
+  }
+
+  definitionsOf(name: string): ReadonlyArray<{ file: string; def: MacroDefinition }> {
+    return this.defsByName.get(name) ?? [];
   }
 
   defId(def: MacroDefinition): number {
@@ -167,43 +186,72 @@ export class IncludeAnalyzer {
     return d;
   }
 
-  cachedComputed(text: string): CachedComputed | undefined {
-    return this.computed.get(text);
+  /** A cached evaluation of a computed include whose macro dependencies still hold. */
+  cachedComputed(text: string, valid: (deps: Array<[string, string]>) => boolean): CachedComputed | undefined {
+    return this.computed.get(text)?.find((c) => valid(c.deps));
   }
 
   storeComputed(text: string, entry: CachedComputed): void {
-    this.computed.set(text, entry);
+    const list = this.computed.get(text);
+    if (!list) this.computed.set(text, [entry]);
+    else {
+      // A few variants per text (different headers define the macro differently), newest first.
+      list.unshift(entry);
+      if (list.length > 8) list.pop();
+    }
   }
 
   /** Drops every cache (files changed under the build). */
   reset(): void {
     this.scans.clear();
+    this.defsByName.clear();
+    this.results.clear();
     this.configs.clear();
     this.computed.clear();
     this.paths.reset();
   }
 }
 
-/** Macro definitions visible to one translation unit: those of the files in its closure, and -D. */
+/**
+ * Macro definitions visible to one translation unit: those of the files in its closure, and -D.
+ * Looked up lazily from the analyzer's index (computed includes are rare; visits are not).
+ */
 class LocalEnv implements MacroEnv {
-  private defs = new Map<string, MacroDefinition[]>();
+  private cmdline = new Map<string, MacroDefinition[]>();
+  private memo = new Map<string, MacroDefinition[]>();
   consulted: Set<string> | null = null;
 
-  constructor(private analyzer: IncludeAnalyzer) {}
+  constructor(
+    private analyzer: IncludeAnalyzer,
+    private inClosure: Set<string>,
+  ) {}
 
-  add(def: MacroDefinition): void {
-    const list = this.defs.get(def.name);
-    if (!list) this.defs.set(def.name, [def]);
-    else if (!list.includes(def) && !list.some((d) => d.body === def.body && String(d.params) === String(def.params))) list.push(def);
+  addCmdline(def: MacroDefinition): void {
+    const list = this.cmdline.get(def.name);
+    if (!list) this.cmdline.set(def.name, [def]);
+    else if (!list.includes(def)) list.push(def);
+  }
+  /** The closure grew: cached look-ups may be stale. */
+  grew(): void {
+    this.memo.clear();
   }
   lookup(name: string): readonly MacroDefinition[] | undefined {
     this.consulted?.add(name);
-    return this.defs.get(name);
+    const hit = this.memo.get(name);
+    if (hit) return hit;
+    const out: MacroDefinition[] = [...(this.cmdline.get(name) ?? [])];
+    for (const { file, def } of this.analyzer.definitionsOf(name)) {
+      if (!this.inClosure.has(file)) continue;
+      if (out.some((d) => d.body === def.body && String(d.params) === String(def.params))) continue;
+      out.push(def);
+    }
+    this.memo.set(name, out);
+    return out;
   }
   /** Identity of the definitions a name has right now. */
   signature(name: string): string {
-    const list = this.defs.get(name);
-    if (!list) return "";
+    const list = this.lookup(name);
+    if (!list || list.length === 0) return "";
     return list
       .map((d) => this.analyzer.defId(d))
       .sort((a, b) => a - b)
@@ -230,8 +278,8 @@ class Request {
     private cmd: ParsedCommand,
   ) {
     this.budget = new Budget(analyzer.maxSteps, analyzer.timeLimitMs);
-    this.env = new LocalEnv(analyzer);
-    for (const d of cmd.defines) this.env.add(analyzer.internCmdline(d));
+    this.env = new LocalEnv(analyzer, this.defined);
+    for (const d of cmd.defines) this.env.addCmdline(analyzer.internCmdline(d));
   }
 
   run(): Closure {
@@ -272,7 +320,7 @@ class Request {
     this.budget.spend();
     if (!this.defined.has(node.real)) {
       this.defined.add(node.real);
-      for (const d of scan.defines) this.env.add(d);
+      if (scan.defines.length) this.env.grew();
     }
     for (const inc of scan.includes) {
       this.budget.spend();
@@ -284,17 +332,16 @@ class Request {
         const end = inc.text.indexOf(">");
         this.resolve(node, inc, "angle", inc.text.slice(1, end < 0 ? undefined : end));
       } else {
-        const rec: ComputedRecord = { node, inc, deps: [] };
-        this.records.push(rec);
-        for (const h of this.evaluate(rec)) this.resolve(node, inc, h.form, h.name);
+        // Evaluated once the plain closure is known: fewer definitions appear after that.
+        this.records.push({ node, inc, deps: null });
       }
     }
   }
 
   private evaluate(rec: ComputedRecord): HeaderName[] {
     const text = rec.inc.text;
-    const cached = this.analyzer.cachedComputed(text);
-    if (cached && cached.deps.every(([n, sig]) => this.env.signature(n) === sig)) {
+    const cached = this.analyzer.cachedComputed(text, (deps) => deps.every(([n, sig]) => this.env.signature(n) === sig));
+    if (cached) {
       this.analyzer.counters.computedHits++;
       rec.deps = cached.deps;
       return cached.names;
@@ -308,8 +355,9 @@ class Request {
       if (e instanceof BudgetExceeded) throw new DeclineError(`computed include '#${rec.inc.kind} ${text}' in ${rec.node.real}: ${e.message}`);
       throw e;
     } finally {
-      rec.deps = [...(this.env.consulted ?? [])].map((n) => [n, this.env.signature(n)]);
+      const consulted = [...(this.env.consulted ?? [])];
       this.env.consulted = null;
+      rec.deps = consulted.map((n) => [n, this.env.signature(n)]);
     }
     this.analyzer.storeComputed(text, { names, deps: rec.deps });
     return names;
@@ -319,7 +367,7 @@ class Request {
   private revisitComputed(): boolean {
     let changed = false;
     for (const rec of this.records) {
-      if (rec.deps.every(([n, sig]) => this.env.signature(n) === sig)) continue;
+      if (rec.deps && rec.deps.every(([n, sig]) => this.env.signature(n) === sig)) continue;
       changed = true;
       for (const h of this.evaluate(rec)) this.resolve(rec.node, rec.inc, h.form, h.name);
     }

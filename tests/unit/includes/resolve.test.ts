@@ -189,29 +189,47 @@ describe("resolution", () => {
 
 describe("caching", () => {
   test("each file is read once per build; stat results, misses included, are cached", () => {
-    const fs = new MemFs().file("/src/m.c", "#include <a.h>\n#include <missing.h>\n").file("/src/i/a.h", "#include <b.h>\n").file("/src/i/b.h", "");
+    const fs = new MemFs()
+      .file("/src/m.c", "#include <a.h>\n#include <missing.h>\n")
+      .file("/src/m2.c", "#include <a.h>\n#include <missing.h>\n")
+      .file("/src/i/a.h", "#include <b.h>\n")
+      .file("/src/i/b.h", "");
     const an = new IncludeAnalyzer({ fs, probe: probe() });
     const first = an.analyze("/src", ["cc", "-Ii", "-c", "m.c"]);
-    const reads = fs.calls.readFile, lstats = fs.calls.lstat;
-    const second = an.analyze("/src", ["cc", "-Ii", "-c", "m.c"]);
-    expect(second).toEqual({ ...first, stats: (second as Closure).stats } as typeof second);
-    expect(fs.calls.readFile).toBe(reads);
-    expect(fs.calls.lstat).toBe(lstats);
-    expect(reads).toBe(3);
-    expect((second as Closure).stats.scanned).toBe(0);
+    expect(fs.calls.readFile).toBe(3);
+    const lstats = fs.calls.lstat;
+    const second = an.analyze("/src", ["cc", "-Ii", "-c", "m2.c"]);
+    expect(second.ok && second.files.map((f) => f.path)).toEqual(first.ok ? ["/src/m2.c", ...first.files.slice(1).map((f) => f.path)] : []);
+    expect(fs.calls.readFile).toBe(4);
+    // Only m2.c itself is new: a.h, b.h and the missing header come from the stat cache.
+    expect(fs.calls.lstat).toBe(lstats + 1);
+    expect((second as Closure).stats.scanned).toBe(1);
   });
 
   test("computed-include results are reused until a macro they use gains a definition", () => {
     const fs = new MemFs()
-      .file("/src/m.c", "#define H <one.h>\n#include H\n")
-      .file("/src/n.c", '#define H <one.h>\n#include "more.h"\n#include H\n')
+      .file("/src/cfg.h", "#define H <one.h>\n")
+      .file("/src/m.c", '#include "cfg.h"\n#include H\n')
+      .file("/src/m2.c", '#include "cfg.h"\n#include H\n')
+      .file("/src/n.c", '#include "cfg.h"\n#include "more.h"\n#include H\n')
       .file("/src/more.h", "#define H <two.h>\n")
       .file("/src/i/one.h", "").file("/src/i/two.h", "");
     const an = new IncludeAnalyzer({ fs, probe: probe() });
     an.analyze("/src", ["cc", "-Ii", "-c", "m.c"]);
-    an.analyze("/src", ["cc", "-Ii", "-c", "m.c"]);
+    an.analyze("/src", ["cc", "-Ii", "-c", "m2.c"]);
     expect(an.counters.computedHits).toBe(1);
     const r = an.analyze("/src", ["cc", "-Ii", "-c", "n.c"]);
     expect(r.ok && r.files.map((f) => f.path)).toContain("/src/i/two.h");
+    expect(an.counters.computedMisses).toBe(2);
+  });
+
+  test("an identical request is answered from the request cache", () => {
+    const fs = new MemFs().file("/src/m.c", "#include <a.h>\n").file("/src/i/a.h", "");
+    const an = new IncludeAnalyzer({ fs, probe: probe() });
+    const a = an.analyze("/src", ["cc", "-Ii", "-c", "m.c", "-o", "m.o"]);
+    const calls = { ...fs.calls };
+    const b = an.analyze("/src", ["cc", "-Ii", "-O2", "-c", "m.c", "-o", "other.o"]);
+    expect(fs.calls).toEqual(calls);
+    expect(b.ok && b.files).toEqual(a.ok && a.files);
   });
 });

@@ -1,0 +1,207 @@
+// Include analysis benchmark: bundcc's analyzer against distcc 3.4's Python include server (run
+// with the stand-in C extension of ../shared/peers) and against `gcc -M`, over every TU of the
+// npm-fetched code bases (leveldb + snappy from classic-level, sqlite from better-sqlite3).
+//   bun scripts/bench/includes.ts            (needs dist/bundcc, distcc-pump, python3-lzo)
+// Cold = a new process with empty caches; warm = a second pass in the same process.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { BETTER_SQLITE3, CLASSIC_LEVEL, type TU, codebaseTUs, compilerDeps, fetchPackage } from "../corpus.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+const SHIM = process.env.DISTCC_SHIM ?? resolve(ROOT, "../shared/peers/pump-shim/include_server_shim.py");
+
+interface PassResult {
+  coldMs: number;
+  warmMs: number;
+  rssMiB: number;
+  declined: number;
+  files: string[][];
+}
+
+/** Child mode: analyse every TU twice in this fresh process and report as JSON. */
+async function childMain(): Promise<void> {
+  const { IncludeAnalyzer } = await import("../../src/includes/index.ts");
+  const tus = JSON.parse(readFileSync(process.argv[3], "utf8")) as TU[];
+  const an = new IncludeAnalyzer();
+  const pass = () => {
+    const t0 = performance.now();
+    const out = tus.map((tu) => an.analyze(tu.cwd, tu.argv));
+    return { ms: performance.now() - t0, out };
+  };
+  const cold = pass();
+  const warm = pass();
+  const result: PassResult = {
+    coldMs: cold.ms,
+    warmMs: warm.ms,
+    rssMiB: process.resourceUsage().maxRSS / 1024,
+    declined: cold.out.filter((r) => !r.ok).length,
+    files: cold.out.map((r) => (r.ok ? r.files.map((f) => f.path) : [])),
+  };
+  console.log(JSON.stringify(result));
+}
+
+async function runBundcc(tusFile: string): Promise<PassResult> {
+  const proc = Bun.spawn([process.execPath, import.meta.path, "--child", tusFile], { stdout: "pipe", stderr: "inherit" });
+  const text = await new Response(proc.stdout).text();
+  if ((await proc.exited) !== 0) throw new Error("bench child failed");
+  return JSON.parse(text) as PassResult;
+}
+
+/** `dist/bundcc scan-includes` once per TU: a new process and empty caches every time. */
+async function runScanIncludes(tus: TU[]): Promise<number> {
+  const bin = join(ROOT, "dist/bundcc");
+  if (!existsSync(bin)) throw new Error("dist/bundcc missing: run make build");
+  const t0 = performance.now();
+  for (const tu of tus) {
+    const p = Bun.spawn([bin, "scan-includes", ...tu.argv], { cwd: tu.cwd, stdout: "ignore", stderr: "ignore" });
+    await p.exited;
+  }
+  return performance.now() - t0;
+}
+
+function token(tag: string, n: number): string {
+  return tag + n.toString(16).padStart(8, "0");
+}
+
+/** One include-server request (spec §2.1) over its Unix socket; resolves to the returned paths. */
+function askIncludeServer(sock: string, cwd: string, argv: string[]): Promise<string[]> {
+  let req = token("CDIR", Buffer.byteLength(cwd)) + cwd + token("ARGC", argv.length);
+  for (const a of argv) req += token("ARGV", Buffer.byteLength(a)) + a;
+  return new Promise((res, rej) => {
+    const chunks: Buffer[] = [];
+    Bun.connect({
+      unix: sock,
+      socket: {
+        open(s) {
+          s.write(req);
+        },
+        data(_s, d) {
+          chunks.push(Buffer.from(d));
+        },
+        close() {
+          const buf = Buffer.concat(chunks).toString("latin1");
+          const n = Number.parseInt(buf.slice(4, 12), 16);
+          const out: string[] = [];
+          let p = 12;
+          for (let i = 0; i < n && p < buf.length; i++) {
+            const len = Number.parseInt(buf.slice(p + 4, p + 12), 16);
+            out.push(buf.slice(p + 12, p + 12 + len));
+            p += 12 + len;
+          }
+          res(out);
+        },
+        error(_s, e) {
+          rej(e);
+        },
+        connectError(_s, e) {
+          rej(e);
+        },
+      },
+    }).catch(rej);
+  });
+}
+
+interface PyResult {
+  coldMs: number;
+  warmMs: number;
+  rssMiB: number;
+  declinedCold: number;
+  declinedWarm: number;
+  files: string[][];
+}
+
+async function runPython(tus: TU[]): Promise<PyResult> {
+  if (!existsSync(SHIM)) throw new Error(`include server shim missing: ${SHIM}`);
+  const dir = mkdtempSync(join(tmpdir(), "bench-is-"));
+  const sock = join(dir, "socket");
+  const pidFile = join(dir, "pid");
+  const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const start = Bun.spawn([python, SHIM, "--port", sock, "--pid_file", pidFile], {
+    env: { ...process.env, PYTHONOPTIMIZE: "1" },
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  await start.exited;
+  for (let i = 0; i < 100 && !existsSync(sock); i++) await Bun.sleep(50);
+  const pid = Number(readFileSync(pidFile, "utf8").trim());
+  try {
+    const pass = async () => {
+      const t0 = performance.now();
+      const files: string[][] = [];
+      let declined = 0;
+      for (const tu of tus) {
+        const paths = await askIncludeServer(sock, tu.cwd, tu.argv);
+        if (paths.length === 0) declined++;
+        files.push(paths.filter((p) => /\.lzo(\.abs)?$/.test(p)).map((p) => `/${p.split("/").slice(4).join("/").replace(/\.lzo(\.abs)?$/, "")}`));
+      }
+      return { ms: performance.now() - t0, declined, files };
+    };
+    const cold = await pass();
+    const warm = await pass();
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return { coldMs: cold.ms, warmMs: warm.ms, rssMiB: hwm / 1024, declinedCold: cold.declined, declinedWarm: warm.declined, files: cold.files };
+  } finally {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+    await Bun.sleep(200);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function surplusStats(files: string[][], deps: Array<string[] | null>): { median: number; worst: number } {
+  const s: number[] = [];
+  files.forEach((f, i) => {
+    const d = deps[i];
+    if (!d || f.length === 0) return;
+    const read = new Set(d);
+    s.push(f.filter((p) => !read.has(p)).length);
+  });
+  s.sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)] ?? 0, worst: s[s.length - 1] ?? 0 };
+}
+
+async function main(): Promise<void> {
+  const dir = process.env.BUNDCC_CORPUS_DIR ?? "/tmp/bundcc-corpus";
+  const cl = await fetchPackage(CLASSIC_LEVEL, dir);
+  const bs = await fetchPackage(BETTER_SQLITE3, dir);
+  const all = codebaseTUs(cl, bs, "gcc");
+  // gcc -M once per TU, timed; TUs gcc itself cannot preprocess are left out of every column.
+  const t0 = performance.now();
+  const deps: Array<string[] | null> = [];
+  for (const tu of all) deps.push(await compilerDeps(tu));
+  const gccMs = performance.now() - t0;
+  const tus = all.filter((_, i) => deps[i] !== null);
+  const okDeps = deps.filter((d) => d !== null);
+  const tusFile = join(mkdtempSync(join(tmpdir(), "bench-tus-")), "tus.json");
+  await Bun.write(tusFile, JSON.stringify(tus));
+
+  const ours = await runBundcc(tusFile);
+  const scanMs = await runScanIncludes(tus);
+  const py = await runPython(tus);
+  rmSync(resolve(tusFile, ".."), { recursive: true, force: true });
+
+  const n = tus.length;
+  const per = (ms: number) => (ms / n).toFixed(2);
+  const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
+  const ourSurplus = surplusStats(ours.files, okDeps);
+  const pySurplus = surplusStats(py.files, okDeps);
+  const rows = [
+    ["", "cold total ms", "cold ms/TU", "warm total ms", "warm ms/TU", "declined", "surplus med/worst", "peak RSS MiB"],
+    ["bundcc analyzer (in process)", ours.coldMs.toFixed(0), per(ours.coldMs), ours.warmMs.toFixed(0), per(ours.warmMs), String(ours.declined), `${ourSurplus.median}/${ourSurplus.worst}`, ours.rssMiB.toFixed(0)],
+    ["bundcc scan-includes (process/TU)", scanMs.toFixed(0), per(scanMs), "-", "-", "-", "-", "-"],
+    ["distcc 3.4 include server (shim)", py.coldMs.toFixed(0), per(py.coldMs), py.warmMs.toFixed(0), per(py.warmMs), `${py.declinedCold}/${py.declinedWarm}`, `${pySurplus.median}/${pySurplus.worst}`, py.rssMiB.toFixed(0)],
+    ["gcc -M (process/TU)", gccMs.toFixed(0), (gccMs / all.length).toFixed(2), "-", "-", String(all.length - n), "0/0", "-"],
+  ];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  console.log(`include analysis, ${n} TUs (leveldb+snappy C++, sqlite C; ${all.length - n} TUs gcc -M rejects left out)`);
+  for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  "));
+  console.log(`ratios: Python/bundcc cold ${ratio(py.coldMs, ours.coldMs)}, warm ${ratio(py.warmMs, ours.warmMs)}; gcc -M/bundcc per TU warm ${ratio(gccMs / all.length, ours.warmMs / n)}, cold ${ratio(gccMs / all.length, ours.coldMs / n)}; scan-includes per process vs gcc -M ${ratio(gccMs / all.length, scanMs / n)}`);
+}
+
+if (process.argv[2] === "--child") await childMain();
+else await main();
