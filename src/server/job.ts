@@ -1,5 +1,5 @@
 // One compile job: read the request, run the allowed compiler in a private directory, answer, clean up.
-import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DistccError, Exit, waitStatus } from "../common/exit.ts";
 import type { Logger } from "../common/log.ts";
@@ -12,7 +12,9 @@ import {
   type Reply,
   failureReply,
   readDoti,
+  readPumpEntries,
   readRequestHead,
+  stringToBytes,
   TokenReader,
   TokenWriter,
   writeReply,
@@ -20,6 +22,8 @@ import {
 import { type CompilerAllowlist, refusedArgument } from "./allowlist.ts";
 import { analyseCompile, preprocessedExtension } from "./args.ts";
 import type { Connection } from "./connection.ts";
+import { scrubDebugPaths } from "./elf.ts";
+import { PumpTree, rewriteDotd, rewritePumpCommand } from "./pump.ts";
 import type { JobOutcome, ServerStats } from "./stats.ts";
 
 export interface JobSettings {
@@ -92,11 +96,6 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   const reader = new TokenReader(conn.input);
   const head = await readRequestHead(reader, settings.limits);
   const argv = head.argv;
-  if (head.version >= 3) {
-    summary.outcome = "REJ_BAD_REQ";
-    log.error("job", `${conn.peer}: protocol 3 (pump mode) is not supported by this server yet; closing`);
-    return;
-  }
   const shape = analyseCompile(argv);
   if (typeof shape === "string") {
     summary.outcome = "REJ_BAD_REQ";
@@ -105,7 +104,25 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   }
   summary.input = argv[shape.inputIndex];
   summary.compiler = argv[0];
-  const source = await readDoti(reader, head.version, settings.limits);
+  const jobDir = mkdtempSync(join(settings.tmpDir, "bundccd_"));
+  setJobDir(jobDir);
+  const base = baseName(summary.input).replace(/\.[^.]*$/, "") || "input";
+  const outputPath = join(jobDir, `${base}.${shape.mode === "-S" ? "s" : "o"}`);
+
+  // Read the whole request before judging it, so a refusal reaches a client that is still sending.
+  let pump: { root: string; cwd: string; depsPath: string } | null = null;
+  let source: Uint8Array | null = null;
+  if (head.version >= 3) {
+    const root = join(jobDir, "root");
+    mkdirSync(root, { mode: 0o755 });
+    const tree = new PumpTree(root, settings.limits);
+    const cwd = tree.makeWorkingDirectory(head.cwd ?? "/");
+    const files = await readPumpEntries(reader, settings.limits, (entry) => tree.add(entry));
+    log.info("job", `${conn.peer}: protocol 3 (pump): ${files} files and links under ${root}`);
+    pump = { root, cwd, depsPath: join(jobDir, `${base}.deps`) };
+  } else {
+    source = await readDoti(reader, head.version, settings.limits);
+  }
 
   const check = ctx.allowlist.check(argv[0], settings.compilerPath);
   const refused = check.ok ? refusedArgument(argv) : check.reason!;
@@ -117,20 +134,33 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     return;
   }
 
-  const jobDir = mkdtempSync(join(settings.tmpDir, "bundccd_"));
-  setJobDir(jobDir);
-  const base = baseName(summary.input).replace(/\.[^.]*$/, "") || "input";
-  const inputPath = join(jobDir, `${base}.${preprocessedExtension(summary.input)}`);
-  const outputPath = join(jobDir, `${base}.${shape.mode === "-S" ? "s" : "o"}`);
-  writeFileSync(inputPath, source);
-  const command = [check.command!, ...argv.slice(1)];
-  command[shape.inputIndex] = inputPath;
-  if (shape.outputIndex < 0) command.push("-o", outputPath);
-  else if (shape.outputJoined) command[shape.outputIndex] = `-o${outputPath}`;
-  else command[shape.outputIndex + 1] = outputPath;
+  let command: string[];
+  let cwd = jobDir;
+  let depsTarget = "";
+  if (pump) {
+    const rewritten = rewritePumpCommand([check.command!, ...argv.slice(1)], pump.root, outputPath, pump.depsPath);
+    command = rewritten.command;
+    depsTarget = rewritten.depsTarget;
+    cwd = pump.cwd;
+  } else {
+    const inputPath = join(jobDir, `${base}.${preprocessedExtension(summary.input)}`);
+    writeFileSync(inputPath, source!);
+    command = [check.command!, ...argv.slice(1)];
+    command[shape.inputIndex] = inputPath;
+    if (shape.outputIndex < 0) command.push("-o", outputPath);
+    else if (shape.outputJoined) command[shape.outputIndex] = `-o${outputPath}`;
+    else command[shape.outputIndex + 1] = outputPath;
+  }
 
-  const reply = await compile(conn, ctx, head.version, command, jobDir, summary);
-  if (reply.status === 0 && existsSync(outputPath)) reply.object = readFileSync(outputPath);
+  const reply = await compile(conn, ctx, head.version, command, cwd, summary);
+  if (reply.status === 0 && existsSync(outputPath)) {
+    reply.object = readFileSync(outputPath);
+    if (pump) {
+      scrubDebugPaths(reply.object, pump.root);
+      const deps = existsSync(pump.depsPath) ? readFileSync(pump.depsPath, "latin1") : "";
+      reply.dotd = stringToBytes(rewriteDotd(deps, outputPath, depsTarget, pump.root));
+    }
+  }
   await answer(conn, reply);
 }
 

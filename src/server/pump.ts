@@ -1,0 +1,182 @@
+// Protocol 3 on the server: the client's files laid out under a private root (a sandbox), the
+// command rewritten to use them (spec §2.4), and the .d file written back in client terms (§2.5).
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { DistccError, Exit } from "../common/exit.ts";
+import { lzoDecompress, type ProtocolLimits, type PumpEntry } from "../protocol/index.ts";
+import { isSourceFile } from "./args.ts";
+
+class SandboxViolation extends DistccError {
+  constructor(message: string) {
+    super(Exit.PROTOCOL_ERROR, `pump request refused: ${message}`);
+  }
+}
+
+/** Splits an absolute client path into components, refusing anything that could step outside. */
+function components(path: string, what: string): string[] {
+  if (!path.startsWith("/")) throw new SandboxViolation(`${what} '${path}' is not absolute`);
+  if (path.includes("\0")) throw new SandboxViolation(`${what} contains a NUL byte`);
+  const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) throw new SandboxViolation(`${what} '${path}' contains '..'`);
+  return parts;
+}
+
+/**
+ * Receives NAME/FILE/LINK entries into `root`. Nothing is ever written outside it: names are
+ * absolute and free of '..', no name may pass through a symlink received earlier, files are created
+ * exclusively (never through an existing link), and a link may point only inside the root or — the
+ * system-directory form — at the server's own copy of the very directory it stands for.
+ */
+export class PumpTree {
+  private readonly links = new Set<string>();
+  private readonly dirs = new Set<string>([""]);
+  private readonly taken = new Set<string>();
+  private bytes = 0;
+
+  constructor(
+    readonly root: string,
+    private readonly limits: ProtocolLimits,
+  ) {}
+
+  add(entry: PumpEntry): void {
+    const parts = components(entry.name, "NAME");
+    if (parts.length === 0) throw new SandboxViolation("NAME '/' names the root itself");
+    const rel = parts.join("/");
+    this.ensureParents(parts);
+    if (this.taken.has(rel) || this.dirs.has(rel)) throw new SandboxViolation(`'${entry.name}' sent twice`);
+    const path = `${this.root}/${rel}`;
+    if (entry.kind === "file") {
+      const data = entry.body.length === 0 ? entry.body : this.decompress(entry.body, entry.name);
+      writeFileSync(path, data, { flag: "wx", mode: 0o644 });
+    } else {
+      symlinkSync(this.linkTarget(parts, entry.target), path);
+      this.links.add(rel);
+    }
+    this.taken.add(rel);
+  }
+
+  /** Creates the client's working directory under the root; returns its server path. */
+  makeWorkingDirectory(cwd: string): string {
+    const parts = components(cwd, "CDIR");
+    this.ensureParents([...parts, "."]);
+    return parts.length ? `${this.root}/${parts.join("/")}` : this.root;
+  }
+
+  private decompress(body: Uint8Array, name: string): Uint8Array {
+    try {
+      const data = lzoDecompress(body, this.limits.maxBody);
+      this.bytes += data.length;
+      if (this.bytes > this.limits.maxTotalFiles) throw new SandboxViolation(`files exceed ${this.limits.maxTotalFiles} bytes in total`);
+      return data;
+    } catch (err) {
+      if (err instanceof SandboxViolation) throw err;
+      throw new DistccError(Exit.IO_ERROR, `bad compressed FILE for '${name}': ${(err as Error).message}`);
+    }
+  }
+
+  private ensureParents(parts: string[]): void {
+    let rel = "";
+    for (let i = 0; i < parts.length - 1; i++) {
+      rel = rel ? `${rel}/${parts[i]}` : parts[i];
+      if (this.links.has(rel)) throw new SandboxViolation(`'/${parts.join("/")}' passes through the received link '/${rel}'`);
+      if (this.taken.has(rel)) throw new SandboxViolation(`'/${parts.join("/")}' passes through the file '/${rel}'`);
+      if (!this.dirs.has(rel)) {
+        mkdirSync(`${this.root}/${rel}`, { mode: 0o755 });
+        this.dirs.add(rel);
+      }
+    }
+  }
+
+  private linkTarget(parts: string[], target: string): string {
+    if (target.length === 0 || target.includes("\0")) throw new SandboxViolation(`empty or NUL link target for '/${parts.join("/")}'`);
+    // An absolute target mirrors a client symlink: it is re-rooted, so it stays inside the sandbox.
+    if (target.startsWith("/")) {
+      components(target, "LINK target");
+      return this.root + target;
+    }
+    // Relative: resolve it where the link will live on this server. Climbing above the root is allowed
+    // only to reach the server's own directory of the same name (a compiler system directory).
+    const rootParts = this.root.split("/").filter(Boolean);
+    const at = [...rootParts, ...parts.slice(0, -1)];
+    let escaped = false;
+    for (const p of target.split("/")) {
+      if (p === "" || p === ".") continue;
+      if (p === "..") {
+        if (at.length > 0) at.pop();
+        if (at.length < rootParts.length) escaped = true;
+      } else at.push(p);
+    }
+    if (!escaped) {
+      const inside = at.length >= rootParts.length && rootParts.every((p, i) => at[i] === p);
+      if (inside) return target;
+    }
+    if (at.join("/") === parts.join("/")) return target;
+    throw new SandboxViolation(`link '/${parts.join("/")}' -> '${target}' leaves the job's root`);
+  }
+}
+
+// Longer names before their prefixes (-iwithprefixbefore before -iwithprefix), so the first match is right.
+const ROOTED_OPTIONS = ["-I", "-include", "-imacros", "-idirafter", "-iprefix", "-iwithprefixbefore", "-iwithprefix", "-isystem", "-iquote"];
+
+export interface PumpCommand {
+  command: string[];
+  /** Target the .d names: the first -MT's value, else the client's -o. */
+  depsTarget: string;
+}
+
+/**
+ * Rewrites a pump-mode command for the server (spec §2.4): `-o` to `outputPath`, the first `-MT`
+ * taken out as the .d target, `-MMD` added unless -MD/-MMD is present, `-MF depsPath` appended (the
+ * last -MF wins), absolute include-option paths and the absolute source file moved under `root`.
+ */
+export function rewritePumpCommand(argv: readonly string[], root: string, outputPath: string, depsPath: string): PumpCommand {
+  const out: string[] = [argv[0]];
+  let depsTarget: string | null = null;
+  let clientOutput: string | null = null;
+  let sourceRooted = false;
+  let hasMD = false;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "-o") {
+      clientOutput = argv[++i] ?? "";
+      out.push("-o", outputPath);
+      continue;
+    }
+    if (a.startsWith("-o") && a.length > 2) {
+      clientOutput = a.slice(2);
+      out.push(`-o${outputPath}`);
+      continue;
+    }
+    if (a === "-MT" && depsTarget === null) {
+      if (i + 1 >= argv.length) throw new DistccError(Exit.PROTOCOL_ERROR, "-MT without a target");
+      depsTarget = argv[++i];
+      continue;
+    }
+    if (a === "-MD" || a === "-MMD") hasMD = true;
+    const opt = ROOTED_OPTIONS.find((o) => a === o || a.startsWith(o));
+    if (opt && a === opt && i + 1 < argv.length) {
+      const v = argv[++i];
+      out.push(a, v.startsWith("/") ? root + v : v);
+      continue;
+    }
+    if (opt && a !== opt) {
+      const v = a.slice(opt.length);
+      out.push(v.startsWith("/") ? opt + root + v : a);
+      continue;
+    }
+    if (!sourceRooted && !a.startsWith("-") && a.startsWith("/") && isSourceFile(a)) {
+      sourceRooted = true;
+      out.push(root + a);
+      continue;
+    }
+    out.push(a);
+  }
+  if (!hasMD) out.push("-MMD");
+  out.push("-MF", depsPath);
+  return { command: out, depsTarget: depsTarget ?? clientOutput ?? "" };
+}
+
+/** The compiler's .d in client terms: the temp object renamed to the target, the root removed. */
+export function rewriteDotd(text: string, tempObject: string, target: string, root: string): string {
+  const replaced = text.replace(tempObject, () => target);
+  return replaced.split(root).join("");
+}

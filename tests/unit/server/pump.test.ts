@@ -1,0 +1,125 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DEFAULT_LIMITS, lzoCompress } from "../../../src/protocol/index.ts";
+import { scrubDebugPaths } from "../../../src/server/elf.ts";
+import { PumpTree, rewriteDotd, rewritePumpCommand } from "../../../src/server/pump.ts";
+
+const ROOT = "/tmp/bundccd_AbC123/root";
+
+describe("pump command rewriting (spec §2.4)", () => {
+  test("the observed distccd example, with our paths", () => {
+    const argv = ["x86_64-linux-gnu-gcc", "-I/tmp/dccx/src/inc", "-g", "-MD", "-c", "hello.c", "-o", "hello.o", "-MT", "hello.o"];
+    const r = rewritePumpCommand(argv, ROOT, "/J/hello.o", "/J/hello.deps");
+    expect(r.command).toEqual(["x86_64-linux-gnu-gcc", `-I${ROOT}/tmp/dccx/src/inc`, "-g", "-MD", "-c", "hello.c", "-o", "/J/hello.o", "-MF", "/J/hello.deps"]);
+    expect(r.depsTarget).toBe("hello.o");
+  });
+  test.each([
+    [["-I", "/abs"], ["-I", `${ROOT}/abs`]],
+    [["-Irel"], ["-Irel"]],
+    [["-isystem", "/s"], ["-isystem", `${ROOT}/s`]],
+    [["-iquote/q"], [`-iquote${ROOT}/q`]],
+    [["-include", "/x/pre.h"], ["-include", `${ROOT}/x/pre.h`]],
+    [["-imacros/m.h"], [`-imacros${ROOT}/m.h`]],
+    [["-idirafter", "/late"], ["-idirafter", `${ROOT}/late`]],
+    [["-iwithprefixbefore/w"], [`-iwithprefixbefore${ROOT}/w`]], // distcc 3.4 misses this one
+    [["--sysroot=/sr"], ["--sysroot=/sr"]],
+    [["-isysroot", "/sr"], ["-isysroot", "/sr"]],
+    [["/abs/src/x.c"], [`${ROOT}/abs/src/x.c`]],
+  ])("%p becomes %p", (input, want) => {
+    const r = rewritePumpCommand(["gcc", "-c", ...input, "-o", "x.o"], ROOT, "/J/x.o", "/J/x.deps");
+    expect(r.command.slice(2, 2 + want.length)).toEqual(want);
+  });
+  test("-MMD added only without -MD/-MMD; our -MF is last; only the first -MT is taken", () => {
+    const r = rewritePumpCommand(["gcc", "-MMD", "-MF", "client.d", "-MT", "t1", "-MT", "t2", "-c", "x.c", "-o", "out/x.o"], ROOT, "/J/x.o", "/J/x.deps");
+    expect(r.command.filter((a) => a === "-MMD").length).toBe(1);
+    expect(r.command.slice(-2)).toEqual(["-MF", "/J/x.deps"]);
+    expect(r.command).toContain("t2");
+    expect(r.command).not.toContain("t1");
+    expect(r.depsTarget).toBe("t1");
+    const plain = rewritePumpCommand(["gcc", "-c", "x.c", "-oout/x.o"], ROOT, "/J/x.o", "/J/x.deps");
+    expect(plain.command).toContain("-MMD");
+    expect(plain.depsTarget).toBe("out/x.o");
+  });
+  test("a trailing -MT is an error", () => {
+    expect(() => rewritePumpCommand(["gcc", "-c", "x.c", "-MT"], ROOT, "/J/x.o", "/J/x.deps")).toThrow(/-MT/);
+  });
+  test(".d: the temp object becomes the target, the root disappears", () => {
+    const d = `/J/x.o: ${ROOT}/home/u/x.c \\\n ${ROOT}/home/u/inc/a.h /usr/include/stdio.h\n`;
+    expect(rewriteDotd(d, "/J/x.o", "obj/x.o", ROOT)).toBe("obj/x.o: /home/u/x.c \\\n /home/u/inc/a.h /usr/include/stdio.h\n");
+    expect(rewriteDotd("t$1: a.c\n", "/nothere.o", "$&", ROOT)).toBe("t$1: a.c\n");
+  });
+});
+
+describe("pump tree sandbox", () => {
+  const fresh = () => {
+    const dir = mkdtempSync(join(tmpdir(), "bundcc-tree-"));
+    return { dir, tree: new PumpTree(join(dir), DEFAULT_LIMITS), done: () => rmSync(dir, { recursive: true, force: true }) };
+  };
+  const file = (name: string, text = "x") => ({ kind: "file" as const, name, body: lzoCompress(new TextEncoder().encode(text)) });
+
+  test("files, directories, mirrored and system links land where they should", () => {
+    const { dir, tree, done } = fresh();
+    try {
+      expect(tree.makeWorkingDirectory("/home/u/src")).toBe(`${dir}/home/u/src`);
+      tree.add(file("/home/u/src/a.c", "int a;"));
+      tree.add({ kind: "link", name: "/home/u/src/lnk", target: "/home/u/inc" });
+      const depth = dir.split("/").filter(Boolean).length;
+      tree.add({ kind: "link", name: "/usr/include", target: "../".repeat(20 + depth) + "usr/include" });
+      tree.add({ kind: "file", name: "/home/u/src/foo/forcing_technique_271828", body: new Uint8Array(0) });
+      tree.add({ kind: "link", name: "/home/u/src/rel", target: "../inc/x.h" });
+      expect(readFileSync(`${dir}/home/u/src/a.c`, "utf8")).toBe("int a;");
+      expect(readlinkSync(`${dir}/home/u/src/lnk`)).toBe(`${dir}/home/u/inc`);
+      expect(existsSync(`${dir}/usr/include/stdio.h`)).toBe(true);
+      expect(lstatSync(`${dir}/home/u/src/foo/forcing_technique_271828`).size).toBe(0);
+    } finally {
+      done();
+    }
+  });
+
+  test.each([
+    [[file("/a/../../etc/x")], /contains '\.\.'/],
+    [[file("relative/x")], /not absolute/],
+    [[file("/")], /root itself/],
+    [[{ kind: "link" as const, name: "/w/l", target: "/etc" }, file("/w/l/passwd")], /passes through the received link/],
+    [[{ kind: "link" as const, name: "/w/l", target: "../../../../../../../../../../../../../../../../../../../../../../../etc" }], /leaves the job's root/],
+    [[{ kind: "link" as const, name: "/usr/include", target: "../../../../../../../../../../../../../../../../../../../../../../../usr/lib" }], /leaves the job's root/],
+    [[{ kind: "link" as const, name: "/w/l", target: "/a/../../etc" }], /contains '\.\.'/],
+    [[file("/w/a.h"), file("/w/a.h")], /sent twice/],
+    [[file("/w/a.h"), file("/w/a.h/b.h")], /passes through the file/],
+  ])("refuses %#", (entries, why) => {
+    const { tree, done } = fresh();
+    try {
+      expect(() => {
+        for (const e of entries) tree.add(e);
+      }).toThrow(why);
+    } finally {
+      done();
+    }
+  });
+});
+
+describe("ELF debug-path scrubbing", () => {
+  test("every occurrence in the debug sections, same length, nothing else touched", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bundcc-elf-"));
+    try {
+      const root = `${dir}/bundccd_x/root`;
+      await Bun.$`mkdir -p ${root}${dir}/src && printf 'int x(void){return 1;}\n' > ${root}${dir}/src/a.c`.quiet();
+      for (const flag of ["-gdwarf-4", "-gdwarf-5"]) {
+        await Bun.$`cd ${root}${dir}/src && gcc ${flag} -c a.c -o ${dir}/a.o`.quiet();
+        const obj = new Uint8Array(readFileSync(`${dir}/a.o`));
+        const before = obj.length;
+        const text = (b: Uint8Array) => new TextDecoder("latin1").decode(b);
+        expect(text(obj)).toContain(root);
+        expect(scrubDebugPaths(obj, root)).toBeGreaterThan(0);
+        expect(obj.length).toBe(before);
+        expect(text(obj)).not.toContain(root);
+        expect(text(obj)).toContain("/".repeat(root.length) + `${dir}/src`);
+      }
+      expect(scrubDebugPaths(new TextEncoder().encode("not an ELF file at all, /tmp/root"), "/tmp/root")).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
