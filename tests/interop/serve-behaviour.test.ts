@@ -40,8 +40,8 @@ async function goodJobStillWorks(port: number): Promise<void> {
 }
 
 describe("probing and statistics", () => {
-  test("real lsdistcc sees the server with protocols 1 and 2 and a real compile", async () => {
-    for (const [proto, suffix] of [["1", ""], ["2", ",lzo"]]) {
+  test("real lsdistcc sees the server with protocols 1, 2 and 3 and a real compile", async () => {
+    for (const [proto, suffix] of [["1", ""], ["2", ",lzo"], ["3", ",lzo,cpp"]]) {
       const r = await run(["lsdistcc", `-r${server.port}`, `-P${proto}`, "-pgcc", "127.0.0.1"], { timeoutMs: 20_000 });
       expect(r.stdout.trim()).toBe(`127.0.0.1:${server.port}${suffix}`);
     }
