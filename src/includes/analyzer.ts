@@ -4,7 +4,7 @@
 // next request; answers are plain data so the analyzer can live in a Worker.
 import { type ParsedCommand, parseCommand } from "./command.ts";
 import { type CompilerProbe, RealCompilerProbe } from "./compiler.ts";
-import { CMDLINE, type Hit, REL, SearchConfig, hitFrom } from "./config.ts";
+import { CMDLINE, type Edges, type Hit, REL, SearchConfig, hitFrom } from "./config.ts";
 import { type FileSystem, RealFs } from "./fs.ts";
 import { Budget, BudgetExceeded, type HeaderName, type MacroEnv, computedHeaderNames } from "./macros.ts";
 import { PathResolver, dirname, isUnder } from "./paths.ts";
@@ -322,20 +322,38 @@ class Request {
       this.defined.add(node.real);
       if (scan.defines.length) this.env.grew();
     }
-    for (const inc of scan.includes) {
+    // A file's plain includes resolve the same way in every request of this configuration.
+    let edges = this.config.edges.get(key);
+    if (!edges) {
+      edges = this.edgesOf(node, scan.includes);
+      this.config.edges.set(key, edges);
+    }
+    this.budget.spend(edges.hits.length);
+    for (const e of edges.hits) this.add(e.hit, e.follow);
+    // Computed ones are evaluated once the plain closure is known: fewer definitions appear after.
+    for (const inc of edges.computed) this.records.push({ node, inc, deps: null });
+  }
+
+  private edgesOf(node: Node, includes: IncludeDirective[]): Edges {
+    const edges: Edges = { hits: [], computed: [] };
+    for (const inc of includes) {
       this.budget.spend();
       const first = inc.text.charCodeAt(0);
+      const follow = inc.kind !== "has_include" && inc.kind !== "has_include_next";
+      let hits: Hit[];
       if (first === 34 /* " */) {
         const end = inc.text.indexOf('"', 1);
-        this.resolve(node, inc, "quote", inc.text.slice(1, end < 0 ? undefined : end));
+        hits = this.lookup(node, inc, "quote", inc.text.slice(1, end < 0 ? undefined : end));
       } else if (first === 60 /* < */) {
         const end = inc.text.indexOf(">");
-        this.resolve(node, inc, "angle", inc.text.slice(1, end < 0 ? undefined : end));
+        hits = this.lookup(node, inc, "angle", inc.text.slice(1, end < 0 ? undefined : end));
       } else {
-        // Evaluated once the plain closure is known: fewer definitions appear after that.
-        this.records.push({ node, inc, deps: null });
+        edges.computed.push(inc);
+        continue;
       }
+      for (const hit of hits) edges.hits.push({ hit, follow });
     }
+    return edges;
   }
 
   private evaluate(rec: ComputedRecord): HeaderName[] {
@@ -375,7 +393,14 @@ class Request {
   }
 
   private resolve(node: Node, inc: IncludeDirective, form: "quote" | "angle", name: string): void {
-    if (name === "") return;
+    const hits = this.lookup(node, inc, form, name);
+    this.budget.spend(hits.length);
+    const follow = inc.kind !== "has_include" && inc.kind !== "has_include_next";
+    for (const h of hits) this.add(h, follow);
+  }
+
+  private lookup(node: Node, inc: IncludeDirective, form: "quote" | "angle", name: string): Hit[] {
+    if (name === "") return [];
     if (name.startsWith("/")) throw new DeclineError(`absolute include "${name}" in ${node.real}`);
     const config = this.config;
     const next = (inc.kind === "include_next" || inc.kind === "has_include_next") && node.idx !== CMDLINE;
@@ -390,9 +415,7 @@ class Request {
     } else {
       hits = config.lookup(config.bracketStart, name, false);
     }
-    this.budget.spend(hits.length);
-    const follow = inc.kind !== "has_include" && inc.kind !== "has_include_next";
-    for (const h of hits) this.add(h, follow);
+    return hits;
   }
 
   private result(): Closure {

@@ -1,6 +1,7 @@
 // One include configuration (cwd, quote dirs, bracket dirs, defaults): the search chain with
 // each directory's canonical form, and memoised look-ups of include names along it.
 import type { ParsedCommand } from "./command.ts";
+import type { IncludeDirective } from "./scanner.ts";
 import { type PathResolver, type Walk, isUnder } from "./paths.ts";
 
 export interface ChainDir {
@@ -22,6 +23,12 @@ export interface Hit {
   line?: string;
 }
 
+/** A file's resolved plain includes in one context, and its computed ones (macro-dependent). */
+export interface Edges {
+  hits: Array<{ hit: Hit; follow: boolean }>;
+  computed: IncludeDirective[];
+}
+
 export const REL = -1;
 export const CMDLINE = -2;
 
@@ -31,6 +38,9 @@ export class SearchConfig {
   readonly bracketStart: number;
   readonly systemDirs: string[];
   private memo = new Map<string, Hit[]>();
+  private systemMemo = new Map<string, boolean>();
+  /** Per visited node (file, directory, chain index): its resolved includes. */
+  readonly edges = new Map<string, Edges>();
 
   constructor(
     readonly paths: PathResolver,
@@ -73,8 +83,12 @@ export class SearchConfig {
   }
 
   isSystem(real: string): boolean {
-    for (const d of this.systemDirs) if (isUnder(real, d)) return true;
-    return false;
+    let r = this.systemMemo.get(real);
+    if (r === undefined) {
+      r = this.systemDirs.some((d) => isUnder(real, d));
+      this.systemMemo.set(real, r);
+    }
+    return r;
   }
 
   /** First match (or every match, for include_next) of `name` in the chain from `start`. */

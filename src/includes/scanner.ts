@@ -144,6 +144,14 @@ export function scanSource(s: string): ScannedFile {
  */
 function directive(s: string, i: number, out: ScannedFile): number {
   const n = s.length;
+  // Most directive lines have no comment and no continuation: take them as they are.
+  let nl = s.indexOf("\n", i);
+  if (nl < 0) nl = n;
+  const line = s.slice(i, nl);
+  if (!line.includes("\\") && !line.includes("/*") && !line.includes("//")) {
+    parseDirective(line, out);
+    return nl;
+  }
   let text = "";
   let headerName = false;
   let j = i;
