@@ -116,10 +116,7 @@ describe("lsdistcc", () => {
         const ours = await run([bundcc(), "lsdistcc", ...args]);
         expect(ours.code).toBe(0);
         expect(ours.stdout).toBe(real.stdout);
-        // bundcc serve does not speak protocol 3 yet (pump is another issue): there both tools must
-        // agree that the host fails the probe; everywhere else it is listed.
-        if (target === "bundcc serve" && p === 3) expect(ours.stdout).toBe("");
-        else expect(ours.stdout).toBe(`127.0.0.1:${port}${p >= 2 ? ",lzo" : ""}${p === 3 ? ",cpp" : ""}\n`);
+        expect(ours.stdout).toBe(`127.0.0.1:${port}${p >= 2 ? ",lzo" : ""}${p === 3 ? ",cpp" : ""}\n`);
       });
     }
   }
