@@ -81,8 +81,104 @@ function skipRawString(s: string, q: number): number {
 
 const RAW_PREFIXES = new Set(["R", "LR", "uR", "UR", "u8R"]);
 
-/** Scans C/C++ source text (one char per byte: latin-1) for the directives the analyzer needs. */
+/**
+ * Scans C/C++ source text (one char per byte: latin-1) for the directives the analyzer needs.
+ * Fast path: jump between the only places that matter — a `#` starting a line, a `/*`, a raw
+ * string — with native searches, and lex carefully only the stretch of line before a `/*` or
+ * `R"` to learn whether it really opens a comment or raw string (not inside a literal or `//`).
+ */
 export function scanSource(s: string): ScannedFile {
+  const out: ScannedFile = { includes: [], defines: [] };
+  const n = s.length;
+  const hashRe = /^[ \t\f\v]*#/gm;
+  let pos = 0;
+  let d = -2, c = -2, r = -2;
+  while (pos < n) {
+    if (d !== -1 && d < pos) {
+      hashRe.lastIndex = pos;
+      const m = hashRe.exec(s);
+      d = m ? m.index + m[0].length - 1 : -1;
+    }
+    if (c !== -1 && c < pos) c = s.indexOf("/*", pos);
+    if (r !== -1 && r < pos) r = nextRaw(s, pos);
+    let next = n;
+    if (d >= 0) next = d;
+    if (c >= 0 && c < next) next = c;
+    if (r >= 0 && r < next) next = r;
+    if (next === n) break;
+    if (next === d) {
+      // After a backslash-newline the `#` continues a previous logical line (code or `//` comment).
+      const ls = lineStart(s, d);
+      let e = ls - 2;
+      if (e >= 0 && s.charCodeAt(e) === CR) e--;
+      if (e >= 0 && s.charCodeAt(e) === BSL) pos = d + 1;
+      else pos = directive(s, d + 1, out);
+    } else if (next === c) {
+      if (!inCode(s, pos, c)) {
+        pos = c + 2;
+        continue;
+      }
+      const start = lineStart(s, c);
+      pos = skipBlockComment(s, c);
+      // `/* … */ #include` still starts a directive when only blanks precede the comment.
+      if (/^[ \t]*$/.test(s.slice(Math.max(start, 0), c))) {
+        let k = pos;
+        while (k < n && (s.charCodeAt(k) === SP || s.charCodeAt(k) === TAB)) k++;
+        if (s.charCodeAt(k) === HASH) pos = directive(s, k + 1, out);
+      }
+    } else {
+      const q = s.indexOf('"', r);
+      const end = inCode(s, pos, r) ? skipRawString(s, q) : -1;
+      pos = end >= 0 ? end : q + 1;
+    }
+  }
+  return out;
+}
+
+function lineStart(s: string, p: number): number {
+  return s.lastIndexOf("\n", p - 1) + 1;
+}
+
+/** Next `R"` whose identifier is exactly a raw-string prefix (R, LR, uR, UR, u8R). */
+function nextRaw(s: string, from: number): number {
+  for (let p = s.indexOf('R"', from); p >= 0; p = s.indexOf('R"', p + 2)) {
+    let b = p;
+    while (b > 0 && isIdent(s.charCodeAt(b - 1))) b--;
+    if (RAW_PREFIXES.has(s.slice(b, p + 1))) return b;
+  }
+  return -1;
+}
+
+/** Whether position p is in code, lexing from `known` (a position known to be in code) or p's line start. */
+function inCode(s: string, known: number, p: number): boolean {
+  let i = Math.max(known, lineStart(s, p));
+  while (i < p) {
+    const ch = s.charCodeAt(i);
+    if (ch === DQ || ch === SQ) {
+      i = skipQuoted(s, i, ch);
+      if (i > p) return false;
+    } else if (ch === SLASH && s.charCodeAt(i + 1) === SLASH) {
+      return false;
+    } else if (ch === SLASH && s.charCodeAt(i + 1) === STAR) {
+      i = skipBlockComment(s, i);
+      if (i > p) return false;
+    } else if (isDigit(ch)) {
+      i++;
+      while (i < p) {
+        const e = s.charCodeAt(i);
+        if (isIdent(e) || e === 46) i++;
+        else if (e === SQ && isIdent(s.charCodeAt(i + 1))) i += 2;
+        else break;
+      }
+    } else if (isIdent(ch)) {
+      while (i < p && isIdent(s.charCodeAt(i))) i++;
+    } else i++;
+  }
+  return i === p;
+}
+
+/** The plain one-pass lexer: slower, kept as the reference the fast scanner is tested against. */
+export function scanSourceReference(s: string): ScannedFile {
   const out: ScannedFile = { includes: [], defines: [] };
   const n = s.length;
   let lineStart = true;

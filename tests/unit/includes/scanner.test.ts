@@ -59,3 +59,30 @@ describe("directive scanner", () => {
     expect(Buffer.from(inc.text, "latin1")).toEqual(Buffer.from([0x22, 0xe9, 0xff, 0x2e, 0x68, 0x22]));
   });
 });
+
+describe("fast scanner agrees with the reference lexer", () => {
+  const cases = [
+    "int a = 1; /* x\n#include <in.h>\n*/ #include <after.h>\n",
+    'const char* s = "a/*b"; // c /* d\n#include <x.h>\n',
+    "x = '/'; y = '*'; /* real */\n#define Q 1\n",
+    'auto r = R"(/*)"; \n#include <after-raw.h>\n',
+    'fooR"not raw" /* c */\n#include <y.h>\n',
+    "#define A(x) x /* multi\n line */ + 1\n#include <z.h>\n",
+    "a = 0x1'2'3; /* c */\n# include \"sep.h\"\n",
+    "  /* lead */ #include <after-comment.h>\n",
+    "s = \"unterminated\n#include <next-line.h>\n",
+  ];
+  test.each(cases)("%j", (src) => {
+    const { scanSourceReference } = require("../../../src/includes/scanner.ts") as typeof import("../../../src/includes/scanner.ts");
+    expect(scanSource(src)).toEqual(scanSourceReference(src));
+  });
+
+  test("on this repository's C fixtures and a glibc header", () => {
+    const { scanSourceReference } = require("../../../src/includes/scanner.ts") as typeof import("../../../src/includes/scanner.ts");
+    const { readdirSync, readFileSync } = require("node:fs") as typeof import("node:fs");
+    const dir = `${import.meta.dir}/../../fixtures/plain`;
+    const texts = readdirSync(dir).map((f) => readFileSync(`${dir}/${f}`, "latin1"));
+    texts.push(readFileSync("/usr/include/stdio.h", "latin1"));
+    for (const t of texts) expect(scanSource(t)).toEqual(scanSourceReference(t));
+  });
+});
