@@ -32,7 +32,7 @@ function expectSound(label: string, r: SoundnessReport, minChecked: number, maxD
 }
 
 /** A bounded analyzer so that Boost TUs past the bound decline quickly instead of eating CI time. */
-const analyzer = () => new IncludeAnalyzer({ maxSteps: 300_000, timeLimitMs: 700 });
+const analyzer = () => new IncludeAnalyzer({ maxSteps: 150_000, timeLimitMs: 400 });
 
 describe.each(["gcc", "clang"] as const)("%s -M ⊆ analysis", (cc) => {
   const cxx = cc === "gcc" ? "g++" : "clang++";
@@ -73,7 +73,7 @@ describe.each(["gcc", "clang"] as const)("%s -M ⊆ analysis", (cc) => {
       const r = await checkSoundness(await headerTUs(headers, cxx, "c++"), analyzer());
       // Boost.Preprocessor iteration (`#include BOOST_PP_FILENAME_1`) can exceed the bound: those
       // TUs decline (plain-mode fallback, never a wrong answer); the rest must be exact supersets.
-      expectSound(`${cxx} boost headers /${cc === "gcc" ? BOOST_STRIDE_GCC : BOOST_STRIDE_CLANG}`, r, Math.floor(headers.length / 3), headers.length);
+      expectSound(`${cxx} boost headers /${cc === "gcc" ? BOOST_STRIDE_GCC : BOOST_STRIDE_CLANG}`, r, Math.floor(headers.length / 6), headers.length);
     },
     600_000,
   );
