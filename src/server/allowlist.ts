@@ -83,6 +83,33 @@ export function refusedArgument(argv: readonly string[]): string | null {
     if (a === "-Xclang" && next !== undefined && /^-(?:load|plugin|add-plugin|fpass-plugin)/.test(next)) return `'-Xclang ${next}' refused`;
     if (a === "-fuse-ld" || a.startsWith("-fuse-ld=") || a.startsWith("--ld-path")) return `'${a}' refused`;
     if (a === "--param" && next !== undefined && /plugin/i.test(next)) return `'--param ${next}' refused`;
+    if (/^-f(?:profile-use|auto-profile|profile-sample-use)/.test(a)) return `'${a}' refused (would read server files)`;
+    const written = writtenPath(a, next);
+    if (written !== null && (written.startsWith("/") || written.split("/").includes(".."))) {
+      return `'${a}' refused: it would write '${written}', outside the job directory`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Options whose path argument (separate, or joined) names a file the compiler writes. -MF is not
+ * here: the job runner removes dependency options (plain mode) or overrides them (pump mode).
+ */
+const SEPARATE_PATH_OPTIONS = new Set(["-dumpdir", "-dumpbase", "-aux-info"]);
+const JOINED_PATH_OPTIONS = ["-save-temps=", "-dumpdir=", "-dumpbase=", "-fprofile-generate=", "-fprofile-dir=", "-fstack-usage=", "-fcallgraph-info=", "-fdump-", "-fopt-info"];
+
+function writtenPath(arg: string, next: string | undefined): string | null {
+  if (SEPARATE_PATH_OPTIONS.has(arg)) return next ?? null;
+  for (const o of JOINED_PATH_OPTIONS) {
+    if (!arg.startsWith(o) || arg === o) continue;
+    const value = arg.slice(o.length);
+    if (o === "-save-temps=") return value === "cwd" || value === "obj" ? null : value;
+    if (o === "-fdump-" || o === "-fopt-info") {
+      const eq = value.indexOf("=");
+      return eq < 0 ? null : value.slice(eq + 1);
+    }
+    return value;
   }
   return null;
 }

@@ -70,3 +70,25 @@ export function analyseCompile(argv: readonly string[]): CompileShape | string {
   if (outputIndex >= 0 && !outputJoined && outputIndex + 1 >= argv.length) return "-o without a file name";
   return { inputIndex, outputIndex, outputJoined, mode };
 }
+
+const DEPENDENCY_FLAGS = new Set(["-MD", "-MMD", "-MP", "-MG"]);
+const DEPENDENCY_WITH_VALUE = new Set(["-MF", "-MT", "-MQ"]);
+
+/**
+ * Plain mode compiles preprocessed text: dependency output was the client's preprocessor's job, and a
+ * client-chosen -MF path must never make the server write a file. Returns argv without them.
+ */
+export function withoutDependencyOptions(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (i > 0 && DEPENDENCY_FLAGS.has(a)) continue;
+    if (i > 0 && DEPENDENCY_WITH_VALUE.has(a)) {
+      i++;
+      continue;
+    }
+    if (i > 0 && a.length > 3 && DEPENDENCY_WITH_VALUE.has(a.slice(0, 3))) continue;
+    out.push(a);
+  }
+  return out;
+}

@@ -20,7 +20,7 @@ import {
   writeReply,
 } from "../protocol/index.ts";
 import { type CompilerAllowlist, refusedArgument } from "./allowlist.ts";
-import { analyseCompile, preprocessedExtension } from "./args.ts";
+import { analyseCompile, preprocessedExtension, withoutDependencyOptions } from "./args.ts";
 import type { Connection } from "./connection.ts";
 import { scrubDebugPaths } from "./elf.ts";
 import { PumpTree, rewriteDotd, rewritePumpCommand } from "./pump.ts";
@@ -145,11 +145,12 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   } else {
     const inputPath = join(jobDir, `${base}.${preprocessedExtension(summary.input)}`);
     writeFileSync(inputPath, source!);
-    command = [check.command!, ...argv.slice(1)];
-    command[shape.inputIndex] = inputPath;
-    if (shape.outputIndex < 0) command.push("-o", outputPath);
-    else if (shape.outputJoined) command[shape.outputIndex] = `-o${outputPath}`;
-    else command[shape.outputIndex + 1] = outputPath;
+    const placed = [check.command!, ...argv.slice(1)];
+    placed[shape.inputIndex] = inputPath;
+    if (shape.outputIndex < 0) placed.push("-o", outputPath);
+    else if (shape.outputJoined) placed[shape.outputIndex] = `-o${outputPath}`;
+    else placed[shape.outputIndex + 1] = outputPath;
+    command = withoutDependencyOptions(placed);
   }
 
   const reply = await compile(conn, ctx, head.version, command, cwd, summary);

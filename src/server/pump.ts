@@ -152,6 +152,12 @@ export function rewritePumpCommand(argv: readonly string[], root: string, output
       continue;
     }
     if (a === "-MD" || a === "-MMD") hasMD = true;
+    // The client's own .d path means nothing here: ours (appended below) is where the .d goes.
+    if (a === "-MF") {
+      i++;
+      continue;
+    }
+    if (a.startsWith("-MF")) continue;
     const opt = ROOTED_OPTIONS.find((o) => a === o || a.startsWith(o));
     if (opt && a === opt && i + 1 < argv.length) {
       const v = argv[++i];

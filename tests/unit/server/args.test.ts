@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { CompilerAllowlist, refusedArgument } from "../../../src/server/allowlist.ts";
-import { analyseCompile, preprocessedExtension } from "../../../src/server/args.ts";
+import { analyseCompile, preprocessedExtension, withoutDependencyOptions } from "../../../src/server/args.ts";
 
 describe("compile shape", () => {
   test.each([
@@ -31,10 +31,16 @@ describe("compile shape", () => {
   });
 });
 
+test("plain mode drops dependency options, whatever their form", () => {
+  expect(withoutDependencyOptions(["gcc", "-MD", "-MF", "/etc/x.d", "-MT", "t", "-MQ", "q", "-MMD", "-MP", "-MG", "-MF/etc/y.d", "-MTt2", "-c", "x.i", "-o", "x.o"])).toEqual(["gcc", "-c", "x.i", "-o", "x.o"]);
+});
+
 describe("refused arguments", () => {
   const REFUSED: string[][] = [
     ["-fplugin=/tmp/evil.so"], ["-fplugin-arg-x-y=1"], ["-specs=/tmp/x"], ["--specs=/tmp/x"], ["-B/tmp/"], ["-B", "/tmp"],
     ["-wrapper", "sh,-c,id"], ["@/etc/passwd"], ["-Xclang", "-load"], ["-fpass-plugin=/x.so"], ["-iplugindir=/tmp"], ["-fuse-ld=/tmp/ld"],
+    ["-save-temps=/tmp"], ["-dumpdir", "/etc/"], ["-dumpbase", "../x"],
+    ["-aux-info", "/etc/aux"], ["-fprofile-use=/etc/shadow"], ["-fdump-tree-all=/tmp/x"], ["-fopt-info-all=/etc/x"], ["-fstack-usage=/x"],
   ];
   test.each(REFUSED.map((args) => [args.join(" "), args] as const))("%s", (_label, args) => {
     expect(refusedArgument(["gcc", "-c", "x.c", ...args])).not.toBeNull();
@@ -42,6 +48,7 @@ describe("refused arguments", () => {
 
   test("ordinary compile arguments pass", () => {
     expect(refusedArgument(["gcc", "-O2", "-g", "-Wall", "-fPIC", "-std=c11", "-c", "x.c", "-o", "x.o", "-target", "x86_64-pc-linux-gnu"])).toBeNull();
+    expect(refusedArgument(["gcc", "-MD", "-MF", "deps/x.d", "-save-temps=obj", "-fdump-tree-all", "-fopt-info-vec", "-c", "x.c"])).toBeNull();
   });
 });
 

@@ -35,6 +35,7 @@ describe("pump command rewriting (spec §2.4)", () => {
     const r = rewritePumpCommand(["gcc", "-MMD", "-MF", "client.d", "-MT", "t1", "-MT", "t2", "-c", "x.c", "-o", "out/x.o"], ROOT, "/J/x.o", "/J/x.deps");
     expect(r.command.filter((a) => a === "-MMD").length).toBe(1);
     expect(r.command.slice(-2)).toEqual(["-MF", "/J/x.deps"]);
+    expect(r.command).not.toContain("client.d");
     expect(r.command).toContain("t2");
     expect(r.command).not.toContain("t1");
     expect(r.depsTarget).toBe("t1");
