@@ -115,13 +115,15 @@ describe("refusals: the daemon answers clearly and keeps serving", () => {
 
 describe("limits and disconnects", () => {
   /** A server whose `g++` is a script that takes its time: compile length no longer depends on the machine. */
-  async function slowServer(): Promise<Daemon & { tmp: string; marker: string }> {
+  async function slowServer(): Promise<Daemon & { tmp: string; marker: string; nap: string }> {
     const bin = tempDir("bundcc-slowbin-");
     const marker = join(bin, "started");
-    writeFileSync(join(bin, "g++"), `#!/bin/sh\ntouch ${marker}\nsleep 30\nexec /usr/bin/g++ "$@"\n`);
+    // A sleep length of its own, so pgrep finds this test's compiler and no one else's.
+    const nap = `30.${process.pid}${Math.floor(Math.random() * 1e6)}`;
+    writeFileSync(join(bin, "g++"), `#!/bin/sh\ntouch ${marker}\nsleep ${nap}\nexec /usr/bin/g++ "$@"\n`);
     chmodSync(join(bin, "g++"), 0o755);
     const d = await startBundccServe(["--job-lifetime", "1"], { DISTCCD_PATH: `${bin}:/usr/bin:/bin` });
-    return { ...d, marker };
+    return { ...d, marker, nap };
   }
 
   test("--job-lifetime answers exit status 118 and leaves nothing behind", async () => {
@@ -135,7 +137,7 @@ describe("limits and disconnects", () => {
     for (let i = 0; i < 100 && !slow.log().includes("COMPILE_TIMEOUT"); i++) await Bun.sleep(20);
     expect(slow.log()).toContain("COMPILE_TIMEOUT");
     await expectNoJobFiles(slow.tmp);
-    expect((await run(["pgrep", "-f", "sleep 30"])).stdout.trim()).toBe("");
+    expect((await run(["pgrep", "-f", `sleep ${slow.nap}`])).stdout.trim()).toBe("");
     await slow.stop();
   });
 
@@ -150,7 +152,7 @@ describe("limits and disconnects", () => {
     for (let i = 0; i < 100 && !slow.log().includes("CLI_DISCONN"); i++) await Bun.sleep(20);
     expect(slow.log()).toContain("CLI_DISCONN");
     await expectNoJobFiles(slow.tmp);
-    expect((await run(["pgrep", "-f", "sleep 30"])).stdout.trim()).toBe("");
+    expect((await run(["pgrep", "-f", `sleep ${slow.nap}`])).stdout.trim()).toBe("");
     await slow.stop();
   });
 
