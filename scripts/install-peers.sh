@@ -2,7 +2,7 @@
 # Installs the Debian packages the interop tests and benchmarks use, when any is missing.
 # Runs `apt-get update` once first: a fresh machine has no package lists.
 set -euo pipefail
-PACKAGES=(distcc distcc-pump python3-lzo lzop clang ccache binutils-source openssh-server iproute2)
+PACKAGES=(distcc distcc-pump python3-lzo lzop clang ccache binutils-source libboost-dev openssh-server iproute2)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
