@@ -56,6 +56,8 @@ export interface AnalyzerOptions {
 
 class DeclineError extends Error {}
 
+const CXX_OPERATOR_NAMES = new Set(["and", "and_eq", "bitand", "bitor", "compl", "not", "not_eq", "or", "or_eq", "xor", "xor_eq"]);
+
 interface Node {
   real: string;
   dirReal: string;
@@ -224,6 +226,7 @@ class LocalEnv implements MacroEnv {
   constructor(
     private analyzer: IncludeAnalyzer,
     private inClosure: Set<string>,
+    private cplusplus: boolean,
   ) {}
 
   addCmdline(def: MacroDefinition): void {
@@ -236,6 +239,8 @@ class LocalEnv implements MacroEnv {
     this.memo.clear();
   }
   lookup(name: string): readonly MacroDefinition[] | undefined {
+    // In C++ the iso646 spellings are operators, never macros (iso646.h defines them only for C).
+    if (this.cplusplus && CXX_OPERATOR_NAMES.has(name)) return undefined;
     this.consulted?.add(name);
     const hit = this.memo.get(name);
     if (hit) return hit;
@@ -278,7 +283,7 @@ class Request {
     private cmd: ParsedCommand,
   ) {
     this.budget = new Budget(analyzer.maxSteps, analyzer.timeLimitMs);
-    this.env = new LocalEnv(analyzer, this.defined);
+    this.env = new LocalEnv(analyzer, this.defined, cmd.lang === "c++" || cmd.lang === "objective-c++");
     for (const d of cmd.defines) this.env.addCmdline(analyzer.internCmdline(d));
   }
 
