@@ -118,7 +118,9 @@ export async function compileRemote(job: Job, host: HostDef, pp: Preprocessed): 
     const head = writeRequestHead(new TokenWriter(), { version, argv: job.serverArgv });
     job.state.phase(Phase.Preprocess);
     // Send the head while cpp runs; a failure here is the host's, but only once cpp is known good.
-    const headSent = conn.write(head.chunks).then(
+    // One write for the whole head, and at most two for DOTI: distcc corks the socket for the same
+    // reason (a packet per 12-byte token would cost syscalls and round trips).
+    const headSent = conn.write([head.concat()]).then(
       () => null,
       (err: unknown) => asDistccError(err, Exit.IO_ERROR),
     );
@@ -132,7 +134,7 @@ export async function compileRemote(job: Job, host: HostDef, pp: Preprocessed): 
     const source = readWholeFile(cpp.path);
     job.state.phase(Phase.Send);
     const w = new TokenWriter().bytes("DOTI", packBody(version, source));
-    await conn.write(w.chunks);
+    await conn.write(w.length <= 256 * 1024 ? [w.concat()] : w.chunks);
     job.state.phase(Phase.Compile);
     const reply = await readReply(new TokenReader(conn.queue), version, DEFAULT_LIMITS);
     job.state.phase(Phase.Receive);
