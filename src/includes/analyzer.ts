@@ -52,6 +52,8 @@ export interface AnalyzerOptions {
   maxSteps?: number;
   /** Wall-clock bound per request; distcc's include server gives up after 3.8 s of CPU. */
   timeLimitMs?: number;
+  /** Answer a repeated identical request from memory (default true; off to measure traversal). */
+  requestCache?: boolean;
 }
 
 class DeclineError extends Error {}
@@ -85,6 +87,7 @@ export class IncludeAnalyzer {
   readonly probe: CompilerProbe;
   readonly maxSteps: number;
   readonly timeLimitMs: number;
+  readonly requestCache: boolean;
   private scans = new Map<string, ScannedFile>();
   private defsByName = new Map<string, Array<{ file: string; def: MacroDefinition }>>();
   private results = new Map<string, Closure>();
@@ -101,6 +104,7 @@ export class IncludeAnalyzer {
     this.probe = options.probe ?? new RealCompilerProbe();
     this.maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
     this.timeLimitMs = options.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
+    this.requestCache = options.requestCache ?? true;
   }
 
   analyze(cwd: string, argv: readonly string[]): Analysis {
@@ -136,7 +140,7 @@ export class IncludeAnalyzer {
     if (memo) return { ...memo, stats: { scanned: 0, visited: 0, steps: 0, ms: 0 } };
     try {
       const closure = new Request(this, config, cmd).run();
-      this.results.set(requestKey, closure);
+      if (this.requestCache) this.results.set(requestKey, closure);
       return closure;
     } catch (e) {
       if (e instanceof DeclineError || e instanceof BudgetExceeded) return { ok: false, reason: e.message };
