@@ -237,3 +237,14 @@ test("--localslots bounds concurrent local (non-distributable) jobs, through the
   const max = Math.max(...readFileSync(`${count}.max`, "utf8").trim().split("\n").map(Number));
   expect(max).toBe(1);
 });
+
+test("an explicit DISTCC_DIR that does not exist: not created, the job still succeeds locally", async () => {
+  const missing = join(tempDir(), "no-such-dir");
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${serve.port}`, DISTCC_DIR: missing });
+  const r = await compile([bundcc(), "gcc", "-c", "hello.c", "-o", "nodir.o"], work, env, "nodir.o");
+  expect(r.code).toBe(0);
+  expect(r.object).not.toBeNull();
+  expect(r.stderr).toContain("failed to lock");
+  expect(await Bun.file(missing).exists()).toBe(false);
+  expect(readdirSync(join(missing, "..")).includes("no-such-dir")).toBe(false);
+});
