@@ -1,0 +1,166 @@
+// `bundcc include-server --port SOCK`: answers distcc pump clients (bundcc's and real distcc's) over a
+// Unix socket with the files each compile needs (spec §2.1–2.2), or an empty list to decline.
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Socket } from "bun";
+import { writeErr } from "../common/output.ts";
+import { ByteQueue, DEFAULT_LIMITS, readArgv, TokenReader, TokenWriter, writeArgv } from "../protocol/index.ts";
+import type { AnalysisReply } from "./analysis-worker.ts";
+import { createMirrorRoot, removeStaleMirrors } from "./mirror.ts";
+
+export interface IncludeServerOptions {
+  port: string;
+  pidFile: string | null;
+  statistics: boolean;
+  warnings: boolean;
+}
+
+/** Summary kept next to the socket, read by `bundcc pump` at shutdown. */
+export interface IncludeServerReport {
+  requests: number;
+  answered: number;
+  declined: Array<{ source: string; reason: string }>;
+  files: number;
+  ms: number;
+}
+
+export const REPORT_FILE = "include-server-report.json";
+
+const USAGE = "usage: bundcc include-server --port SOCKET [--pid_file FILE] [-d PATTERN] [-s]\n";
+// Options of distcc's include server that are accepted for compatibility and change nothing here.
+const IGNORED_FLAGS = new Set(["-e", "--email", "--no-email", "-t", "--time", "-v", "--verify", "-w", "--write_include_closure", "-x", "--exact_analysis", "--no_force_dirs", "--unsafe_absolute_includes"]);
+const IGNORED_WITH_VALUE = new Set(["--email_bound", "--path_observation_re", "--stat_reset_triggers"]);
+
+export function parseOptions(args: string[]): IncludeServerOptions | string {
+  const o: IncludeServerOptions = { port: "", pidFile: null, statistics: false, warnings: false };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const eq = a.indexOf("=");
+    const [name, inline] = a.startsWith("--") && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
+    const value = () => inline ?? args[++i];
+    if (name === "--port") o.port = value() ?? "";
+    else if (name === "--pid_file") o.pidFile = value() ?? null;
+    else if (name === "-s" || name === "--statistics") o.statistics = true;
+    else if (name === "-d" || name === "--debug_pattern") o.warnings = (Number(value()) & 1) === 1;
+    else if (/^-d\d+$/.test(name)) o.warnings = (Number(name.slice(2)) & 1) === 1;
+    else if (IGNORED_FLAGS.has(name)) continue;
+    else if (IGNORED_WITH_VALUE.has(name)) value();
+    else if (name === "--simple_algorithm") return "--simple_algorithm is not implemented";
+    else return `unknown option '${a}'`;
+  }
+  if (!o.port) return "--port SOCKET is required";
+  if (!o.port.startsWith("/")) return "--port must be an absolute path";
+  return o;
+}
+
+export async function includeServerMain(args: string[]): Promise<number> {
+  const parsed = parseOptions(args);
+  if (typeof parsed === "string") {
+    await writeErr(`bundcc include-server: ${parsed}\n${USAGE}`);
+    return 101;
+  }
+  return serve(parsed);
+}
+
+function workerUrl(): string {
+  // In the compiled binary the worker is its own entry point, kept at its path relative to src/.
+  return import.meta.url.startsWith("file:///$bunfs/") ? "./pump/analysis-worker.ts" : new URL("./analysis-worker.ts", import.meta.url).href;
+}
+
+async function serve(opts: IncludeServerOptions): Promise<number> {
+  removeStaleMirrors();
+  const mirror = createMirrorRoot();
+  const report: IncludeServerReport = { requests: 0, answered: 0, declined: [], files: 0, ms: 0 };
+  const reportPath = `${dirname(opts.port)}/${REPORT_FILE}`;
+  const saveReport = () => {
+    try {
+      writeFileSync(reportPath, JSON.stringify(report));
+    } catch {
+      // the socket directory is gone: nobody is left to read it
+    }
+  };
+
+  const worker = new Worker(workerUrl());
+  worker.postMessage({ init: { prefix: mirror.prefix } });
+  let nextId = 1;
+  const waiting = new Map<number, (r: AnalysisReply) => void>();
+  worker.onmessage = (e: MessageEvent) => {
+    const r = e.data as AnalysisReply;
+    waiting.get(r.id)?.(r);
+    waiting.delete(r.id);
+  };
+  const analyse = (cwd: string, argv: string[]) =>
+    new Promise<AnalysisReply>((resolve) => {
+      const id = nextId++;
+      waiting.set(id, resolve);
+      worker.postMessage({ id, cwd, argv });
+    });
+
+  const handle = async (socket: Socket<{ input: ByteQueue }>) => {
+    let reply: string[] = [];
+    try {
+      const reader = new TokenReader(socket.data.input);
+      const cwd = await reader.expectString("CDIR", DEFAULT_LIMITS.maxString);
+      const argv = await readArgv(reader, DEFAULT_LIMITS);
+      report.requests++;
+      const result = await analyse(cwd, argv);
+      report.ms += result.ms;
+      if ("paths" in result) {
+        reply = result.paths;
+        report.answered++;
+        report.files += result.files;
+        if (opts.statistics) await writeErr(`TRANSLATION_UNIT: ${sourceOf(argv)}\nTIME: ${result.ms.toFixed(1)} ms, ${result.files} files, ${result.scanned} newly scanned\n`);
+      } else {
+        report.declined.push({ source: sourceOf(argv), reason: result.declined });
+        if (opts.warnings) await writeErr(`WARNING include server: Preprocessing locally. Include server not covering: ${result.declined} for translation unit '${sourceOf(argv)}'\n`);
+      }
+      saveReport();
+    } catch (err) {
+      if (opts.warnings) await writeErr(`WARNING include server: bad request: ${(err as Error).message}\n`);
+    }
+    socket.write(writeArgv(new TokenWriter(), reply).concat());
+    socket.end();
+  };
+
+  if (existsSync(opts.port)) rmSync(opts.port, { force: true });
+  const listener = Bun.listen<{ input: ByteQueue }>({
+    unix: opts.port,
+    socket: {
+      open(s) {
+        s.data = { input: new ByteQueue({ idleTimeoutMs: 60_000 }) };
+        void handle(s);
+      },
+      data(s, d) {
+        s.data.input.push(d);
+      },
+      end(s) {
+        s.data.input.end();
+      },
+      close(s) {
+        s.data?.input.end();
+      },
+      error(s, err) {
+        s.data?.input.fail(err);
+      },
+    },
+  });
+  if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`);
+  saveReport();
+
+  return new Promise<number>((resolve) => {
+    const stop = () => {
+      listener.stop(true);
+      worker.terminate();
+      rmSync(mirror.remove, { recursive: true, force: true });
+      rmSync(opts.port, { force: true });
+      saveReport();
+      resolve(0);
+    };
+    for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, stop);
+  });
+}
+
+function sourceOf(argv: string[]): string {
+  for (let i = argv.length - 1; i > 0; i--) if (/\.(c|cc|cpp|cxx|cp|c\+\+|C|m|mm|M|i|ii|mi|mii)$/.test(argv[i]) && !argv[i - 1].match(/^-(o|MF|MT|MQ)$/)) return argv[i];
+  return "?";
+}

@@ -1,0 +1,147 @@
+// The include server's mirror directory: for every client file a pump job needs, a compressed copy
+// at <prefix><absolute path>.lzo (or .lzo.abs, carrying a #line), plus the links and forcing files
+// of spec §2.2. The prefix is exactly three path components, because the distcc client strips three.
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import type { Closure } from "../includes/index.ts";
+import { lzoCompress } from "../protocol/index.ts";
+
+export const FORCING_FILE = "forcing_technique_271828";
+const STALE_NAME = /^bundcc-is-(\d+)-[0-9a-z]+$/;
+
+/** Picks and creates a mirror prefix: /dev/shm/bundcc-is-PID-X, or <tmp>/bundcc-is-PID-X/padding. */
+export function createMirrorRoot(base = process.env.DISTCC_CLIENT_TMP): { prefix: string; remove: string } {
+  const name = `bundcc-is-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  const candidates: string[] = base ? [base] : ["/dev/shm", process.env.TMPDIR || "/tmp"];
+  for (const dir of candidates) {
+    const depth = dir.split("/").filter(Boolean).length;
+    if (!dir.startsWith("/") || depth > 2) continue;
+    try {
+      const top = `${dir}/${name}`;
+      mkdirSync(top, { mode: 0o700 });
+      // Pad to exactly three components.
+      let prefix = top;
+      for (let d = depth + 1; d < 3; d++) prefix += "/padding";
+      mkdirSync(prefix, { recursive: true, mode: 0o700 });
+      return { prefix, remove: top };
+    } catch {
+      // not writable here: try the next place
+    }
+  }
+  throw new Error(`no place for the include server's mirror (tried ${candidates.join(", ")}; DISTCC_CLIENT_TMP must be absolute and at most 2 components)`);
+}
+
+/** Removes mirrors left by include servers that are no longer running. */
+export function removeStaleMirrors(dirs = ["/dev/shm", process.env.TMPDIR || "/tmp"]): number {
+  let removed = 0;
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const m = STALE_NAME.exec(n);
+      if (!m || processAlive(Number(m[1]))) continue;
+      rmSync(`${dir}/${n}`, { recursive: true, force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+interface Stamp {
+  mtimeMs: number;
+  size: number;
+}
+
+export class Mirror {
+  /** Mirror file → the source stamp it was made from; each file is compressed once per build. */
+  private made = new Map<string, Stamp>();
+  private links = new Set<string>();
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(readonly prefix: string) {}
+
+  /**
+   * Materialises a closure and returns the paths to answer with, in the include server's order:
+   * files, system-directory links, mirrored symlinks, forcing files. Returns null when a file
+   * changed since it was mirrored (the caller drops its caches and asks again).
+   */
+  materialise(c: Closure): string[] | "changed" {
+    const files: string[] = [];
+    for (const f of c.files) {
+      const path = this.prefix + f.path + (f.line !== undefined ? ".lzo.abs" : ".lzo");
+      let st;
+      try {
+        st = statSync(f.path);
+      } catch {
+        return "changed";
+      }
+      const seen = this.made.get(path);
+      if (seen && (seen.mtimeMs !== st.mtimeMs || seen.size !== st.size)) {
+        this.made.delete(path);
+        return "changed";
+      }
+      if (!seen) this.compress(f.path, path, f.line, st);
+      files.push(path);
+    }
+    const systemLinks = c.systemDirs.map((dir) => {
+      const depth = dir.split("/").filter(Boolean).length;
+      return this.link(this.prefix + dir, "../".repeat(20 + depth) + dir.replace(/^\/+/, ""));
+    });
+    const userLinks = c.symlinks.map((s) => this.link(this.prefix + s.path, s.target));
+    const forcing = c.directories.map((d) => {
+      const path = `${this.prefix}${d}/${FORCING_FILE}`;
+      if (!this.made.has(path)) {
+        mkdirSync(parentOf(path), { recursive: true });
+        if (!existsSync(path)) writeFileSync(path, "");
+        this.made.set(path, { mtimeMs: 0, size: 0 });
+      }
+      return path;
+    });
+    return [...files, ...systemLinks, ...userLinks, ...forcing];
+  }
+
+  private compress(source: string, path: string, line: string | undefined, st: Stamp): void {
+    const raw = readFileSync(source);
+    // Bytes go through untouched (distcc 3.4 re-encodes them and mangles non-ASCII text).
+    const data = line === undefined ? raw : Buffer.concat([Buffer.from(`#line 1 "${line}"\n`, "latin1"), raw]);
+    const packed = lzoCompress(data);
+    mkdirSync(parentOf(path), { recursive: true });
+    // Written aside and renamed, so a client reading the previous version never sees half a file.
+    const temp = `${path}.${process.pid}.tmp`;
+    writeFileSync(temp, packed);
+    renameSync(temp, path);
+    this.made.set(path, { mtimeMs: st.mtimeMs, size: st.size });
+    this.bytesIn += data.length;
+    this.bytesOut += packed.length;
+  }
+
+  private link(path: string, target: string): string {
+    if (!this.links.has(path)) {
+      mkdirSync(parentOf(path), { recursive: true });
+      try {
+        symlinkSync(target, path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !lstatSync(path).isSymbolicLink()) throw err;
+      }
+      this.links.add(path);
+    }
+    return path;
+  }
+}
+
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
+}

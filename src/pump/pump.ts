@@ -1,0 +1,239 @@
+// `bundcc pump [--startup | --shutdown] [--] CMD ARGS…` (also argv[0] pump / distcc-pump): starts the
+// include server, runs the build with INCLUDE_SERVER_PORT and PATH set, stops it, and says what went
+// where (spec §3).
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { writeErr, writeOut } from "../common/output.ts";
+import { selfCommand } from "../common/self.ts";
+import { loadHosts } from "../client/hosts.ts";
+import { type IncludeServerReport, REPORT_FILE } from "./include-server.ts";
+
+export const JOBS_LOG = "jobs.log";
+const BAR = "__________";
+
+/** One line per job, appended by the client to $INCLUDE_SERVER_DIR/jobs.log. */
+export interface JobRecord {
+  mode: "pump" | "plain" | "local";
+  host: string;
+  why?: string;
+}
+
+const USAGE = `usage: bundcc pump [--] COMMAND [ARG…]
+       eval \`bundcc pump --startup\`; …; bundcc pump --shutdown
+Starts the include server, runs COMMAND (e.g. make -j40 CC="distcc gcc") in pump mode, stops it.
+`;
+
+export async function pumpMain(args: string[]): Promise<number> {
+  const first = args[0];
+  if (first === "--help" || first === "-h") {
+    await writeOut(USAGE);
+    return 0;
+  }
+  if (first === "--shutdown") return shutdown(process.env.INCLUDE_SERVER_DIR, process.env.INCLUDE_SERVER_PID, true);
+  const startupOnly = first === "--startup";
+  const command = startupOnly ? [] : first === "--" ? args.slice(1) : args;
+  if (!startupOnly && command.length === 0) {
+    await writeErr(USAGE);
+    return 1;
+  }
+  const self = selfCommand();
+  if (!startupOnly) await writeOut(`${BAR}Using bundcc pump from ${dirname(process.execPath)}\n`);
+
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  const dir = mkdtempSync(join(env.TMPDIR || tmpdir(), "distcc-pump."));
+  const socket = join(dir, "socket");
+  const pidFile = join(dir, "pid");
+
+  const probe = env.DISTCC_POTENTIAL_HOSTS ? probeHosts(self, env) : null;
+  const serverArgs = (env.INCLUDE_SERVER_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const server = Bun.spawn([...self, "include-server", "--port", socket, "--pid_file", pidFile, "-d1", ...serverArgs], {
+    stdin: "ignore",
+    stdout: startupOnly ? Bun.file(join(dir, "include-server.stdout")) : "inherit",
+    stderr: startupOnly ? Bun.file(join(dir, "include-server.stderr")) : "inherit",
+    detached: true,
+    env,
+  });
+  const started = await waitForServer(socket, pidFile, server.exited);
+
+  if (probe) {
+    const found = await probe;
+    // ,lzo only would mean plain mode: the include server is needed for ,cpp.
+    env.DISTCC_HOSTS = `--randomize ${found.map((h) => `${h},${started ? "cpp,lzo" : "lzo"}`).join(" ")}`;
+  }
+  if (!started) {
+    await writeErr(`${BAR}Could not start the include server.\n`);
+    try {
+      process.kill(-server.pid, "SIGTERM");
+    } catch {}
+    rmSync(dir, { recursive: true, force: true });
+    return 1;
+  }
+  const hostCheck = await checkHosts(env, !startupOnly);
+  if (hostCheck !== 0) {
+    await shutdown(dir, String(server.pid), false);
+    return hostCheck;
+  }
+
+  const bin = join(dir, "bin");
+  mkdirSync(bin);
+  symlinkSync(process.execPath, join(bin, "distcc"));
+  env.PATH = `${bin}:${env.PATH ?? "/usr/bin:/bin"}`;
+  env.INCLUDE_SERVER_PORT = socket;
+  env.INCLUDE_SERVER_DIR = dir;
+  env.INCLUDE_SERVER_PID = String(server.pid);
+
+  if (startupOnly) {
+    server.unref();
+    const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    let out = "";
+    for (const k of ["INCLUDE_SERVER_PID", "INCLUDE_SERVER_DIR", "INCLUDE_SERVER_PORT"]) out += `export ${k}=${quote(env[k])}\n`;
+    if (env.DISTCC_HOSTS !== undefined) out += `export DISTCC_HOSTS=${quote(env.DISTCC_HOSTS)}\n`;
+    out += `export PATH=${quote(env.PATH)}\n`;
+    await writeOut(out);
+    return 0;
+  }
+
+  // The build gets ^C from the terminal itself; this process waits to clean up after it.
+  const ignore = () => {};
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, ignore);
+  let status: number;
+  try {
+    const build = Bun.spawn(command, { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+    status = await build.exited;
+    if (build.signalCode) status = 128 + (build.signalCode === "SIGINT" ? 2 : 15);
+  } catch (err) {
+    await writeErr(`bundcc pump: cannot run '${command[0]}': ${(err as Error).message}\n`);
+    status = 127;
+  }
+  await shutdown(dir, String(server.pid), true);
+  return status;
+}
+
+async function probeHosts(self: string[], env: Record<string, string>): Promise<string[]> {
+  const extra = (env.LSDISTCC_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const hosts = env.DISTCC_POTENTIAL_HOSTS!.split(/\s+/).filter(Boolean);
+  const p = Bun.spawn([...self, "lsdistcc", "-c150", ...extra, ...hosts], { stdout: "pipe", stderr: "ignore", env });
+  const text = await new Response(p.stdout).text();
+  await p.exited;
+  return text.split("\n").map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
+}
+
+async function waitForServer(socket: string, pidFile: string, exited: Promise<number>): Promise<boolean> {
+  let dead = false;
+  void exited.then(() => (dead = true));
+  for (let i = 0; i < 200 && !dead; i++) {
+    if (existsSync(socket) && existsSync(pidFile) && /^\d+\s*$/.test(readFileSync(pidFile, "utf8"))) return true;
+    await Bun.sleep(25);
+  }
+  return false;
+}
+
+async function checkHosts(env: Record<string, string>, verbose: boolean): Promise<number> {
+  let list;
+  try {
+    list = await loadHosts(env);
+  } catch (err) {
+    await writeErr(`${BAR}${(err as Error).message}\n`);
+    return 1;
+  }
+  if ("none" in list) {
+    // DISTCC_POTENTIAL_HOSTS found nobody: the build still runs, locally (as distcc-pump does).
+    if (env.DISTCC_POTENTIAL_HOSTS) return 0;
+    await writeErr(`${BAR}You must specify a list of distcc hosts (DISTCC_HOSTS, ~/.distcc/hosts or /etc/distcc/hosts): ${list.none}\n`);
+    return 1;
+  }
+  const remote = list.hosts.filter((h) => h.kind !== "local");
+  const pump = remote.filter((h) => h.cpp);
+  if (pump.length === 0) {
+    await writeErr(`${BAR}None of the distcc hosts is set up for pump mode: add ,cpp,lzo to a host (e.g. "buildhost/8,cpp,lzo").\n`);
+    return 1;
+  }
+  if (verbose) {
+    const n = remote.length;
+    const s = (k: number, one: string, many: string) => (k === 1 ? one : many);
+    await writeOut(pump.length === n ? `${BAR}Using ${n} distcc ${s(n, "server", "servers")} in pump mode\n` : `${BAR}Using ${n} distcc ${s(n, "server", "servers")}, of which only ${pump.length} ${s(pump.length, "supports", "support")} pump mode\n`);
+  }
+  return 0;
+}
+
+/** Stops the include server, reports what happened during the build, removes the directory. */
+async function shutdown(dir: string | undefined, pid: string | undefined, report: boolean): Promise<number> {
+  if (!dir || !pid || !/^\d+$/.test(pid)) {
+    await writeErr(`${BAR}INCLUDE_SERVER_DIR and INCLUDE_SERVER_PID are not set: nothing to shut down\n`);
+    return 1;
+  }
+  if (report && existsSync(dir)) await writeOut(summary(dir));
+  await writeOut(`${BAR}Shutting down bundcc pump include server\n`);
+  try {
+    process.kill(Number(pid), "SIGTERM");
+  } catch {
+    // already gone
+  }
+  for (let i = 0; i < 200; i++) {
+    try {
+      process.kill(Number(pid), 0);
+    } catch {
+      break;
+    }
+    await Bun.sleep(25);
+  }
+  for (const name of ["include-server.stdout", "include-server.stderr"]) {
+    const f = join(dir, name);
+    if (existsSync(f)) await writeErr(readFileSync(f));
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return 0;
+}
+
+/** What a user wants to know after a pump build: where the jobs went and why some did not. */
+export function summary(dir: string): string {
+  let out = "";
+  const jobs: JobRecord[] = [];
+  const log = join(dir, JOBS_LOG);
+  if (existsSync(log)) {
+    for (const line of readFileSync(log, "utf8").split("\n")) {
+      try {
+        if (line) jobs.push(JSON.parse(line) as JobRecord);
+      } catch {
+        // a line cut short by a killed client
+      }
+    }
+  }
+  let is: IncludeServerReport | null = null;
+  try {
+    is = JSON.parse(readFileSync(join(dir, REPORT_FILE), "utf8")) as IncludeServerReport;
+  } catch {
+    is = null;
+  }
+  const count = (m: JobRecord["mode"]) => jobs.filter((j) => j.mode === m).length;
+  if (jobs.length) {
+    out += `${BAR}${jobs.length} compile(s): ${count("pump")} in pump mode, ${count("plain")} in plain mode, ${count("local")} run locally\n`;
+    const byHost = new Map<string, Record<JobRecord["mode"], number>>();
+    for (const j of jobs) {
+      const h = byHost.get(j.host) ?? { pump: 0, plain: 0, local: 0 };
+      h[j.mode]++;
+      byHost.set(j.host, h);
+    }
+    for (const [host, c] of byHost) out += `${BAR}  ${host}: ${c.pump} pump, ${c.plain} plain, ${c.local} local\n`;
+    const reasons = new Map<string, number>();
+    for (const j of jobs) if (j.why) reasons.set(`${j.mode}: ${j.why}`, (reasons.get(`${j.mode}: ${j.why}`) ?? 0) + 1);
+    for (const [why, n] of reasons) out += `${BAR}  ${n} × ${why}\n`;
+  }
+  if (is && is.declined.length) {
+    out += `${BAR}The include server declined ${is.declined.length} of ${is.requests} request(s) (those compiles were preprocessed locally):\n`;
+    for (const d of is.declined.slice(0, 20)) out += `${BAR}  ${d.source}: ${d.reason}\n`;
+    if (is.declined.length > 20) out += `${BAR}  … and ${is.declined.length - 20} more\n`;
+  }
+  const counter = join(dir, "discrepancy_counter");
+  if (existsSync(counter)) {
+    const n = statSync(counter).size;
+    if (n > 0) {
+      out += `${BAR}Warning: ${n} pump-mode compilation(s) failed on server, but succeeded locally.\n`;
+      const max = Number(process.env.DISTCC_MAX_DISCREPANCY ?? 1) || 1;
+      if (n >= max) out += `${BAR}Distcc-pump was demoted to plain mode.\n`;
+    }
+  }
+  return out;
+}
