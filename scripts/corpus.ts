@@ -26,6 +26,7 @@ async function sh(cmd: string[], cwd: string, timeoutMs = 180_000): Promise<{ co
 
 /** `npm pack` + untar of one pinned package into dir/<name>; reuses an earlier unpack. */
 export async function fetchPackage(spec: string, dir: string): Promise<string> {
+  if (!dir.startsWith("/")) throw new Error(`corpus directory must be absolute, got '${dir}'`);
   const name = spec.slice(0, spec.lastIndexOf("@"));
   const dest = join(dir, name.replace(/[/@]/g, "_"));
   if (existsSync(join(dest, "package", "package.json"))) return join(dest, "package");

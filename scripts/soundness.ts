@@ -56,7 +56,7 @@ if (import.meta.main) {
   const args = process.argv.slice(2);
   const stride = Number(args[args.indexOf("--boost-stride") + 1]) || 1;
   const compilers = args.includes("--clang") ? ["gcc", "clang"] : ["gcc"];
-  const dir = process.env.BUNDCC_CORPUS_DIR ?? "/tmp/bundcc-corpus";
+  const dir = process.env.BUNDCC_CORPUS_DIR || "/tmp/bundcc-corpus";
   const cl = await fetchPackage(CLASSIC_LEVEL, dir);
   const bs = await fetchPackage(BETTER_SQLITE3, dir);
   let failed = false;

@@ -176,7 +176,7 @@ function surplusStats(files: string[][], deps: Array<string[] | null>): { median
 }
 
 async function main(): Promise<void> {
-  const dir = process.env.BUNDCC_CORPUS_DIR ?? "/tmp/bundcc-corpus";
+  const dir = process.env.BUNDCC_CORPUS_DIR || "/tmp/bundcc-corpus";
   const cl = await fetchPackage(CLASSIC_LEVEL, dir);
   const bs = await fetchPackage(BETTER_SQLITE3, dir);
   const all = codebaseTUs(cl, bs, "gcc");

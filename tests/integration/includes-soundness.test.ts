@@ -17,7 +17,7 @@ const BOOST_STRIDE_CLANG = 240;
 let corpora: Promise<{ cl: string; bs: string }> | undefined;
 function getCorpora() {
   corpora ??= (async () => {
-    const dir = process.env.BUNDCC_CORPUS_DIR ?? tempDir("bundcc-corpus-");
+    const dir = process.env.BUNDCC_CORPUS_DIR || tempDir("bundcc-corpus-");
     return { cl: await fetchPackage(CLASSIC_LEVEL, dir), bs: await fetchPackage(BETTER_SQLITE3, dir) };
   })();
   return corpora;
