@@ -15,7 +15,7 @@ node_modules/.installed: package.json package-lock.json
 build: dist/bundcc
 
 dist/bundcc: node_modules/.installed $(SOURCES)
-	$(BUN) build --compile --minify src/main.ts src/pump/analysis-worker.ts --outfile dist/bundcc
+	$(BUN) build --compile --bytecode --format=cjs --minify src/main.ts src/pump/analysis-worker.ts --outfile dist/bundcc
 
 # Real distcc 3.4 and friends from Debian, for interop tests and benchmarks (skipped when present).
 peers:

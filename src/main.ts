@@ -32,13 +32,17 @@ async function dispatch(argv0: string, args: string[]): Promise<number> {
   return (await import("./client/index.ts")).main({ argv0, args, masquerade: true });
 }
 
-export {};
-let code: number;
-try {
-  code = await dispatch(process.argv0, process.argv.slice(2));
-} catch (err) {
-  // A bug must still end with a readable message and distcc's generic failure code.
-  await Bun.write(Bun.stderr, `bundcc: internal error: ${(err as Error)?.stack ?? err}\n`);
-  code = 100;
+// No top-level await: the binary is compiled to bytecode as CommonJS, which starts faster.
+async function main(): Promise<void> {
+  let code: number;
+  try {
+    code = await dispatch(process.argv0, process.argv.slice(2));
+  } catch (err) {
+    // A bug must still end with a readable message and distcc's generic failure code.
+    await Bun.write(Bun.stderr, `bundcc: internal error: ${(err as Error)?.stack ?? err}\n`);
+    code = 100;
+  }
+  process.exit(code);
 }
-process.exit(code);
+
+void main();
