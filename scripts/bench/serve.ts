@@ -184,7 +184,7 @@ try {
     servers = await startBoth();
     // Warm up both (page cache, compiler binaries), then measure one after the other.
     for (const s of servers) await sendOne(s.port, w.request);
-    const results = [];
+    const results: Array<Awaited<ReturnType<typeof measure>>> = [];
     for (const s of servers) results.push(await measure(s, w));
     servers.forEach((s, i) => {
       const r = results[i];
