@@ -24,7 +24,7 @@ peers:
 typecheck: node_modules/.installed
 	node_modules/.bin/tsc --noEmit -p .
 
-test: build peers
+test: build peers typecheck
 	$(BUN) test --timeout 120000
 
 demo: build peers
