@@ -1,5 +1,5 @@
 // Compares the analyzer's closure with what the compiler really reads (`-M`) for a list of TUs.
-// Usage (all Boost headers, gcc and clang): bun scripts/soundness.ts [--boost-stride N] [--clang]
+// Usage (all Boost headers, gcc and clang): bun scripts/soundness.ts [--boost-stride N] [--clang] [--time-limit MS]
 import { IncludeAnalyzer } from "../src/includes/index.ts";
 import { type TU, compilerDeps, mapLimit } from "./corpus.ts";
 
@@ -56,6 +56,9 @@ if (import.meta.main) {
   const args = process.argv.slice(2);
   const stride = Number(args[args.indexOf("--boost-stride") + 1]) || 1;
   const compilers = args.includes("--clang") ? ["gcc", "clang"] : ["gcc"];
+  const limit = args.includes("--time-limit") ? Number(args[args.indexOf("--time-limit") + 1]) : undefined;
+  // One analyzer for the whole run, as in a build: its peak RSS is the figure reported at the end.
+  const analyzer = new IncludeAnalyzer({ timeLimitMs: limit });
   const dir = process.env.BUNDCC_CORPUS_DIR || "/tmp/bundcc-corpus";
   const cl = await fetchPackage(CLASSIC_LEVEL, dir);
   const bs = await fetchPackage(BETTER_SQLITE3, dir);
@@ -70,7 +73,7 @@ if (import.meta.main) {
       [`${cxx} boost headers /${stride}`, await headerTUs(boostHeaders(stride), cxx, "c++")],
     ];
     for (const [label, tus] of sets) {
-      const r = await checkSoundness(tus);
+      const r = await checkSoundness(tus, analyzer);
       console.log(summary(label, r));
       for (const u of r.unsound.slice(0, 10)) console.log(`  UNSOUND ${u.tu}: ${u.missing.slice(0, 5).join(" ")}`);
       for (const d of r.declined.slice(0, 10)) console.log(`  declined ${d.tu}: ${d.reason}`);

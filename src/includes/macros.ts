@@ -74,10 +74,42 @@ function isIdentTok(s: string): boolean {
   return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36;
 }
 
+/**
+ * Hide sets are interned (one array per distinct set, with a small id) so that memo keys can name
+ * them by number: building keys from their names dominated the cost of heavy computed includes.
+ */
+const hsByKey = new Map<string, readonly string[]>();
+const hsIds = new WeakMap<readonly string[], number>();
+const unions = new WeakMap<readonly string[], Map<readonly string[], readonly string[]>>();
+
+function internHs(names: string[]): readonly string[] {
+  names.sort();
+  const key = names.join(",");
+  let hs = hsByKey.get(key);
+  if (!hs) {
+    if (hsByKey.size > 500_000) hsByKey.clear();
+    hs = names;
+    hsByKey.set(key, hs);
+    hsIds.set(hs, hsByKey.size);
+  }
+  return hs;
+}
+
+function hsId(hs: readonly string[]): number {
+  return hsIds.get(hs) ?? hsIds.get(internHs(hs.slice())) ?? 0;
+}
+
 function withHs(t: Tok, add: readonly string[]): Tok {
   if (!t.hs) return { s: t.s, ws: t.ws, hs: add };
-  const merged = t.hs.slice();
-  for (const n of add) if (!merged.includes(n)) merged.push(n);
+  let byAdd = unions.get(t.hs);
+  if (!byAdd) unions.set(t.hs, (byAdd = new Map()));
+  let merged = byAdd.get(add);
+  if (!merged) {
+    const names = t.hs.slice();
+    for (const n of add) if (!names.includes(n)) names.push(n);
+    merged = internHs(names);
+    byAdd.set(add, merged);
+  }
   return { s: t.s, ws: t.ws, hs: merged };
 }
 
@@ -158,7 +190,7 @@ function keyOf(toks: readonly Tok[], from = 0): string {
     const t = toks[i];
     k += t.ws ? " " : "\u0001";
     k += t.s;
-    if (t.hs) k += `{${t.hs.join(",")}}`;
+    if (t.hs) k += `{${hsId(t.hs)}}`;
   }
   return k;
 }
@@ -196,7 +228,7 @@ function substitute(def: MacroDefinition, bound: Map<string, Tok[]> | null, ctx:
     if (next.length > MAX_ALTERNATIVES) throw new BudgetExceeded(`too many alternatives expanding ${def.name}`);
     combos = next;
   }
-  const hs = [def.name, ...(first.hs ?? [])];
+  const hs = internHs([def.name, ...(first.hs ?? []).filter((n) => n !== def.name)]);
   return combos.map((combo) => {
     const out: Tok[] = [];
     let pasteNext = false;
@@ -233,7 +265,7 @@ function substitute(def: MacroDefinition, bound: Map<string, Tok[]> | null, ctx:
 
 /** Every expansion of one macro call (its replacement rescanned alone), memoised by call text. */
 function expandCall(t: Tok, def: MacroDefinition, bound: Map<string, Tok[]> | null, ctx: Ctx): Tok[][] {
-  let key = `${defId(def, ctx)}${t.ws ? " " : ""}{${t.hs?.join(",") ?? ""}}`;
+  let key = `${defId(def, ctx)}${t.ws ? " " : ""}{${t.hs ? hsId(t.hs) : ""}}`;
   if (bound) for (const [name, arg] of bound) key += `\u0002${name}\u0003${keyOf(arg)}`;
   const hit = ctx.callMemo.get(key);
   if (hit) return hit;
