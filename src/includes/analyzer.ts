@@ -135,7 +135,7 @@ export class IncludeAnalyzer {
     }
     // The answer is a function of the files (assumed unchanged during a build, like every cache
     // here) and of the command's include-relevant parts: an identical request gets the same answer.
-    const requestKey = JSON.stringify([key, cmd.source, cmd.forced, cmd.defines]);
+    const requestKey = JSON.stringify([key, cmd.lang, cmd.source, cmd.forced, cmd.defines]);
     const memo = this.results.get(requestKey);
     if (memo) return { ...memo, stats: { scanned: 0, visited: 0, steps: 0, ms: 0 } };
     try {
@@ -367,7 +367,9 @@ class Request {
 
   private evaluate(rec: ComputedRecord): HeaderName[] {
     const text = rec.inc.text;
-    const cached = this.analyzer.cachedComputed(text, (deps) => deps.every(([n, sig]) => this.env.signature(n) === sig));
+    // C and C++ expand differently (operator names): the language is part of the cache key.
+    const cacheKey = `${this.cmd.lang}\u0000${text}`;
+    const cached = this.analyzer.cachedComputed(cacheKey, (deps) => deps.every(([n, sig]) => this.env.signature(n) === sig));
     if (cached) {
       this.analyzer.counters.computedHits++;
       rec.deps = cached.deps;
@@ -386,7 +388,7 @@ class Request {
       this.env.consulted = null;
       rec.deps = consulted.map((n) => [n, this.env.signature(n)]);
     }
-    this.analyzer.storeComputed(text, { names, deps: rec.deps });
+    this.analyzer.storeComputed(cacheKey, { names, deps: rec.deps });
     return names;
   }
 

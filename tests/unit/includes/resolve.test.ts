@@ -108,6 +108,14 @@ describe("resolution", () => {
     expect(files(analyze(fs, ["cc", "-Ii", "-c", "m.c"]))).toContain("/src/i/two.h");
   });
 
+  test("in C++ the iso646 names are operators, never macros (a computed include keeps `and`)", () => {
+    const fs = new MemFs()
+      .file("/src/iso.h", "#define and &&\n")
+      .file("/src/m.cc", '#include "iso.h"\n#define S_(x) #x\n#define S(x) S_(x)\n#include S(p/and.h)\n')
+      .file("/src/p/and.h", "");
+    expect(files(analyze(fs, ["c++", "-c", "m.cc"]))).toContain("/src/p/and.h");
+  });
+
   test("-x and the extension map choose the language given to the compiler probe", () => {
     const fs = new MemFs().file("/src/m.txt", "#include <x.h>\n").file("/cxx/x.h", "").file("/c/x.h", "");
     const p = new FixedCompilerProbe({ "c++": ["/cxx"], c: ["/c"] });
