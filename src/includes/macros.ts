@@ -184,6 +184,16 @@ interface Ctx {
   defIds: Map<MacroDefinition, number>;
 }
 
+const arrayIds = new WeakMap<readonly Tok[], number>();
+let nextArrayId = 1;
+
+/** Identity of a token array (cheap stand-in for its content where a miss only costs work). */
+function arrayId(toks: readonly Tok[]): number {
+  let id = arrayIds.get(toks);
+  if (id === undefined) arrayIds.set(toks, (id = nextArrayId++));
+  return id;
+}
+
 function keyOf(toks: readonly Tok[], from = 0): string {
   let k = "";
   for (let i = from; i < toks.length; i++) {
@@ -341,7 +351,7 @@ function expandSeq(tokens: Tok[], ctx: Ctx): Tok[][] {
       });
       for (let b = 1; b < states.length; b++) {
         const st = states[b];
-        const k = `${keyOf(st.out)}\u0004${keyOf(st.input, st.pos)}`;
+        const k = `${keyOf(st.out)}\u0004${arrayId(st.input)}:${st.pos}`;
         budget.spend();
         if (seen.has(k)) continue;
         seen.add(k);
