@@ -3,7 +3,7 @@
 // is done; the reply is read to its last token before the connection is dropped.
 import { DistccError, Exit } from "../common/exit.ts";
 import { DEFAULT_LIMITS } from "../protocol/limits.ts";
-import { packBody, readReply, type Reply, writeRequestHead } from "../protocol/messages.ts";
+import { packBody, type PumpEntry, readReply, type Reply, writePumpEntries, writeRequestHead } from "../protocol/messages.ts";
 import { TokenReader, TokenWriter } from "../protocol/tokens.ts";
 import { connect } from "./connection.ts";
 import type { ClientSettings } from "./env.ts";
@@ -21,8 +21,10 @@ export interface Job {
   output: string;
   /** What the local preprocessor runs (null when the input is already preprocessed). */
   cppArgv: string[] | null;
-  /** What goes to the server. */
+  /** What goes to the server in plain mode (preprocessor options stripped). */
   serverArgv: string[];
+  /** What the include server and a pump-mode server get: the full command, -Wp expanded, with -o. */
+  pumpArgv: string[];
   /** Extension of the preprocessed temp file. */
   ppExt: string;
   env: Record<string, string | undefined>;
@@ -94,16 +96,54 @@ export function removeTemp(job: Job, pp: Preprocessed): void {
 }
 
 export type RemoteOutcome =
-  | { kind: "reply"; reply: Reply }
+  | { kind: "reply"; reply: Reply; deps: string | null; pumpReverted: string | null }
   /** Local preprocessing failed: not the host's fault; the command is re-run locally. */
   | { kind: "cpp-failed"; code: number }
   /** Transport, protocol or timeout failure: the host is to blame. */
   | { kind: "host-failed"; error: DistccError };
 
+interface PumpPlan {
+  entries: PumpEntry[];
+  argv: string[];
+  deps: string | null;
+}
+
+/** Asks the include server (under a local cpp slot) what a pump job ships; a string is why not. */
+async function planPump(job: Job): Promise<PumpPlan | string> {
+  const pump = await import("./pump.ts");
+  const blocker = pump.pumpBlocker(job.input, job.env);
+  if (blocker) return blocker;
+  let slot;
+  try {
+    slot = await pickLocal(job.localSlotsCpp, job.settings);
+    const paths = await pump.askIncludeServer(job.env.INCLUDE_SERVER_PORT!, process.cwd(), job.pumpArgv, job.settings.ioTimeoutSec * 1000);
+    if (paths.length === 0) return "the include server gave up analyzing (its log says why)";
+    const plan = pump.planDeps(job.pumpArgv, job.output, job.env);
+    return { entries: pump.entriesFromMirror(paths), argv: plan.argv, deps: plan.path };
+  } catch (err) {
+    return `the include server could not be used: ${(err as Error).message}`;
+  } finally {
+    slot?.lock.release();
+  }
+}
+
 /** Runs one attempt on `host`. Never throws for network trouble: that is a "host-failed" outcome. */
-export async function compileRemote(job: Job, host: HostDef, pp: Preprocessed): Promise<RemoteOutcome> {
+export async function compileRemote(job: Job, host: HostDef, preprocess: () => Preprocessed): Promise<RemoteOutcome> {
   const s = job.settings;
-  const version = host.protocol === 3 ? 2 : host.protocol; // pump jobs need the include server
+  let version = host.protocol;
+  let plan: PumpPlan | null = null;
+  let pumpReverted: string | null = null;
+  if (version === 3) {
+    job.state.phase(Phase.Preprocess);
+    const p = await planPump(job);
+    if (typeof p === "string") {
+      // Every reason of spec §2.8 sends this job as protocol 2, to the same host.
+      trace("warning", "dcc_build_somewhere", `${p}; preprocessing ${job.input} locally`);
+      pumpReverted = p;
+      version = 2;
+    } else plan = p;
+  }
+  const pp = plan ? null : preprocess();
   const where = displayName(host);
   job.state.set({ host: where });
   job.state.phase(Phase.Connect);
@@ -114,6 +154,17 @@ export async function compileRemote(job: Job, host: HostDef, pp: Preprocessed): 
     return { kind: "host-failed", error: asDistccError(err, Exit.CONNECT_FAILED) };
   }
   try {
+    if (plan) {
+      trace("info", "dcc_compile_remote", `exec on ${where} in pump mode (${plan.entries.length} files and links): ${plan.argv.join(" ")}`);
+      const w = writeRequestHead(new TokenWriter(), { version: 3, cwd: process.cwd(), argv: plan.argv });
+      writePumpEntries(w, plan.entries);
+      job.state.phase(Phase.Send);
+      await conn.write(w.length <= 256 * 1024 ? [w.concat()] : w.chunks);
+      job.state.phase(Phase.Compile);
+      const reply = await readReply(new TokenReader(conn.queue), 3, DEFAULT_LIMITS);
+      job.state.phase(Phase.Receive);
+      return { kind: "reply", reply, deps: plan.deps, pumpReverted };
+    }
     trace("info", "dcc_compile_remote", `exec on ${where}: ${job.serverArgv.join(" ")}`);
     const head = writeRequestHead(new TokenWriter(), { version, argv: job.serverArgv });
     job.state.phase(Phase.Preprocess);
@@ -124,7 +175,7 @@ export async function compileRemote(job: Job, host: HostDef, pp: Preprocessed): 
       () => null,
       (err: unknown) => asDistccError(err, Exit.IO_ERROR),
     );
-    const cpp = await pp.done;
+    const cpp = await pp!.done;
     if (cpp.code !== 0) {
       conn.close();
       return { kind: "cpp-failed", code: cpp.code };
@@ -138,7 +189,7 @@ export async function compileRemote(job: Job, host: HostDef, pp: Preprocessed): 
     job.state.phase(Phase.Compile);
     const reply = await readReply(new TokenReader(conn.queue), version, DEFAULT_LIMITS);
     job.state.phase(Phase.Receive);
-    return { kind: "reply", reply };
+    return { kind: "reply", reply, deps: null, pumpReverted };
   } catch (err) {
     return { kind: "host-failed", error: asDistccError(err, Exit.IO_ERROR) };
   } finally {

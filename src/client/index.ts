@@ -3,7 +3,7 @@
 import { DistccError, Exit, statusToShell } from "../common/exit.ts";
 import { writeErr, writeOut } from "../common/output.ts";
 import { analyze, cppArgv, expandWp, isPreprocessed, isSource, preprocessedExtension, stripForServer } from "./args.ts";
-import { compileRemote, type Job, removeTemp, startPreprocessor, writeObject } from "./compile.ts";
+import { compileRemote, type Job, type RemoteOutcome, removeTemp, startPreprocessor, writeObject } from "./compile.ts";
 import { type ClientSettings, readSettings } from "./env.ts";
 import { type HostDef, type HostList, loadHosts, totalSlots } from "./hosts.ts";
 import { runCompiler } from "./local.ts";
@@ -11,7 +11,6 @@ import { backOff, clearBackoff, isBackedOff } from "./locks.ts";
 import { RECURSION_MESSAGE, safeguardLevel, trimPath } from "./masquerade.ts";
 import { pick, pickLocal } from "./pick.ts";
 import { expandResponseFiles } from "./respfile.ts";
-import type { Reply } from "../protocol/messages.ts";
 import { rewriteCommand } from "./rewrite.ts";
 import { Phase, StateFile } from "./state.ts";
 import { setupTrace, trace } from "./trace.ts";
@@ -124,6 +123,7 @@ async function run(inv: ClientInvocation, env: Record<string, string | undefined
     output,
     cppArgv: isPreprocessed(input) ? null : cppArgv(argv, output),
     serverArgv: stripForServer(a.argv),
+    pumpArgv: a.argv,
     ppExt: preprocessedExtension(input),
     env,
     settings,
@@ -199,7 +199,10 @@ async function distribute(job: Job, list: HostList): Promise<number> {
           trace("error", "dcc_build_somewhere", `failed to distribute${lastError ? ` (${lastError.message})` : ": all hosts are backed off or down"} and fallbacks are disabled`);
           return Exit.NO_HOSTS;
         }
-        if (lastError) trace("warning", "dcc_build_somewhere", `failed to distribute, running locally instead`);
+        if (lastError) {
+          trace("warning", "dcc_build_somewhere", `failed to distribute, running locally instead`);
+          await noteJob(job.env, "local", "localhost", `host failure: ${lastError.message}`);
+        }
         return runLocally(job.argv, job.env, s, job.state, "compile", list);
       }
       let picked;
@@ -221,17 +224,14 @@ async function distribute(job: Job, list: HostList): Promise<number> {
           lock.release();
         }
       }
+      let outcome;
       try {
-        pp ??= startPreprocessor(job);
+        // The local preprocessor starts only for a plain-mode attempt, and runs once per job.
+        outcome = await compileRemote(job, host, () => (pp ??= startPreprocessor(job)));
       } catch (err) {
-        lock.release();
         trace("error", "dcc_build_somewhere", (err as Error).message);
         if (!s.fallback) return (err as DistccError).code ?? Exit.IO_ERROR;
         return runLocally(job.argv, job.env, s, job.state, "compile", list);
-      }
-      let outcome;
-      try {
-        outcome = await compileRemote(job, host, pp);
       } finally {
         lock.release();
       }
@@ -246,21 +246,29 @@ async function distribute(job: Job, list: HostList): Promise<number> {
         trace("warning", "dcc_build_somewhere", `local preprocessing of ${job.input} failed; running the whole command locally`);
         return runLocally(job.argv, job.env, s, job.state, "compile", list);
       }
-      return await finish(job, host, outcome.reply, list);
+      return await finish(job, host, outcome, list);
     }
   } finally {
     if (pp) removeTemp(job, pp);
   }
 }
 
-async function finish(job: Job, host: HostDef, reply: Reply, list: HostList): Promise<number> {
+/** For `bundcc pump`'s summary; costs nothing outside a pump build. */
+async function noteJob(env: Record<string, string | undefined>, mode: "pump" | "plain" | "local", host: string, why?: string): Promise<void> {
+  if (env.INCLUDE_SERVER_PORT) (await import("./pump.ts")).recordJob(env, mode, host, why);
+}
+
+async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, { kind: "reply" }>, list: HostList): Promise<number> {
   const s = job.settings;
+  const { reply } = outcome;
   const code = statusToShell(reply.status);
   await writeOut(reply.stdout);
   if (code === 0) {
     await writeObject(job.output, reply.object);
+    if (outcome.deps !== null && reply.dotd) await writeObject(outcome.deps, reply.dotd);
     await writeErr(reply.stderr);
     clearBackoff(s.dccDir, host, s.backoffPeriodSec);
+    await noteJob(job.env, reply.version === 3 ? "pump" : "plain", host.spec, outcome.pumpReverted ?? undefined);
     job.state.phase(Phase.Done);
     return 0;
   }
@@ -268,6 +276,7 @@ async function finish(job: Job, host: HostDef, reply: Reply, list: HostList): Pr
   trace("info", "dcc_build_somewhere", `compile ${job.input} on ${host.spec} failed with exit code ${code}`);
   if (s.skipLocalRetry && code < 128) {
     await writeErr(reply.stderr);
+    await noteJob(job.env, reply.version === 3 ? "pump" : "plain", host.spec, `compile error (exit ${code})`);
     return code;
   }
   backOff(s.dccDir, s.dccDirExplicit, host, s.backoffPeriodSec);
@@ -277,7 +286,11 @@ async function finish(job: Job, host: HostDef, reply: Reply, list: HostList): Pr
   }
   trace("info", "dcc_build_somewhere", `remote compilation of '${job.input}' failed, retrying locally`);
   const local = await runLocally(job.argv, job.env, s, job.state, "compile", list);
+  await noteJob(job.env, "local", "localhost", `compile error on ${host.spec} (exit ${code}), retried locally`);
   if (local === code) clearBackoff(s.dccDir, host, s.backoffPeriodSec);
-  else trace("warning", "dcc_build_somewhere", `remote compilation of '${job.input}' failed with ${code} but local compilation gave ${local}`);
+  else {
+    trace("warning", "dcc_build_somewhere", `remote compilation of '${job.input}' failed with ${code} but local compilation gave ${local}`);
+    if (reply.version === 3) (await import("./pump.ts")).noteDiscrepancy(job.env);
+  }
   return local;
 }

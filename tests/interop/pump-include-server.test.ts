@@ -39,6 +39,8 @@ let project: string;
 let withBundcc: PumpSetup;
 let withReal: PumpSetup;
 let pumpToBundcc: Pump;
+let oursToBundcc: PumpSetup;
+let oursToReal: PumpSetup;
 
 beforeAll(async () => {
   requireBundcc();
@@ -53,10 +55,25 @@ beforeAll(async () => {
   withBundcc = { env: realFirst(pumpToBundcc.env), dwarf5: true };
   const pumpToReal = await startBundccPump(clientEnv({ DISTCC_HOSTS: `127.0.0.1:${realServer.port},cpp,lzo` }));
   withReal = { env: realFirst(pumpToReal.env), dwarf5: false };
+  // bundcc pump puts its own `distcc` (bundcc) first on PATH: these runs use bundcc's client.
+  oursToBundcc = { env: pumpToBundcc.env, dwarf5: true };
+  oursToReal = { env: pumpToReal.env, dwarf5: false };
 });
 
 pumpScenarios("real distcc client with bundcc's include server, against bundcc serve", () => ({ setup: withBundcc, project }));
 pumpScenarios("real distcc client with bundcc's include server, against the real distccd", () => ({ setup: withReal, project }));
+pumpScenarios("bundcc client in pump mode, against bundcc serve", () => ({ setup: oursToBundcc, project }));
+pumpScenarios("bundcc client in pump mode, against the real distccd", () => ({ setup: oursToReal, project }));
+
+test("bundcc's client: a declined job goes out as protocol 2 to the same host, and pump's summary says why", async () => {
+  const r = await pumpCompile(oursToBundcc, ["-c", "absinc.c", "-o", "absinc-ours.o"], join(project, "src"));
+  expect(r.code).toBe(0);
+  expect(r.protocol).toBe(2);
+  expect(r.trace).toContain("include server gave up");
+  const jobs = readFileSync(join(pumpToBundcc.dir, "jobs.log"), "utf8");
+  expect(jobs).toContain('"mode":"plain"');
+  expect(jobs).toContain('"mode":"pump"');
+});
 
 describe("bundcc's include server seen by the real client", () => {
   test("a declined request (absolute #include) downgrades that job to protocol 2 on the same host (scenario 13)", async () => {

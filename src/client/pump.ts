@@ -1,0 +1,130 @@
+// Pump mode on the client (spec §2): ask the include server which files a compile needs, ship them
+// as NAME/FILE/LINK, and receive the .d as DOTD. Loaded only for ,cpp hosts.
+import { DistccError, Exit } from "../common/exit.ts";
+import { type PumpEntry, readArgv, TokenReader, TokenWriter, writeArgv, ByteQueue, DEFAULT_LIMITS } from "../protocol/index.ts";
+import { extension, isPreprocessed } from "./args.ts";
+import { appendToFile, mtimeMs, readLink, readWholeFile } from "./sys.ts";
+
+const MAX_SOCKET_PATH = 106;
+
+/** Why this job cannot use pump mode (it then goes out as protocol 2 to the same host), or null. */
+export function pumpBlocker(input: string, env: Record<string, string | undefined>): string | null {
+  const port = env.INCLUDE_SERVER_PORT;
+  if (!port) return "INCLUDE_SERVER_PORT is not set (no include server: run the build under bundcc pump)";
+  if (port.length > MAX_SOCKET_PATH) return `INCLUDE_SERVER_PORT is longer than ${MAX_SOCKET_PATH} bytes`;
+  if (isPreprocessed(input)) return `${input} is already preprocessed (ccache in front? it preprocesses itself)`;
+  for (const v of ["CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH"]) if (env[v] !== undefined) return `${v} is set`;
+  const max = Number.parseInt(env.DISTCC_MAX_DISCREPANCY ?? "1", 10) || 1;
+  if (discrepancies(env) >= max) return "too many pump-mode compiles failed on servers but not locally: now using plain distcc";
+  return null;
+}
+
+function counterPath(env: Record<string, string | undefined>): string | null {
+  const port = env.INCLUDE_SERVER_PORT;
+  return port?.endsWith("/socket") ? `${port.slice(0, -"socket".length)}discrepancy_counter` : null;
+}
+
+function discrepancies(env: Record<string, string | undefined>): number {
+  const path = counterPath(env);
+  if (!path || mtimeMs(path) === null) return 0;
+  return Bun.file(path).size;
+}
+
+/** A pump job failed remotely but not locally: one more byte in the counter (spec §2.9). */
+export function noteDiscrepancy(env: Record<string, string | undefined>): void {
+  const path = counterPath(env);
+  if (path) appendToFile(path, "@");
+}
+
+/** One line per compile for `bundcc pump`'s summary ($INCLUDE_SERVER_DIR/jobs.log). */
+export function recordJob(env: Record<string, string | undefined>, mode: "pump" | "plain" | "local", host: string, why?: string): void {
+  const port = env.INCLUDE_SERVER_PORT;
+  if (!port?.endsWith("/socket")) return;
+  appendToFile(`${port.slice(0, -"socket".length)}jobs.log`, `${JSON.stringify(why ? { mode, host, why } : { mode, host })}\n`);
+}
+
+/** Asks the include server; an empty list means it declined. Throws on connection or protocol trouble. */
+export async function askIncludeServer(socketPath: string, cwd: string, argv: readonly string[], timeoutMs: number): Promise<string[]> {
+  const queue = new ByteQueue({ idleTimeoutMs: timeoutMs });
+  const socket = await Bun.connect({
+    unix: socketPath,
+    socket: {
+      data(_s, d) {
+        queue.push(d);
+      },
+      end() {
+        queue.end();
+      },
+      close() {
+        queue.end();
+      },
+      error(_s, err) {
+        queue.fail(err);
+      },
+    },
+  });
+  try {
+    const w = new TokenWriter().string("CDIR", cwd);
+    writeArgv(w, argv);
+    socket.write(w.concat());
+    return await readArgv(new TokenReader(queue), DEFAULT_LIMITS);
+  } finally {
+    socket.end();
+  }
+}
+
+/** Turns the include server's mirror paths into what goes on the wire (spec §2.3). */
+export function entriesFromMirror(paths: readonly string[]): PumpEntry[] {
+  return paths.map((p) => {
+    const parts = p.split("/");
+    // "/a/b/c/<client path>": the first three components are the mirror's prefix.
+    if (parts.length < 5 || parts[0] !== "") throw new DistccError(Exit.PROTOCOL_ERROR, `include server path '${p}' has too few components`);
+    let name = `/${parts.slice(4).join("/")}`;
+    const target = readLink(p);
+    if (target !== null) return { kind: "link", name, target };
+    if (extension(name) === "abs") name = name.slice(0, -4);
+    if (extension(name) === "lzo") name = name.slice(0, -4);
+    try {
+      return { kind: "file", name, body: readWholeFile(p) };
+    } catch (err) {
+      throw new DistccError(Exit.IO_ERROR, `cannot read include server file ${p}: ${(err as Error).message}`);
+    }
+  });
+}
+
+export interface DepsPlan {
+  /** Where the .d goes on this machine, or null when none is wanted. */
+  path: string | null;
+  /** The argv to send: with `-MT target` appended when a .d is wanted and no target was given. */
+  argv: string[];
+}
+
+/**
+ * Which .d the compile would write locally (spec §2.5), so DOTD lands in the same place: -MF, else
+ * DEPENDENCIES_OUTPUT, else the output with its extension replaced (what gcc -MD does, for -o X and
+ * -oX alike; distcc 3.4 misses the joined form and falls back to the input's name).
+ */
+export function planDeps(argv: readonly string[], output: string, env: Record<string, string | undefined>): DepsPlan {
+  let wanted = env.DEPENDENCIES_OUTPUT !== undefined;
+  let hasTarget = false;
+  let mf: string | null = null;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "-MT" || a === "-MQ" || ((a.startsWith("-MT") || a.startsWith("-MQ")) && a.length > 3)) {
+      hasTarget = true;
+      if (a.length === 3) i++;
+    } else if (a === "-MF") {
+      mf = argv[++i] ?? null;
+      wanted = true;
+    } else if (a.startsWith("-MF")) {
+      mf = a.slice(3);
+      wanted = true;
+    } else if (a.startsWith("-M")) wanted = true;
+  }
+  if (!wanted) return { path: null, argv: [...argv] };
+  const depsWords = (env.DEPENDENCIES_OUTPUT ?? "").trim().split(/\s+/).filter(Boolean);
+  const path = mf ?? depsWords[0] ?? output.replace(/\.[^./]*$/, "") + ".d";
+  const out = [...argv];
+  if (!hasTarget) out.push("-MT", depsWords[1] ?? output);
+  return { path, argv: out };
+}
