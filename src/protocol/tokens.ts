@@ -1,3 +1,4 @@
+import { Exit } from "../common/exit.ts";
 import { ProtocolError, timedOut, truncated } from "./errors.ts";
 
 /** Every item on the wire: 4 ASCII letters, then 8 lowercase hex digits (spec §1.1). */
@@ -111,6 +112,12 @@ export interface ByteQueueOptions {
   pause?: () => void;
   resume?: () => void;
   highWater?: number;
+  /**
+   * Slow-peer guard: while a read waits, each window of `windowMs` must bring at least
+   * min(`bytes`, what the read still lacks at the window's start), else the queue fails with a timeout.
+   * One byte a second passes an idle timeout but not this.
+   */
+  minRate?: { windowMs: number; bytes: number };
 }
 
 /**
@@ -126,6 +133,8 @@ export class ByteQueue {
   private failure: Error | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private paused = false;
+  private windowTimer: ReturnType<typeof setTimeout> | null = null;
+  private deadlineTimer: ReturnType<typeof setTimeout> | null = null;
   /** Total bytes received, for statistics. */
   received = 0;
 
@@ -158,6 +167,27 @@ export class ByteQueue {
     this.service();
   }
 
+  /**
+   * A phase deadline: reads still waiting `ms` from now (and every read after that) fail with a
+   * timeout naming `phase`. `null` clears it. Bounds a peer that trickles a request in forever.
+   */
+  setDeadline(ms: number | null, phase = "the request"): void {
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = null;
+    if (ms === null || ms <= 0) return;
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = null;
+      this.fail(new ProtocolError(`${phase} not received within ${ms} ms`, Exit.TIMEOUT));
+    }, ms);
+  }
+
+  /** Stops every timer (the connection is finished). */
+  dispose(): void {
+    this.setDeadline(null);
+    this.clearTimer();
+    this.clearWindow();
+  }
+
   get isEnded(): boolean {
     return this.ended && this.buffered === 0;
   }
@@ -183,16 +213,19 @@ export class ByteQueue {
     if (this.buffered >= p.need) {
       this.pending = null;
       this.clearTimer();
+      this.clearWindow();
       p.resolve(this.take(p.need));
       return;
     }
     if (this.failure || this.ended) {
       this.pending = null;
       this.clearTimer();
+      this.clearWindow();
       p.reject(this.failure ?? truncated(p.what));
       return;
     }
     this.maybeResume();
+    this.startWindow();
     const ms = this.options.idleTimeoutMs ?? 0;
     if (ms > 0) {
       this.clearTimer();
@@ -201,8 +234,32 @@ export class ByteQueue {
         const stuck = this.pending;
         if (!stuck) return;
         this.pending = null;
+        this.clearWindow();
         stuck.reject(timedOut(stuck.what, ms));
       }, ms);
+    }
+  }
+
+  private startWindow(): void {
+    const rate = this.options.minRate;
+    if (!rate || this.windowTimer || !this.pending) return;
+    const mark = this.received;
+    const lacking = this.pending.need - this.buffered;
+    this.windowTimer = setTimeout(() => {
+      this.windowTimer = null;
+      const p = this.pending;
+      if (!p) return;
+      const got = this.received - mark;
+      if (got < Math.min(rate.bytes, lacking)) {
+        this.fail(new ProtocolError(`peer too slow: ${got} bytes in ${rate.windowMs} ms while reading ${p.what}`, Exit.TIMEOUT));
+      } else this.startWindow();
+    }, rate.windowMs);
+  }
+
+  private clearWindow(): void {
+    if (this.windowTimer) {
+      clearTimeout(this.windowTimer);
+      this.windowTimer = null;
     }
   }
 

@@ -26,13 +26,16 @@ export class SocketConnection implements Connection {
   private drained: (() => void) | null = null;
   private failed: ((err: Error) => void) | null = null;
   private closed = false;
+  private sendTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly socket: Socket<SocketData>,
-    idleTimeoutMs: number,
+    private readonly idleTimeoutMs: number,
   ) {
     this.input = new ByteQueue({
       idleTimeoutMs,
+      // A peer trickling bytes (slow-loris) must still deliver 4 KiB, or all it lacks, per idle period.
+      minRate: { windowMs: idleTimeoutMs, bytes: 4096 },
       pause: () => socket.pause(),
       resume: () => socket.resume(),
     });
@@ -54,6 +57,8 @@ export class SocketConnection implements Connection {
 
   onClose(err?: Error): void {
     this.closed = true;
+    this.stopSendTimer();
+    this.input.dispose();
     if (err) this.input.fail(err);
     else this.input.end();
     this.markGone();
@@ -70,8 +75,32 @@ export class SocketConnection implements Connection {
     return new Promise((resolve, reject) => {
       this.drained = resolve;
       this.failed = reject;
+      this.armSendTimer();
       this.flush();
     });
+  }
+
+  /** A peer that stops reading the reply is dropped after one idle period without progress. */
+  private armSendTimer(): void {
+    this.stopSendTimer();
+    if (this.idleTimeoutMs <= 0) return;
+    this.sendTimer = setTimeout(() => {
+      this.sendTimer = null;
+      const fail = this.failed;
+      this.drained = null;
+      this.failed = null;
+      this.pending = [];
+      this.closed = true;
+      this.socket.terminate();
+      fail?.(new Error(`peer read nothing of the reply for ${this.idleTimeoutMs} ms`));
+    }, this.idleTimeoutMs);
+  }
+
+  private stopSendTimer(): void {
+    if (this.sendTimer) {
+      clearTimeout(this.sendTimer);
+      this.sendTimer = null;
+    }
   }
 
   private flush(): void {
@@ -79,15 +108,18 @@ export class SocketConnection implements Connection {
       const chunk = this.pending[0];
       const n = this.socket.write(chunk);
       if (n < 0) {
+        this.stopSendTimer();
         this.failed?.(new Error("connection closed while sending"));
         return;
       }
+      if (n > 0) this.armSendTimer();
       if (n < chunk.length) {
         this.pending[0] = chunk.subarray(n);
         return; // wait for drain
       }
       this.pending.shift();
     }
+    this.stopSendTimer();
     const done = this.drained;
     this.drained = null;
     this.failed = null;
@@ -95,6 +127,7 @@ export class SocketConnection implements Connection {
   }
 
   close(): void {
+    this.input.dispose();
     if (this.closed) return;
     this.closed = true;
     this.socket.end();
@@ -128,6 +161,7 @@ export class PipeConnection implements Connection {
   }
 
   close(): void {
+    this.input.dispose();
     void this.writer.end();
   }
 }

@@ -55,6 +55,7 @@ export async function startServer(opts: ServeOptions): Promise<number> {
       limits: opts.limits,
       compilerPath: process.env.DISTCCD_PATH || process.env.PATH || "/usr/local/bin:/usr/bin:/bin",
       saveTemps: process.env.DISTCC_SAVE_TEMPS === "1",
+      headTimeoutMs: opts.ioTimeout * 1000,
     },
     allowlist,
     log,
@@ -111,6 +112,7 @@ function fdSink(fd: number): LogSink {
 
 function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext): TCPSocketListener<SocketData> {
   const maxActive = opts.maxConnections;
+  const maxWaiting = Math.max(64, maxActive * 8);
   let active = 0;
   const waiting: Array<Socket<SocketData>> = [];
   const begin = (s: Socket<SocketData>) => {
@@ -139,6 +141,15 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext): TCPSocke
         s.setNoDelay(true);
         s.data = { conn: new SocketConnection(s, opts.ioTimeout * 1000) };
         if (active >= maxActive) {
+          // Beyond the connections being served, a bounded queue waits (the listen backlog of
+          // distccd 3.4); past it a flood is shed at once instead of holding descriptors.
+          if (waiting.length >= maxWaiting) {
+            ctx.log.warning("busy", `${peer}: ${active} connections served and ${waiting.length} waiting: dropped`);
+            ctx.stats.record("REJ_OVERLOAD");
+            s.data = {};
+            s.terminate();
+            return;
+          }
           s.pause();
           waiting.push(s);
         } else begin(s);

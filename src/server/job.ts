@@ -34,6 +34,8 @@ export interface JobSettings {
   /** PATH the compiler is looked up in (DISTCCD_PATH, else the daemon's PATH). */
   compilerPath: string;
   saveTemps: boolean;
+  /** The whole request head (DIST…ARGV) must arrive within this many ms (0 = no limit). */
+  headTimeoutMs?: number;
 }
 
 export interface JobContext {
@@ -94,7 +96,10 @@ function logSummary(log: Logger, peer: string, s: Summary, ms: number): void {
 async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJobDir: (d: string) => void): Promise<void> {
   const { settings, log } = ctx;
   const reader = new TokenReader(conn.input);
+  // The head is small: a peer that trickles it (slow-loris) is cut off after one I/O timeout.
+  conn.input.setDeadline(settings.headTimeoutMs ?? 0, "the request head");
   const head = await readRequestHead(reader, settings.limits);
+  conn.input.setDeadline(null);
   const argv = head.argv;
   const shape = analyseCompile(argv);
   if (typeof shape === "string") {
@@ -125,7 +130,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   }
 
   const check = ctx.allowlist.check(argv[0], settings.compilerPath);
-  const refused = check.ok ? refusedArgument(argv) : check.reason!;
+  const refused = check.ok ? refusedArgument(argv, { preprocessed: head.version < 3 }) : check.reason!;
   if (refused) {
     summary.outcome = "REJ_BAD_REQ";
     summary.status = waitStatus(Exit.COMPILER_MISSING, null);
