@@ -71,6 +71,8 @@ export function parseRule(spec: string): AclRule {
     if (!/^\d{1,3}$/.test(bitsText) || Number(bitsText) > max) throw new Error(`invalid prefix length in access rule '${spec}'`);
     bits = Number(bitsText);
   }
+  // An IPv4-mapped rule (::ffff:10.0.0.0/104) means the IPv4 network: peers are compared as IPv4.
+  if (v6 !== null && v6 >> 32n === 0xffffn && bits >= 96) return { spec, family: 4, address: v6 & 0xffffffffn, bits: bits - 96 };
   return { spec, family, address: (v4 ?? v6)!, bits };
 }
 

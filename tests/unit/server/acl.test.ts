@@ -48,3 +48,14 @@ describe("access rules", () => {
     expect(parseIPv6("fe80::1%eth0")).toBe((0xfe80n << 112n) | 1n);
   });
 });
+
+test("an IPv4-mapped rule is an IPv4 rule", async () => {
+  const { allowed, parseRule } = await import("../../../src/server/acl.ts");
+  const rule = parseRule("::ffff:10.1.0.0/112");
+  expect(rule.family).toBe(4);
+  expect(rule.bits).toBe(16);
+  expect(allowed([rule], "10.1.2.3")).toBe(true);
+  expect(allowed([rule], "::ffff:10.1.2.3")).toBe(true);
+  expect(allowed([rule], "10.2.0.1")).toBe(false);
+  expect(allowed([parseRule("::ffff:0:0/96")], "192.0.2.1")).toBe(true);
+});
