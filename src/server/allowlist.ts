@@ -71,19 +71,37 @@ export class CompilerAllowlist {
  * Arguments that would make the compiler load or run code chosen by the peer, read server files,
  * or write outside the job directory. Returns the reason, or null if the argument vector is acceptable.
  */
-export function refusedArgument(argv: readonly string[]): string | null {
+export function refusedArgument(argv: readonly string[], options: { preprocessed?: boolean } = {}): string | null {
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
     const next = argv[i + 1];
     if (a.startsWith("@")) return `response file argument '${a}' refused (would read server files)`;
+    // Long spellings gcc accepts for -o/-dumpdir/-dumpbase: a later one would beat the server's -o.
+    if (/^--(?:output|dumpdir|dumpbase)(?:=|$)/.test(a)) return `'${a}' refused (the server chooses where output goes)`;
+    if (a === "-MJ" || a.startsWith("-MJ") || /^--?serialize-diagnostics/.test(a)) return `'${a}' refused (would write a file the server does not choose)`;
+    // Plain mode sends preprocessed text: a language that makes the server preprocess it again would
+    // let #include read server files. The real client never sends -x (it compiles such jobs locally).
+    if (options.preprocessed) {
+      const lang = a === "-x" || a === "--language" ? next : a.startsWith("--language=") ? a.slice(11) : a.startsWith("-x") ? a.slice(2) : null;
+      if (lang !== null && lang !== undefined && !/^(?:[a-z+-]*cpp-output|assembler|none)$/.test(lang)) {
+        return `'${a}${a === "-x" || a === "--language" ? ` ${lang}` : ""}' refused (preprocessed input must not be preprocessed again on the server)`;
+      }
+    }
+    const passed = passedThrough(a, next);
+    if (passed) {
+      for (const piece of passed.pieces) {
+        if (passed.tool === "assembler" && /^(?:-a|--MD|-MD|-o|@|-I|--listing-?file)/.test(piece)) return `'${a}' refused (assembler option '${piece}' reads or writes files)`;
+        if (passed.tool === "preprocessor" && /^(?:-M|-o|@|-include|-imacros|-i|-I|-save-temps|-dump|-aux-info)/.test(piece)) return `'${a}' refused (preprocessor option '${piece}' reads or writes files)`;
+      }
+    }
     if (/^-f(?:pass-)?plugin/.test(a) || a.startsWith("-iplugindir") || a === "-load") return `plugin argument '${a}' refused`;
     if (/^--?specs/.test(a)) return `specs argument '${a}' refused`;
     if (a.startsWith("-B") || a === "--prefix" || a.startsWith("--prefix=")) return `'${a}' refused (would choose the programs the compiler runs)`;
     if (a === "-wrapper" || a.startsWith("-wrapper")) return `'${a}' refused (would run another program)`;
-    if (a === "-Xclang" && next !== undefined && /^-(?:load|plugin|add-plugin|fpass-plugin)/.test(next)) return `'-Xclang ${next}' refused`;
+    if (a === "-Xclang" && next !== undefined && (/^-(?:load|plugin|add-plugin|fpass-plugin|dependency-file|dependency-dot|header-include-file|diagnostic-log-file|module-dependency-dir|stats-file|include-pch|o$)/.test(next) || next.startsWith("/") || next.includes("=/"))) return `'-Xclang ${next}' refused`;
     if (a === "-fuse-ld" || a.startsWith("-fuse-ld=") || a.startsWith("--ld-path")) return `'${a}' refused`;
     if (a === "--param" && next !== undefined && /plugin/i.test(next)) return `'--param ${next}' refused`;
-    if (/^-f(?:profile-use|auto-profile|profile-sample-use)/.test(a)) return `'${a}' refused (would read server files)`;
+    if (/^-f(?:profile-use|auto-profile|profile-sample-use|profile-instr-use|profile-list=|sanitize-(?:black|ignore)list=|xray-(?:always|never|attr)|module-file=)/.test(a)) return `'${a}' refused (would read server files)`;
     const written = writtenPath(a, next);
     if (written !== null && (written.startsWith("/") || written.split("/").includes(".."))) {
       return `'${a}' refused: it would write '${written}', outside the job directory`;
@@ -97,7 +115,11 @@ export function refusedArgument(argv: readonly string[]): string | null {
  * here: the job runner removes dependency options (plain mode) or overrides them (pump mode).
  */
 const SEPARATE_PATH_OPTIONS = new Set(["-dumpdir", "-dumpbase", "-aux-info"]);
-const JOINED_PATH_OPTIONS = ["-save-temps=", "-dumpdir=", "-dumpbase=", "-fprofile-generate=", "-fprofile-dir=", "-fstack-usage=", "-fcallgraph-info=", "-fdump-", "-fopt-info"];
+const JOINED_PATH_OPTIONS = [
+  "-save-temps=", "-dumpdir=", "-dumpbase=", "-fprofile-generate=", "-fprofile-dir=", "-fstack-usage=", "-fcallgraph-info=",
+  "-fdump-final-insns=", "-fdump-", "-fopt-info", "-fprofile-note=", "-fprofile-update-file=", "-fprofile-instr-generate=",
+  "-foptimization-record-file=", "-fcrash-diagnostics-dir=", "-ftime-trace=", "-fmodules-cache-path=", "-fsave-optimization-record=",
+];
 
 function writtenPath(arg: string, next: string | undefined): string | null {
   if (SEPARATE_PATH_OPTIONS.has(arg)) return next ?? null;
@@ -105,11 +127,21 @@ function writtenPath(arg: string, next: string | undefined): string | null {
     if (!arg.startsWith(o) || arg === o) continue;
     const value = arg.slice(o.length);
     if (o === "-save-temps=") return value === "cwd" || value === "obj" ? null : value;
+    if (o === "-fsave-optimization-record=") continue; // a format name, not a path
     if (o === "-fdump-" || o === "-fopt-info") {
       const eq = value.indexOf("=");
       return eq < 0 ? null : value.slice(eq + 1);
     }
     return value;
   }
+  return null;
+}
+
+/** The options a -Wa,/-Wp, or -Xassembler/-Xpreprocessor argument hands to a tool the driver runs. */
+function passedThrough(arg: string, next: string | undefined): { tool: "assembler" | "preprocessor"; pieces: string[] } | null {
+  if (arg.startsWith("-Wa,")) return { tool: "assembler", pieces: arg.slice(4).split(",") };
+  if (arg.startsWith("-Wp,")) return { tool: "preprocessor", pieces: arg.slice(4).split(",") };
+  if (arg === "-Xassembler" && next !== undefined) return { tool: "assembler", pieces: [next] };
+  if (arg === "-Xpreprocessor" && next !== undefined) return { tool: "preprocessor", pieces: [next] };
   return null;
 }

@@ -1,0 +1,198 @@
+// Hostile requests against bundcc serve (running as root, so it drops to user distccd like a real
+// installation): CVE-2004-2687 and its scanner variants, compilers outside the allowlist, arguments
+// that load code, read server files or write outside the job directory. Each is refused or made
+// harmless; nothing runs, nothing is written outside the job directory, and good jobs still work.
+import { beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Exit } from "../../src/common/exit.ts";
+import { refusedArgument } from "../../src/server/allowlist.ts";
+import { type Daemon, IS_ROOT, requireTool, startBundccServe } from "../lib/harness.ts";
+import { decodeReply, exchange, latin1, plainRequest } from "../lib/raw.ts";
+import { canaryDir, goodJobsStillWork, HELLO, leftovers, pumpFile, pumpRequest } from "./support.ts";
+
+let server: Daemon & { tmp: string };
+let canary: string;
+const enc = new TextEncoder();
+
+beforeAll(async () => {
+  requireTool("gcc");
+  if (!IS_ROOT) throw new Error("the security tests run as root (CI does) so that the daemon drops to its own user");
+  canary = canaryDir();
+  server = await startBundccServe(["--job-lifetime", "20", "--io-timeout", "5"]);
+});
+
+/** Sends a plain request; returns the decoded reply, or null if the server closed without one. */
+async function plain(argv: string[], source = HELLO, version: 1 | 2 = 1) {
+  const { bytes } = await exchange(server.port, plainRequest(version, argv, source), { timeoutMs: 30_000 });
+  return bytes.length ? decodeReply(bytes, version) : null;
+}
+
+async function nothingEscaped(): Promise<void> {
+  expect(readdirSync(canary)).toEqual([]);
+  expect(existsSync("/tmp/bundcc-pwned")).toBe(false);
+  expect(await leftovers(server.tmp)).toEqual([]);
+}
+
+describe("CVE-2004-2687: the compiler name is never a command of the peer's choosing", () => {
+  // The shapes public scanners and exploit modules send (a shell with -c, the command, a '#' to
+  // comment out the rest) and the obvious variations on them.
+  const mark = () => join(canary, "executed");
+  const variants: Array<[string, () => string[]]> = [
+    ["sh -c CMD # (the published exploit)", () => ["sh", "-c", `touch ${mark()}`, "#", "-c", "main.c", "-o", "main.o"]],
+    ["/bin/sh (prefix dropped, still not allowed)", () => ["/bin/sh", "-c", `touch ${mark()}`, "#", "-c", "main.c", "-o", "main.o"]],
+    ["/usr/bin/bash", () => ["/usr/bin/bash", "-c", `touch ${mark()}`, "-c", "main.c", "-o", "main.o"]],
+    ["/usr/bin/env sh", () => ["/usr/bin/env", "sh", "-c", `touch ${mark()}`, "-c", "main.c", "-o", "main.o"]],
+    ["a path climbing out of /usr/bin", () => ["/usr/bin/../../bin/sh", "-c", `touch ${mark()}`, "-c", "main.c", "-o", "main.o"]],
+    ["a relative path", () => ["./gcc", "-c", "main.c", "-o", "main.o"]],
+    ["an absolute path outside the allowlist", () => ["/opt/evil/gcc", "-c", "main.c", "-o", "main.o"]],
+    ["a name with a trailing space", () => ["gcc ", "-c", "main.c", "-o", "main.o"]],
+    ["a name with a NUL byte", () => ["gcc\0sh", "-c", "main.c", "-o", "main.o"]],
+    ["a name that is an option", () => ["-wrapper", "-c", "main.c", "-o", "main.o"]],
+    ["python3", () => ["python3", "-c", `open('${mark()}','w')`, "-c", "main.c", "-o", "main.o"]],
+    ["perl", () => ["perl", "-e", `open(F,'>${mark()}')`, "-c", "main.c", "-o", "main.o"]],
+    ["busybox", () => ["busybox", "touch", mark(), "-c", "main.c", "-o", "main.o"]],
+    ["a masquerade-looking name that is not a compiler", () => ["x86_64-linux-gnu-sh", "-c", "main.c", "-o", "main.o"]],
+    ["an empty compiler name", () => ["", "-c", "main.c", "-o", "main.o"]],
+  ];
+  test.each(variants)("%s", async (_label, argv) => {
+    for (const version of [1, 2] as const) {
+      const reply = await plain(argv(), HELLO, version);
+      // Either refused with the compiler-missing status, or (not a compile at all) closed unanswered.
+      if (reply) {
+        expect(reply.status).toBe(Exit.COMPILER_MISSING << 8);
+        expect(reply.object.length).toBe(0);
+      }
+    }
+    const { bytes } = await exchange(server.port, pumpRequest([pumpFile("/w/main.c")], argv().map((a) => (a === "main.c" ? "/w/main.c" : a))), { timeoutMs: 30_000 });
+    if (bytes.length) expect((await decodeReply(bytes, 3)).status).toBe(Exit.COMPILER_MISSING << 8);
+    await nothingEscaped();
+  });
+
+  test("the raw bytes nmap's distcc-cve2004-2687 probe sends", async () => {
+    const cmd = `touch ${mark()}`;
+    const hex = (n: number) => n.toString(16).padStart(8, "0");
+    const raw = `DIST00000001ARGC00000008ARGV00000002shARGV00000002-cARGV${hex(cmd.length)}${cmd}ARGV00000001#ARGV00000002-cARGV00000006main.cARGV00000002-oARGV00000006main.oDOTI00000001A`;
+    const { bytes } = await exchange(server.port, enc.encode(raw), { timeoutMs: 30_000 });
+    const reply = await decodeReply(bytes, 1);
+    expect(reply.status).toBe(Exit.COMPILER_MISSING << 8);
+    expect(latin1(reply.stderr)).toContain("compiler 'sh' is not allowed");
+    await nothingEscaped();
+    expect(server.log()).toContain("compiler 'sh' is not allowed");
+  });
+});
+
+describe("arguments that load code, read server files or write elsewhere", () => {
+  // [label, arguments added to a compile, outcome]: "refused" = answered 110 and nothing ran;
+  // "harmless" = the compile may run, but every file it writes stays in the job directory.
+  type Case = [string, (c: string) => string[], "refused" | "harmless"];
+  const cases: Case[] = [
+    ["-fplugin=", (c) => [`-fplugin=${c}/evil.so`], "refused"],
+    ["-fplugin-arg-", (c) => [`-fplugin-arg-evil-x=${c}`], "refused"],
+    ["-specs=", (c) => [`-specs=${c}/evil.specs`], "refused"],
+    ["--specs (separate)", (c) => ["--specs", `${c}/evil.specs`], "refused"],
+    ["-B dir (choose cc1/as)", (c) => ["-B", c], "refused"],
+    ["-Bdir joined", (c) => [`-B${c}/`], "refused"],
+    ["-wrapper", (c) => ["-wrapper", `/bin/sh,-c,touch ${c}/wrapped`], "refused"],
+    ["--param naming a plugin", (c) => ["--param", `plugin-path=${c}`], "refused"],
+    ["-Xclang -load", (c) => ["-Xclang", "-load", "-Xclang", `${c}/evil.so`], "refused"],
+    ["-Xclang -dependency-file", (c) => ["-Xclang", "-dependency-file", "-Xclang", `${c}/d`], "refused"],
+    ["@file of a server file", () => ["@/etc/passwd"], "refused"],
+    ["@file relative", () => ["@../../../../etc/passwd"], "refused"],
+    ["-o /etc/… (the server picks the output)", () => ["-o", "/etc/bundcc-evil.o"], "harmless"],
+    ["-o into the canary", (c) => ["-o", `${c}/o.o`], "harmless"],
+    ["--output= (gcc's long -o)", (c) => [`--output=${c}/long.o`], "refused"],
+    ["--output separate", (c) => ["--output", `${c}/long2.o`], "refused"],
+    ["-MD -MF /…", (c) => ["-MD", "-MF", `${c}/deps.d`], "harmless"],
+    ["-MF joined", (c) => ["-MMD", `-MF${c}/deps2.d`], "harmless"],
+    ["-save-temps (job directory)", () => ["-save-temps"], "harmless"],
+    ["-save-temps=obj with -o elsewhere", (c) => ["-save-temps=obj", "-o", `${c}/st.o`], "harmless"],
+    ["-save-temps=/dir", (c) => [`-save-temps=${c}`], "refused"],
+    ["-dumpdir /dir", (c) => ["-dumpdir", `${c}/`], "refused"],
+    ["--dumpdir /dir", (c) => ["--dumpdir", `${c}/`], "refused"],
+    ["-dumpbase ../..", () => ["-dumpbase", "../../../x"], "refused"],
+    ["-aux-info /file", (c) => ["-aux-info", `${c}/aux`], "refused"],
+    ["-fdump-tree-all=/file", (c) => [`-fdump-tree-all=${c}/dump`], "refused"],
+    ["-fdump-final-insns=/file", (c) => [`-fdump-final-insns=${c}/fi`], "refused"],
+    ["-fprofile-generate=/dir", (c) => [`-fprofile-generate=${c}`], "refused"],
+    ["-fprofile-use=/file", () => ["-fprofile-use=/etc/passwd"], "refused"],
+    ["-fstack-usage (job directory)", () => ["-fstack-usage"], "harmless"],
+    ["-Wa,-a=/file (assembler listing)", (c) => [`-Wa,-a=${c}/listing`], "refused"],
+    ["-Wa,--MD,/file", (c) => [`-Wa,--MD,${c}/asmdeps`], "refused"],
+    ["-Xassembler -a=/file", (c) => ["-Xassembler", `-a=${c}/listing2`], "refused"],
+    ["-Wp,-MD,/file", (c) => [`-Wp,-MD,${c}/wpdeps`], "refused"],
+    ["-Xpreprocessor -include", () => ["-Xpreprocessor", "-include", "-Xpreprocessor", "/etc/passwd"], "refused"],
+    ["-x c re-preprocesses plain-mode input", () => ["-x", "c"], "refused"],
+    ["-xc joined", () => ["-xc"], "refused"],
+    ["--language=c", () => ["--language=c"], "refused"],
+  ];
+
+  test("the argument checks refuse every 'refused' case (unit, no daemon)", () => {
+    for (const [label, args, outcome] of cases) {
+      const why = refusedArgument(["gcc", "-c", "x.c", ...args("/c")], { preprocessed: true });
+      if (outcome === "refused") expect({ label, why }).toEqual({ label, why: expect.any(String) });
+    }
+    // Ordinary builds are not caught by the net.
+    for (const ok of [["-Wa,--noexecstack"], ["-Wa,-mrelax-relocations=no"], ["-Wp,-D_FORTIFY_SOURCE=2"], ["-x", "cpp-output"], ["-x", "c++-cpp-output"], ["-fdump-tree-all"], ["-save-temps=obj"], ["-Xclang", "-fno-pch-timestamp"]]) {
+      expect({ ok, why: refusedArgument(["gcc", "-c", "x.c", ...ok], { preprocessed: true }) }).toEqual({ ok, why: null });
+    }
+  });
+
+  test.each(cases)("%s (plain and pump)", async (_label, args, outcome) => {
+    const argv = ["gcc", ...args(canary), "-c", "x.c"];
+    const hasO = argv.some((a) => a === "-o" || (a.startsWith("-o") && a.length > 2));
+    const full = hasO ? argv : [...argv, "-o", "x.o"];
+    const reply = await plain(full);
+    if (outcome === "refused") {
+      expect(reply).not.toBeNull();
+      expect(reply!.status).toBe(Exit.COMPILER_MISSING << 8);
+      expect(latin1(reply!.stderr)).toContain("refused");
+    } else {
+      expect(reply).not.toBeNull();
+      expect(reply!.status).toBe(0);
+      expect(latin1(reply!.object.subarray(0, 4))).toBe("\x7fELF");
+    }
+    const pumpArgv = full.map((a) => (a === "x.c" ? "/w/x.c" : a));
+    const { bytes } = await exchange(server.port, pumpRequest([pumpFile("/w/x.c")], pumpArgv), { timeoutMs: 30_000 });
+    const pr = await decodeReply(bytes, 3);
+    if (outcome === "refused" && !/^-x|^--language/.test(args(canary)[0])) expect(pr.status).toBe(Exit.COMPILER_MISSING << 8);
+    await nothingEscaped();
+    expect(existsSync("/etc/bundcc-evil.o")).toBe(false);
+  });
+
+  test("the daemon still serves after all of them", async () => {
+    await goodJobsStillWork(server.port);
+  });
+});
+
+describe("reading server files: bounded by the daemon's user", () => {
+  // A compile can be made to read files: `.incbin` in inline asm (plain mode) or an #include that
+  // climbs out of the pump root. SECURITY.md documents this; the protection is that the daemon runs
+  // as its own unprivileged user, so files only root can read never reach a peer.
+  let secret: string;
+  const SECRET = "bundcc-secret-only-root-reads-this";
+  beforeAll(() => {
+    secret = join(canary, "..", `bundcc-secret-${process.pid}`);
+    writeFileSync(secret, `${SECRET}\n`, { mode: 0o600 });
+    chmodSync(secret, 0o600);
+  });
+
+  test(".incbin of a root-only file fails; nothing of it comes back", async () => {
+    const src = `__asm__(".incbin \\"${secret}\\"");\nint x;\n`;
+    const reply = await plain(["gcc", "-c", "inc.c", "-o", "inc.o"], src);
+    expect(reply).not.toBeNull();
+    expect(reply!.status).not.toBe(0);
+    expect(latin1(reply!.stderr)).not.toContain(SECRET);
+    expect(latin1(reply!.object)).not.toContain(SECRET);
+  });
+
+  test("pump: #include climbing out of the root cannot read a root-only file", async () => {
+    const depth = "../".repeat(20);
+    const src = `#include "${depth}${secret.slice(1)}"\nint x;\n`;
+    const { bytes } = await exchange(server.port, pumpRequest([pumpFile("/w/a.c", src)]), { timeoutMs: 30_000 });
+    const reply = await decodeReply(bytes, 3);
+    expect(reply.status).not.toBe(0);
+    expect(latin1(reply.stderr)).not.toContain(SECRET);
+    expect(latin1(reply.stderr)).toMatch(/Permission denied|No such file/);
+  });
+});
