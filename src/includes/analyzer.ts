@@ -80,6 +80,7 @@ interface CachedComputed {
 
 const DEFAULT_MAX_STEPS = 2_000_000;
 const DEFAULT_TIME_LIMIT_MS = 1500;
+const MAX_CACHED_RESULTS = 4096;
 
 export class IncludeAnalyzer {
   readonly fs: FileSystem;
@@ -140,7 +141,11 @@ export class IncludeAnalyzer {
     if (memo) return { ...memo, stats: { scanned: 0, visited: 0, steps: 0, ms: 0 } };
     try {
       const closure = new Request(this, config, cmd).run();
-      if (this.requestCache) this.results.set(requestKey, closure);
+      if (this.requestCache) {
+        // Bounded: a build asks about each TU about once; old answers only cost memory.
+        if (this.results.size >= MAX_CACHED_RESULTS) this.results.delete(this.results.keys().next().value!);
+        this.results.set(requestKey, closure);
+      }
       return closure;
     } catch (e) {
       if (e instanceof DeclineError || e instanceof BudgetExceeded) return { ok: false, reason: e.message };

@@ -42,7 +42,7 @@ export interface MacroEnv {
 /** Stands for `__FILE__`: the including file itself, which is already in the closure. */
 export const SELF = "\u0000FILE";
 /** Most alternatives one expansion may produce before the request declines. */
-export const MAX_ALTERNATIVES = 8192;
+export const MAX_ALTERNATIVES = 2048;
 
 const TOKEN_RE = /\s*(?:([A-Za-z_$][\w$]*)|(\.?\d(?:[eEpP][+-]|'\w|[\w.])*)|((?:u8|[uUL])?"(?:[^"\\\n]|\\.)*"?|(?:u8|[uUL])?'(?:[^'\\\n]|\\.)*'?)|(##|#|\.\.\.|[^\s]))/y;
 
