@@ -1,7 +1,6 @@
 // The server's view of a compile command: where the input and output are, and whether it is a
 // compile the server is willing to run at all (the client has already decided it is distributable).
-
-const SOURCE_EXTENSIONS = new Set(["i", "ii", "c", "cc", "cpp", "cxx", "cp", "c++", "C", "m", "mm", "mi", "mii", "M"]);
+import { isSource } from "../common/sources.ts";
 
 /** Options whose value is the next argument, so that value is never taken for the input file. */
 const TAKES_VALUE = new Set([
@@ -10,27 +9,6 @@ const TAKES_VALUE = new Set([
   "--param", "-Xclang", "-Xpreprocessor", "-Xassembler", "-Xlinker", "-aux-info", "-dumpdir", "-dumpbase",
   "-dumpbase-ext", "--sysroot", "-G", "-L", "-l", "-u", "-T", "-z",
 ]);
-
-export function extensionOf(path: string): string {
-  const slash = path.lastIndexOf("/");
-  const dot = path.lastIndexOf(".");
-  return dot > slash ? path.slice(dot + 1) : "";
-}
-
-export function isSourceFile(path: string): boolean {
-  return SOURCE_EXTENSIONS.has(extensionOf(path));
-}
-
-/** The extension a preprocessed file of this source gets (spec §1.6 step 4). */
-export function preprocessedExtension(input: string): string {
-  const ext = extensionOf(input);
-  if (ext === "c" || ext === "i") return "i";
-  if (["cc", "cpp", "cxx", "cp", "c++", "C", "ii"].includes(ext)) return "ii";
-  if (ext === "m" || ext === "mi") return "mi";
-  if (ext === "mm" || ext === "M" || ext === "mii") return "mii";
-  if (ext === "s" || ext === "S") return "s";
-  return "tmp";
-}
 
 export interface CompileShape {
   inputIndex: number;
@@ -60,7 +38,7 @@ export function analyseCompile(argv: readonly string[]): CompileShape | string {
       if (!outputJoined) i++;
     } else if (TAKES_VALUE.has(a)) {
       i++;
-    } else if (!a.startsWith("-") && isSourceFile(a)) {
+    } else if (!a.startsWith("-") && isSource(a)) {
       if (inputIndex >= 0) return "more than one input file";
       inputIndex = i;
     }

@@ -20,7 +20,8 @@ import {
   writeReply,
 } from "../protocol/index.ts";
 import { type CompilerAllowlist, refusedArgument } from "./allowlist.ts";
-import { analyseCompile, preprocessedExtension, withoutDependencyOptions } from "./args.ts";
+import { preprocessedExtension } from "../common/sources.ts";
+import { analyseCompile, withoutDependencyOptions } from "./args.ts";
 import type { Connection } from "./connection.ts";
 import { scrubDebugPaths } from "./elf.ts";
 import { PumpTree, rewriteDotd, rewritePumpCommand } from "./pump.ts";

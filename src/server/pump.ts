@@ -3,7 +3,7 @@
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { DistccError, Exit } from "../common/exit.ts";
 import { lzoDecompress, type ProtocolLimits, type PumpEntry } from "../protocol/index.ts";
-import { isSourceFile } from "./args.ts";
+import { isSource } from "../common/sources.ts";
 
 class SandboxViolation extends DistccError {
   constructor(message: string) {
@@ -169,7 +169,7 @@ export function rewritePumpCommand(argv: readonly string[], root: string, output
       out.push(v.startsWith("/") ? opt + root + v : a);
       continue;
     }
-    if (!sourceRooted && !a.startsWith("-") && a.startsWith("/") && isSourceFile(a)) {
+    if (!sourceRooted && !a.startsWith("-") && a.startsWith("/") && isSource(a)) {
       sourceRooted = true;
       out.push(root + a);
       continue;

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { CompilerAllowlist, refusedArgument } from "../../../src/server/allowlist.ts";
-import { analyseCompile, preprocessedExtension, withoutDependencyOptions } from "../../../src/server/args.ts";
+import { preprocessedExtension } from "../../../src/common/sources.ts";
+import { analyseCompile, withoutDependencyOptions } from "../../../src/server/args.ts";
 
 describe("compile shape", () => {
   test.each([
