@@ -1,0 +1,223 @@
+#!/usr/bin/env bun
+// One table, one run: a real code base built five ways — local make; real distcc plain; real distcc
+// pump (Debian's include server via ../shared/peers/pump-shim.sh); bundcc plain; bundcc pump — with
+// wall time, client CPU (the whole make tree: clients, local preprocessors, include server), server
+// CPU (daemon and compilers), bytes sent to the server, and the share of jobs sent in pump mode.
+// Code base: libiberty (C, Debian binutils-source) and leveldb + snappy (C++, npm classic-level).
+// Usage: bun scripts/bench/build.ts [-j N]
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { CLASSIC_LEVEL, BETTER_SQLITE3, codebaseTUs, fetchPackage } from "../corpus.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+const BUNDCC = join(ROOT, "dist/bundcc");
+const SHIM = resolve(ROOT, "../shared/peers/pump-shim.sh");
+const J = Number(process.argv[process.argv.indexOf("-j") + 1]) || 8;
+const TICKS = 100;
+
+const work = mkdtempSync(join(tmpdir(), "bundcc-bench-build-"));
+chmodSync(work, 0o777);
+const cleanups: Array<() => void> = [];
+process.on("exit", () => {
+  for (const c of cleanups.reverse()) c();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function sh(cmd: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
+  const p = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env, stdout: "pipe", stderr: "pipe" });
+  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  const code = await p.exited;
+  return { code, out, err, usage: p.resourceUsage() };
+}
+
+// ---------------------------------------------------------------- the code base
+
+async function prepare(): Promise<{ cDir: string; cxxDir: string }> {
+  const tar = "/usr/src/binutils/binutils-2.40.tar.xz";
+  if (!existsSync(tar)) throw new Error(`${tar} missing: make peers`);
+  await sh(["tar", "-xJf", tar, "-C", work, ...["libiberty", "include", "config", "config.guess", "config.sub", "install-sh", "mkinstalldirs", "move-if-change", "ltmain.sh"].map((p) => `binutils-2.40/${p}`)]);
+  const cDir = join(work, "c-build");
+  mkdirSync(cDir);
+  const conf = await sh(["sh", join(work, "binutils-2.40/libiberty/configure"), "CC=gcc"], { cwd: cDir });
+  if (conf.code !== 0) throw new Error(`configure failed: ${conf.err}`);
+  // C++: a generated Makefile over classic-level's leveldb and snappy sources.
+  const corpus = join(work, "corpus");
+  mkdirSync(corpus);
+  const cl = await fetchPackage(CLASSIC_LEVEL, corpus);
+  const tus = codebaseTUs(cl, await fetchPackage(BETTER_SQLITE3, corpus), "gcc").filter((t) => t.lang === "c++");
+  const cxxDir = join(work, "cxx-build");
+  mkdirSync(cxxDir);
+  const rules = tus.map((t, i) => {
+    const args = t.argv.slice(1).map((a, k, all) => (all[k - 1] === "-o" ? join(cxxDir, `o${i}.o`) : a));
+    return `o${i}.o:\n\tcd ${t.cwd} && $(CXX) -O2 ${args.map((a) => `'${a}'`).join(" ")}\n`;
+  });
+  writeFileSync(join(cxxDir, "Makefile"), `CXX ?= g++\nall: ${tus.map((_, i) => `o${i}.o`).join(" ")}\n${rules.join("")}clean:\n\trm -f *.o\n`);
+  return { cDir, cxxDir };
+}
+
+// ---------------------------------------------------------------- servers behind a counting proxy
+
+interface Counted {
+  port: number;
+  bytes: number;
+  versions: Record<string, number>;
+}
+
+function proxy(target: number): Counted {
+  const stats: Counted = { port: 0, bytes: 0, versions: {} };
+  type Link = { up?: Awaited<ReturnType<typeof Bun.connect>>; pending: Uint8Array[]; head: string };
+  const server = Bun.listen<Link>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(client) {
+        client.data = { pending: [], head: "" };
+        Bun.connect({
+          hostname: "127.0.0.1",
+          port: target,
+          socket: {
+            open(up) {
+              client.data.up = up;
+              for (const p of client.data.pending) up.write(p);
+              client.data.pending = [];
+            },
+            data(_up, d) {
+              client.write(d);
+            },
+            close() {
+              client.end();
+            },
+            error() {
+              client.end();
+            },
+          },
+        }).catch(() => client.end());
+      },
+      data(client, d) {
+        stats.bytes += d.length;
+        if (client.data.head.length < 12) {
+          client.data.head += new TextDecoder("latin1").decode(d.subarray(0, 12 - client.data.head.length));
+          if (client.data.head.length >= 12) stats.versions[client.data.head] = (stats.versions[client.data.head] ?? 0) + 1;
+        }
+        if (client.data.up) client.data.up.write(d);
+        else client.data.pending.push(new Uint8Array(d));
+      },
+      close(client) {
+        client.data.up?.end();
+      },
+    },
+  });
+  stats.port = server.port;
+  cleanups.push(() => server.stop(true));
+  return stats;
+}
+
+async function startServer(name: string, cmd: string[]): Promise<{ port: number }> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const tmp = mkdtempSync(join(work, `${name}-tmp-`));
+  chmodSync(tmp, 0o777);
+  const p = Bun.spawn([...cmd, "--port", String(port)], { env: { ...process.env, TMPDIR: tmp } as Record<string, string>, stdout: "ignore", stderr: Bun.file(join(work, `${name}.stderr`)), detached: true });
+  cleanups.push(() => {
+    try {
+      process.kill(-p.pid, "SIGTERM");
+    } catch {}
+  });
+  for (let i = 0; i < 200; i++) {
+    try {
+      (await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } })).end();
+      return { port };
+    } catch {
+      await Bun.sleep(50);
+    }
+  }
+  throw new Error(`${name} did not start: ${existsSync(join(work, `${name}.stderr`)) ? readFileSync(join(work, `${name}.stderr`), "utf8") : ""}`);
+}
+
+/** CPU time of the whole machine so far, in ms (/proc/stat, all cores). */
+function machineCpuMs(): number {
+  const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = cpu;
+  return ((user + nice + system + irq + softirq + (steal ?? 0)) * 1000) / TICKS;
+}
+
+function ownCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+// ---------------------------------------------------------------- runs
+
+interface Row {
+  name: string;
+  wall: number;
+  clientCpu: number;
+  serverCpu: number;
+  bytes: number;
+  jobs: number;
+  pump: number;
+  objects: number;
+}
+
+async function build(name: string, dirs: { cDir: string; cxxDir: string }, wrap: string[], cc: string | null, env: Record<string, string>, server: { port: number } | null, counted: Counted | null): Promise<Row> {
+  let wall = 0;
+  let clientCpu = 0;
+  let objects = 0;
+  // Server CPU = everything the machine did minus the build's own process tree and this script (the
+  // proxy): daemons and the compilers they run, whichever way they reap them. Needs a quiet machine.
+  const machine0 = machineCpuMs();
+  const own0 = ownCpuMs();
+  if (counted) {
+    counted.bytes = 0;
+    counted.versions = {};
+  }
+  for (const [dir, varName, compiler] of [[dirs.cDir, "CC", "gcc"], [dirs.cxxDir, "CXX", "g++"]] as const) {
+    await sh(["make", "clean"], { cwd: dir });
+    const t0 = performance.now();
+    const r = await sh([...wrap, "make", "-k", `-j${cc ? J : 2}`, `${varName}=${cc ? `${cc} ${compiler}` : compiler}`], { cwd: dir, env });
+    wall += performance.now() - t0;
+    clientCpu += r.usage ? Number(r.usage.cpuTime.user + r.usage.cpuTime.system) / 1000 : 0;
+    objects += readdirSync(dir).filter((f) => f.endsWith(".o")).length;
+  }
+  await Bun.sleep(500);
+  const serverCpu = server ? Math.max(0, machineCpuMs() - machine0 - clientCpu - (ownCpuMs() - own0)) : 0;
+  const v = counted?.versions ?? {};
+  const jobs = Object.values(v).reduce((a, b) => a + b, 0);
+  return { name, wall, clientCpu, serverCpu, bytes: counted?.bytes ?? 0, jobs, pump: v.DIST00000003 ?? 0, objects };
+}
+
+const dirs = await prepare();
+const bundccServe = await startServer("bundcc", [BUNDCC, "serve", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", "4", "--log-level", "error"]);
+const distccd = await startServer("distccd", ["distccd", "--daemon", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", "4", "--log-file", join(work, "distccd.log")]);
+const toBundcc = proxy(bundccServe.port);
+const toDistccd = proxy(distccd.port);
+
+const base: Record<string, string> = {};
+for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("DISTCC_") && k !== "INCLUDE_SERVER_PORT") base[k] = v;
+const dccDir = join(work, "distcc-dir");
+mkdirSync(dccDir);
+const env = (hosts: string) => ({ ...base, DISTCC_DIR: dccDir, DISTCC_HOSTS: hosts, DISTCC_SKIP_LOCAL_RETRY: "1", PUMPBIN: join(work, "pumpbin") });
+
+const rows: Row[] = [];
+rows.push(await build("local make -j2", dirs, [], null, base, null, null));
+rows.push(await build("real distcc, plain", dirs, [], "/usr/bin/distcc", env(`127.0.0.1:${toDistccd.port}/${J},lzo`), distccd, toDistccd));
+rows.push(await build("real distcc, pump (Debian include server)", dirs, ["bash", SHIM], "/usr/bin/distcc", env(`127.0.0.1:${toDistccd.port}/${J},cpp,lzo`), distccd, toDistccd));
+rows.push(await build("bundcc, plain", dirs, [], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},lzo`), bundccServe, toBundcc));
+rows.push(await build("bundcc, pump", dirs, [BUNDCC, "pump"], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},cpp,lzo`), bundccServe, toBundcc));
+rows.push(await build("bundcc pump → real distccd", dirs, [BUNDCC, "pump"], BUNDCC, env(`127.0.0.1:${toDistccd.port}/${J},cpp,lzo`), distccd, toDistccd));
+
+const f1 = (x: number) => x.toFixed(1);
+console.log(`Build of libiberty (C) + leveldb/snappy (C++), make -j${J} over one 4-slot server on 127.0.0.1 (2-core machine)\n`);
+console.log("| configuration | objects | wall s | client CPU s | client CPU ms/job | server CPU s | bytes sent | jobs | pump jobs |");
+console.log("|---|---|---|---|---|---|---|---|---|");
+for (const r of rows) {
+  const perJob = r.jobs ? f1(r.clientCpu / r.jobs) : "–";
+  console.log(`| ${r.name} | ${r.objects} | ${f1(r.wall / 1000)} | ${f1(r.clientCpu / 1000)} | ${perJob} | ${f1(r.serverCpu / 1000)} | ${r.bytes ? (r.bytes / 1e6).toFixed(2) + " MB" : "–"} | ${r.jobs || "–"} | ${r.jobs ? `${r.pump} (${((100 * r.pump) / r.jobs).toFixed(0)}%)` : "–"} |`);
+}
+const [, realPlain, realPump, , ourPump] = rows;
+const perJob = (r: Row) => r.clientCpu / Math.max(1, r.jobs);
+console.log(`\nTargets:`);
+console.log(`- jobs in pump mode: ${((100 * ourPump.pump) / Math.max(1, ourPump.jobs)).toFixed(1)}% (target ≥ 99%)`);
+console.log(`- bundcc pump client CPU per job / real distcc pump's: ${(perJob(ourPump) / perJob(realPump)).toFixed(2)} (target ≤ 0.5)`);
+console.log(`- bundcc pump client CPU per job / real distcc plain's: ${(perJob(ourPump) / perJob(realPlain)).toFixed(2)} (target ≤ 0.15)`);
+console.log(`- bytes sent, bundcc pump / real distcc pump: ${(ourPump.bytes / Math.max(1, realPump.bytes)).toFixed(2)} (target ≤ 1)`);
