@@ -25,7 +25,7 @@ typecheck: node_modules/.installed
 	node_modules/.bin/tsc --noEmit -p .
 
 test: build peers typecheck
-	$(BUN) test --timeout 120000
+	$(BUN) test --isolate --timeout 120000
 
 demo: build peers
 	bash scripts/demo.sh
@@ -33,6 +33,9 @@ demo: build peers
 bench: build peers
 	$(BUN) scripts/bench/lzo.ts
 	$(BUN) scripts/bench/serve.ts
+	$(BUN) scripts/bench/client.ts --no-build
+	$(BUN) scripts/bench/includes.ts
+	$(BUN) scripts/bench/build.ts
 
 clean:
 	rm -rf dist node_modules

@@ -2,7 +2,7 @@
 // on demand, and cac only ever sees bundcc's own subcommands (it would swallow `-c x.c`).
 
 const SUBCOMMANDS = new Set(["serve", "pump", "include-server", "scan-includes", "hosts", "lsdistcc", "monitor", "help"]);
-const SELF_NAMES = new Set(["bundcc", "bun", "main", "main.ts"]);
+const SELF_NAMES = new Set(["bundcc", "bun", "bun.exe", "main", "main.ts"]);
 
 function baseName(path: string): string {
   const i = path.lastIndexOf("/");

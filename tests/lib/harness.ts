@@ -12,8 +12,9 @@ export const IS_ROOT = process.getuid?.() === 0;
 
 const cleanups: Array<() => void | Promise<void>> = [];
 
-// Registered when a test file imports the harness, i.e. at the file's top level: an afterAll added
-// later from inside a beforeAll hook would run right after that hook.
+// Registered when a test file imports the harness, i.e. at the file's top level (an afterAll added
+// later from inside a beforeAll hook would run right after that hook). Tests run with --isolate, so
+// every file evaluates this module afresh and gets its own afterAll.
 afterAll(async () => {
   while (cleanups.length) {
     const f = cleanups.pop()!;
