@@ -161,9 +161,32 @@ async function ownOption(first: string, args: string[], env: Record<string, stri
       return 0;
     }
     case "--scan-includes":
-      return (await import("../cli.ts")).runSubcommand(["scan-includes", ...args.slice(1)]);
+      return scanIncludes(args.slice(1), env);
   }
   return null;
+}
+
+/**
+ * Like distcc: with an include server running (INCLUDE_SERVER_PORT) ask it, which needs a pump host;
+ * without one, bundcc runs the analysis in this process instead of failing.
+ */
+async function scanIncludes(args: string[], env: Record<string, string | undefined>): Promise<number> {
+  if (!env.INCLUDE_SERVER_PORT) return (await import("../cli.ts")).runSubcommand(["scan-includes", ...args]);
+  const hosts = await loadHosts(env).catch(() => null);
+  if (!hosts || !("hosts" in hosts) || !hosts.hosts.some((h) => h.cpp)) {
+    await writeErr("bundcc: --scan-includes needs a pump-mode host (',cpp,lzo') in the host list\n");
+    return Exit.DISTCC_FAILED;
+  }
+  let argv = args[0] === undefined || args[0].startsWith("-") || isSource(args[0]) ? ["cc", ...args] : [...args];
+  argv = rewriteCommand(expandResponseFiles(argv), env.PATH ?? "");
+  const a = analyze(expandWp(argv));
+  try {
+    await writeOut(await (await import("./pump.ts")).scanIncludesViaServer(a.argv, env, readSettings(env).ioTimeoutSec * 1000));
+    return 0;
+  } catch (err) {
+    await writeErr(`bundcc: ${(err as Error).message}\n`);
+    return (err as DistccError).code ?? Exit.DISTCC_FAILED;
+  }
 }
 
 async function runLocally(argv: string[], env: Record<string, string | undefined>, settings: ClientSettings, state: StateFile, pool: "cpp" | "compile", hosts: HostList | undefined): Promise<number> {

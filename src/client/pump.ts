@@ -128,3 +128,24 @@ export function planDeps(argv: readonly string[], output: string, env: Record<st
   if (!hasTarget) out.push("-MT", depsWords[1] ?? output);
   return { path, argv: out };
 }
+
+/** `distcc --scan-includes COMPILER ARGS…`: what the running include server would have us send (spec §2.10). */
+export async function scanIncludesViaServer(argv: readonly string[], env: Record<string, string | undefined>, ioTimeoutMs: number): Promise<string> {
+  const paths = await askIncludeServer(env.INCLUDE_SERVER_PORT!, process.cwd(), argv, ioTimeoutMs);
+  if (paths.length === 0) throw new DistccError(Exit.DISTCC_FAILED, "the include server gave up analyzing this compile (its log says why)");
+  let out = "";
+  for (const e of entriesFromMirror(paths)) {
+    let kind = "FILE";
+    let name = e.name;
+    if (e.kind === "link") {
+      const ups = /^(?:\.\.\/)*/.exec(e.target)![0].length / 3;
+      const slashes = name.split("/").length - 1;
+      kind = ups > slashes && e.target.slice(ups * 3) === name.slice(1) ? "SYSTEMDIR" : "SYMLINK";
+    } else if (name.endsWith("/forcing_technique_271828")) {
+      kind = "DIRECTORY";
+      name = name.slice(0, -"/forcing_technique_271828".length);
+    }
+    out += `${kind.padEnd(9)} ${name}\n`;
+  }
+  return out;
+}

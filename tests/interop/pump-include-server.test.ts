@@ -97,6 +97,10 @@ describe("bundcc's include server seen by the real client", () => {
     expect(lines(ours.stdout)).toEqual(lines(theirs.stdout));
     const dirs = (t: string) => t.trim().split("\n").filter((l) => l.startsWith("DIRECTORY"));
     for (const d of dirs(ours.stdout)) expect(dirs(theirs.stdout)).toContain(d);
+    // bundcc's own client asks the same include server and prints the same listing as the real one.
+    const viaBundcc = await run(["distcc", ...args], { cwd: join(project, "src"), env: oursToBundcc.env });
+    expect(viaBundcc.code).toBe(0);
+    expect(viaBundcc.stdout).toBe(ours.stdout);
     expect(ours.stdout).toMatch(/^FILE +\S+\/src\/viasym\.c$/m);
     expect(ours.stdout).toMatch(/^SYMLINK +\S+\/src\/lnk$/m);
     expect(ours.stdout).toMatch(/^SYSTEMDIR +\/usr\/include$/m);
