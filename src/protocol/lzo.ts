@@ -236,6 +236,30 @@ function grow(out: Uint8Array, used: number, need: number, maxOutput: number): U
   return bigger;
 }
 
+/** Where the last extendedLength() stopped reading: a module variable, so no pair is allocated per call. */
+let extendedEnd = 0;
+
+/**
+ * A length too long for its instruction's bits: `base` plus 255 for every zero byte, plus the first
+ * non-zero byte. Sets extendedEnd to the position after it.
+ */
+function extendedLength(input: Uint8Array, ip: number, base: number, what: string, maxOutput: number): number {
+  const n = input.length;
+  let len = base;
+  for (;;) {
+    if (ip >= n) throw corrupt(`truncated ${what} length`, ip);
+    const b = input[ip++]!;
+    if (b !== 0) {
+      len += b;
+      break;
+    }
+    len += 255;
+  }
+  if (len > maxOutput) throw new Error(`LZO: decompressed data exceeds the limit of ${maxOutput} bytes`);
+  extendedEnd = ip;
+  return len;
+}
+
 export function lzoDecompress(input: Uint8Array, maxOutput: number): Uint8Array {
   const n = input.length;
   if (!(maxOutput >= 0)) throw new Error(`LZO: invalid output limit ${maxOutput}`);
@@ -286,17 +310,8 @@ export function lzoDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
     } else if (t >= 32) {
       len = t & 31;
       if (len === 0) {
-        len = 31;
-        for (;;) {
-          if (ip >= n) throw corrupt("truncated match length", ip);
-          const b = input[ip++]!;
-          if (b !== 0) {
-            len += b;
-            break;
-          }
-          len += 255;
-        }
-        if (len > maxOutput) throw new Error(`LZO: decompressed data exceeds the limit of ${maxOutput} bytes`);
+        len = extendedLength(input, ip, 31, "match", maxOutput);
+        ip = extendedEnd;
       }
       len += 2;
       if (ip + 2 > n) throw corrupt("truncated M3 match", ip);
@@ -307,17 +322,8 @@ export function lzoDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
     } else if (t >= 16) {
       len = t & 7;
       if (len === 0) {
-        len = 7;
-        for (;;) {
-          if (ip >= n) throw corrupt("truncated match length", ip);
-          const b = input[ip++]!;
-          if (b !== 0) {
-            len += b;
-            break;
-          }
-          len += 255;
-        }
-        if (len > maxOutput) throw new Error(`LZO: decompressed data exceeds the limit of ${maxOutput} bytes`);
+        len = extendedLength(input, ip, 7, "match", maxOutput);
+        ip = extendedEnd;
       }
       len += 2;
       if (ip + 2 > n) throw corrupt("truncated M4 match", ip);
@@ -333,16 +339,8 @@ export function lzoDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
     } else if (state === AFTER_MATCH) {
       // A literal run.
       if (t === 0) {
-        t = 15;
-        for (;;) {
-          if (ip >= n) throw corrupt("truncated literal length", ip);
-          const b = input[ip++]!;
-          if (b !== 0) {
-            t += b;
-            break;
-          }
-          t += 255;
-        }
+        t = extendedLength(input, ip, 15, "literal", maxOutput);
+        ip = extendedEnd;
       }
       t += 3;
       if (ip + t > n) throw corrupt("literal run past end of input", ip);
