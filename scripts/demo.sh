@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make demo: a bundcc server on 127.0.0.1, the bundled sample project built through it by the real
-# distcc 3.4 client, and every object checked against a local build.
+# make demo: a bundcc server on 127.0.0.1; the bundled sample project built through it twice — by the
+# real distcc 3.4 client (plain mode) and by bundcc in pump mode — and every object checked against a
+# local build.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUNDCC="$ROOT/dist/bundcc"
@@ -26,6 +27,7 @@ done
 
 cp -r "$ROOT/examples/demo" "$WORK/local"
 cp -r "$ROOT/examples/demo" "$WORK/remote"
+cp -r "$ROOT/examples/demo" "$WORK/pump"
 
 echo "== local build"
 make -s -C "$WORK/local" CC=gcc
@@ -38,6 +40,10 @@ fi
 DISTCC_DIR="$WORK/distcc" DISTCC_HOSTS="127.0.0.1:$PORT,lzo" DISTCC_FALLBACK=0 \
   make -s -C "$WORK/remote" -j4 CC="distcc gcc"
 
+echo "== pump mode: bundcc pump make CC='distcc gcc' (distcc is bundcc here; DISTCC_HOSTS=127.0.0.1:$PORT,cpp,lzo)"
+DISTCC_DIR="$WORK/distcc" DISTCC_HOSTS="127.0.0.1:$PORT,cpp,lzo" DISTCC_FALLBACK=0 \
+  "$BUNDCC" pump make -s -C "$WORK/pump" -j4 CC="distcc gcc"
+
 echo "== what went where (server log)"
 sed -n 's/.*(job) //p' "$WORK/serve.log"
 
@@ -45,9 +51,11 @@ echo "== objects, local vs distributed"
 status=0
 for o in "$WORK"/local/*.o; do
   name=$(basename "$o")
-  if cmp -s "$o" "$WORK/remote/$name"; then echo "  identical  $name"; else echo "  DIFFERENT  $name"; status=1; fi
+  for build in remote pump; do
+    if cmp -s "$o" "$WORK/$build/$name"; then echo "  identical  $build/$name"; else echo "  DIFFERENT  $build/$name"; status=1; fi
+  done
 done
 echo "== running the distributed build's program"
-"$WORK/remote/calc"
-[ $status -eq 0 ] && echo "demo: all objects identical to the local build" || echo "demo: objects differ" >&2
+"$WORK/pump/calc"
+[ $status -eq 0 ] && echo "demo: all objects identical to the local build, in plain and in pump mode" || echo "demo: objects differ" >&2
 exit $status
