@@ -63,6 +63,10 @@ export async function startServer(opts: ServeOptions): Promise<number> {
     compileSlots: new Semaphore(opts.jobs),
   };
 
+  // One job's bug must never take down the server and every other client's job with it.
+  process.on("uncaughtException", (err) => log.error("internal", `uncaught exception: ${err?.stack ?? err}`));
+  process.on("unhandledRejection", (err) => log.error("internal", `unhandled rejection: ${(err as Error)?.stack ?? err}`));
+
   if (opts.inetd) {
     dropRoot(opts, log);
     const conn = new PipeConnection(opts.ioTimeout * 1000);
@@ -119,7 +123,7 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext): TCPSocke
     const conn = s.data.conn!;
     active++;
     s.resume();
-    void runJob(conn, ctx).finally(() => {
+    void runJob(conn, ctx).catch((err) => ctx.log.error("job", `internal error: ${(err as Error)?.stack ?? err}`)).finally(() => {
       active--;
       const next = waiting.shift();
       if (next) begin(next);
@@ -131,7 +135,8 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext): TCPSocke
     data: {},
     socket: {
       open(s) {
-        const peer = s.remoteAddress;
+        // A peer that resets before this runs may have no address left: such a peer is not allowed.
+        const peer = s.remoteAddress ?? "";
         if (!allowed(rules, peer)) {
           ctx.log.warning("acl", `connection from client '${peer}' denied by access list`);
           s.terminate();

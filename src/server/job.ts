@@ -77,13 +77,31 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
       ctx.log.error("job", `${conn.peer}: ${e.message}`);
     }
   } finally {
-    conn.close();
-    if (jobDir && !ctx.settings.saveTemps) removeTree(jobDir);
+    try {
+      conn.close();
+    } catch {
+      // already closed by the peer
+    }
+    if (jobDir && !ctx.settings.saveTemps) await removeJobDir(jobDir, ctx.log);
     if (!probe) {
       ctx.stats.record(summary.outcome);
       logSummary(ctx.log, conn.peer, summary, performance.now() - started);
     }
   }
+}
+
+/** Removes a job directory; a removal racing a dying process is retried, and never throws. */
+async function removeJobDir(dir: string, log: Logger): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      removeTree(dir);
+      if (!existsSync(dir)) return;
+    } catch {
+      // retried below
+    }
+    await Bun.sleep(50 * (attempt + 1));
+  }
+  log.error("job", `could not remove job directory ${dir}`);
 }
 
 function logSummary(log: Logger, peer: string, s: Summary, ms: number): void {
@@ -159,7 +177,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     command = withoutDependencyOptions(placed);
   }
 
-  const reply = await compile(conn, ctx, head.version, command, cwd, summary);
+  const reply = await compile(conn, ctx, head.version, command, cwd, jobDir, summary);
   if (reply.status === 0 && existsSync(outputPath)) {
     reply.object = readFileSync(outputPath);
     if (pump) {
@@ -175,7 +193,7 @@ async function answer(conn: Connection, reply: Reply): Promise<void> {
   await conn.send(writeReply(new TokenWriter(), reply));
 }
 
-async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersion, command: string[], cwd: string, summary: Summary): Promise<Reply> {
+async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersion, command: string[], cwd: string, jobDir: string, summary: Summary): Promise<Reply> {
   const { settings, log, stats, compileSlots } = ctx;
   const gone = conn.gone.then(() => "gone" as const);
   const slot = compileSlots.acquire();
@@ -193,7 +211,7 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
     try {
       proc = Bun.spawn(command, {
         cwd,
-        env: compilerEnv(settings.compilerPath),
+        env: compilerEnv(settings.compilerPath, jobDir),
         stdin: "ignore",
         // Files, not pipes: no event-loop work while the compiler runs, and no pipe to keep drained.
         stdout: Bun.file(join(cwd, "compiler.stdout")),
@@ -214,7 +232,7 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
     const how = await Promise.race([proc.exited.then(() => "exit" as const), gone, lifetime]);
     for (const t of timers) clearTimeout(t);
     if (how !== "exit") {
-      killGroup(proc.pid);
+      await killGroup(proc.pid);
       await proc.exited;
       const status = waitStatus(how === "timeout" ? Exit.TIMEOUT : Exit.IO_ERROR, null);
       summary.outcome = how === "timeout" ? "COMPILE_TIMEOUT" : "CLI_DISCONN";
@@ -239,29 +257,36 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
   }
 }
 
-function compilerEnv(path: string): Record<string, string> {
+function compilerEnv(path: string, jobDir: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   env.PATH = path;
+  // The compiler's own temporaries (gcc's ccXXXXXX.s) live in the job directory: a compiler killed
+  // mid-job (client gone, time limit) cannot leave them in the daemon's TMPDIR.
+  env.TMPDIR = jobDir;
   // Lets a compiler that is itself a distcc masquerade link notice it was started by a server.
   const level = Number.parseInt(env._DISTCC_SAFEGUARD ?? "0", 10);
   env._DISTCC_SAFEGUARD = String((Number.isFinite(level) ? level : 0) + 1);
   return env;
 }
 
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  setTimeout(() => {
+/**
+ * Ends the compiler's whole process group and waits (bounded) until no member is left: a cc1 or as
+ * still dying after the driver exited would otherwise write into the job directory while it is removed.
+ */
+async function killGroup(pid: number): Promise<void> {
+  const signal = (sig: NodeJS.Signals | 0): boolean => {
     try {
-      process.kill(-pid, "SIGKILL");
+      process.kill(-pid, sig);
+      return true;
     } catch {
-      // already gone
+      return false; // ESRCH: the group is empty
     }
-  }, 2000).unref();
+  };
+  if (!signal("SIGTERM")) return;
+  for (let i = 0; i < 40 && signal(0); i++) await Bun.sleep(50);
+  if (!signal("SIGKILL")) return;
+  for (let i = 0; i < 40 && signal(0); i++) await Bun.sleep(25);
 }
 
 /** A compiler's captured output, cut at `limit` so a runaway compiler cannot exhaust memory. */
