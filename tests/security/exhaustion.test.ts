@@ -178,7 +178,10 @@ describe("more connections than slots", () => {
   });
 
   test("a flood beyond the waiting queue is shed at once, and the daemon recovers", async () => {
-    const flood = await Promise.all(Array.from({ length: 100 }, () => rawSocket(server.port)));
+    // Under load the kernel may refuse some of these outright: those are shed too.
+    const settled = await Promise.allSettled(Array.from({ length: 100 }, () => rawSocket(server.port)));
+    const flood = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    expect(flood.length).toBeGreaterThan(80);
     try {
       for (let i = 0; i < 100 && !server.log().includes("waiting: dropped"); i++) await Bun.sleep(50);
       expect(server.log()).toMatch(/waiting: dropped/);
