@@ -14,8 +14,11 @@ node_modules/.installed: package.json package-lock.json
 
 build: dist/bundcc
 
+# Most runs of the binary are one short compile: it starts with JavaScriptCore reluctant to JIT
+# (long-lived roles switch back, see src/common/jit.ts) and never reads a .env or bunfig.toml from
+# whatever directory a build runs in.
 dist/bundcc: node_modules/.installed $(SOURCES)
-	$(BUN) build --compile --bytecode --format=cjs --minify src/main.ts src/pump/analysis-worker.ts --outfile dist/bundcc
+	$(BUN) build --compile --bytecode --format=cjs --minify --no-compile-autoload-dotenv --no-compile-autoload-bunfig --compile-jit-policy=100 src/main.ts src/pump/analysis-worker.ts --outfile dist/bundcc
 
 # Real distcc 3.4 and friends from Debian, for interop tests and benchmarks (skipped when present).
 peers:

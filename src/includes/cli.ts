@@ -1,5 +1,6 @@
 // `bundcc scan-includes [COMPILER] [ARGS…] FILE`: runs the analyzer in this process and prints what
 // a pump-mode compile would send, in `distcc --scan-includes` format.
+import { useFullJit } from "../common/jit.ts";
 import { writeErr, writeOut } from "../common/output.ts";
 import { IncludeAnalyzer } from "./analyzer.ts";
 import { formatScanLines } from "./format.ts";
@@ -17,6 +18,7 @@ export async function main(args: string[]): Promise<number> {
     await (args.length === 0 ? writeErr(USAGE) : writeOut(USAGE));
     return args.length === 0 ? 101 : 0;
   }
+  useFullJit();
   const argv = looksLikeCompiler(args[0]) ? args : ["cc", ...args];
   const analysis = new IncludeAnalyzer().analyze(process.cwd(), argv);
   if (!analysis.ok) {

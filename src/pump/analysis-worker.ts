@@ -1,5 +1,6 @@
 // The include server's analysis thread: the analyzer and the mirror live here, so the socket front
 // never waits on a computation. Messages: {id, cwd, argv} in, {id, paths} or {id, declined} out.
+import { useFullJit } from "../common/jit.ts";
 import { IncludeAnalyzer } from "../includes/index.ts";
 import { Mirror } from "./mirror.ts";
 
@@ -15,6 +16,7 @@ export type AnalysisReply =
   | { id: number; paths: string[]; files: number; ms: number; scanned: number }
   | { id: number; declined: string; ms: number };
 
+useFullJit();
 let analyzer: IncludeAnalyzer | null = null;
 let mirror: Mirror | null = null;
 

@@ -3,6 +3,7 @@
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket } from "bun";
+import { useFullJit } from "../common/jit.ts";
 import { writeErr } from "../common/output.ts";
 import { ByteQueue, DEFAULT_LIMITS, readArgv, TokenReader, TokenWriter, writeArgv } from "../protocol/index.ts";
 import type { AnalysisReply } from "./analysis-worker.ts";
@@ -68,6 +69,7 @@ function workerUrl(): string {
 }
 
 async function serve(opts: IncludeServerOptions): Promise<number> {
+  useFullJit();
   removeStaleMirrors();
   const mirror = createMirrorRoot();
   const report: IncludeServerReport = { requests: 0, answered: 0, declined: [], files: 0, ms: 0 };

@@ -4,6 +4,7 @@ import os from "node:os";
 import type { Socket, TCPSocketListener } from "bun";
 import { Exit } from "../common/exit.ts";
 import { Logger, stderrSink, type LogSink } from "../common/log.ts";
+import { useFullJit } from "../common/jit.ts";
 import { Semaphore } from "../common/semaphore.ts";
 import { type AclRule, allowed, PRIVATE_NETWORKS } from "./acl.ts";
 import { CompilerAllowlist } from "./allowlist.ts";
@@ -13,6 +14,7 @@ import type { ServeOptions } from "./options.ts";
 import { ServerStats } from "./stats.ts";
 
 export async function startServer(opts: ServeOptions): Promise<number> {
+  useFullJit();
   // Under inetd or ssh, stderr reaches the client's terminal: only trouble is worth printing there.
   const quietPipe = opts.inetd && !opts.logFile && !opts.logStderr;
   const log = new Logger(stderrSink, quietPipe ? "error" : opts.logLevel, "bundccd");
