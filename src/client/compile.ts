@@ -2,6 +2,7 @@
 // --localslots_cpp slot while the connection opens; the request head goes out first, DOTI once cpp
 // is done; the reply is read to its last token before the connection is dropped.
 import { DistccError, Exit } from "../common/exit.ts";
+import { useFullJit } from "../common/jit.ts";
 import { DEFAULT_LIMITS } from "../protocol/limits.ts";
 import { packBody, type PumpEntry, readReply, type Reply, writePumpEntries, writeRequestHead } from "../protocol/messages.ts";
 import { TokenReader, TokenWriter } from "../protocol/tokens.ts";
@@ -184,6 +185,8 @@ export async function compileRemote(job: Job, host: HostDef, preprocess: () => P
     if (headError) throw headError;
     const source = readWholeFile(cpp.path);
     job.state.phase(Phase.Send);
+    // Compressing a large file pays for JIT compilation; a small one is cheaper in the interpreter.
+    if (version >= 2 && source.length > 64 * 1024) useFullJit();
     const w = new TokenWriter().bytes("DOTI", packBody(version, source));
     await conn.write(w.length <= 256 * 1024 ? [w.concat()] : w.chunks);
     job.state.phase(Phase.Compile);
