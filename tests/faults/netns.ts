@@ -11,6 +11,17 @@ async function ip(args: string[]): Promise<string> {
   return r.stdout;
 }
 
+const created = new Set<string>();
+
+/**
+ * Deletes every namespace this process made. Test files call it from their own top-level afterAll:
+ * the harness's onCleanup hooks run only for the first test file of a `bun test` process.
+ */
+export async function removeNamespaces(): Promise<void> {
+  for (const name of created) await run([IP, "netns", "del", name], { timeoutMs: 15_000 });
+  created.clear();
+}
+
 export class Netns {
   private constructor(readonly name: string) {}
 
@@ -19,6 +30,7 @@ export class Netns {
     const name = `bcc-${role}-${process.pid}`;
     await run([IP, "netns", "del", name]); // a leftover of a killed earlier run with the same pid
     await ip(["netns", "add", name]);
+    created.add(name);
     onCleanup(async () => {
       await run([IP, "netns", "del", name], { timeoutMs: 15_000 });
     });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { BUNDCC, IS_ROOT, requireBundcc, ROOT, run, type Started, startProcess, tempDir } from "../lib/harness.ts";
-import { link, Netns } from "../faults/netns.ts";
+import { link, Netns, removeNamespaces } from "../faults/netns.ts";
 
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const PROBE = join(ROOT, "tests/security/probe.ts");
@@ -69,6 +69,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const d of daemons) await d.stop();
+  await removeNamespaces();
 });
 
 async function probeFrom(ns: Netns, targets: Array<{ host: string; port: number; from?: string }>): Promise<string[]> {

@@ -2,7 +2,7 @@
 // installation): CVE-2004-2687 and its scanner variants, compilers outside the allowlist, arguments
 // that load code, read server files or write outside the job directory. Each is refused or made
 // harmless; nothing runs, nothing is written outside the job directory, and good jobs still work.
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Exit } from "../../src/common/exit.ts";
@@ -20,6 +20,11 @@ beforeAll(async () => {
   if (!IS_ROOT) throw new Error("the security tests run as root (CI does) so that the daemon drops to its own user");
   canary = canaryDir();
   server = await startBundccServe(["--job-lifetime", "20", "--io-timeout", "5"]);
+});
+
+// The harness stops processes only for the first file of a bun test process: stop ours here too.
+afterAll(async () => {
+  await server?.stop();
 });
 
 /** Sends a plain request; returns the decoded reply, or null if the server closed without one. */

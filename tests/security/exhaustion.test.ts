@@ -1,7 +1,7 @@
 // Resource exhaustion against bundcc serve: huge counts and lengths, compression bombs, slow-loris
 // peers, more connections than slots, and a client that never reads its reply. Memory stays bounded,
 // every phase has a time limit, and other clients are still served.
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { Exit } from "../../src/common/exit.ts";
 import { TokenWriter, writeRequestHead } from "../../src/protocol/index.ts";
@@ -16,6 +16,11 @@ const enc = new TextEncoder();
 beforeAll(async () => {
   requireTool("gcc");
   server = await startBundccServe(["--io-timeout", String(IO_TIMEOUT), "--jobs", "2", "--max-connections", "4"]);
+});
+
+// The harness stops processes only for the first file of a bun test process: stop ours here too.
+afterAll(async () => {
+  await server?.stop();
 });
 
 /** A raw connection the test drives by hand; always closed by the caller's finally. */

@@ -1,7 +1,7 @@
 // The protocol fuzzer against the real daemon: ≥100,000 inputs per run, in batches. Between batches
 // the daemon must still be the same process, its TMPDIR empty, its memory bounded, and well-formed
 // jobs of every protocol must still compile. Seed with BUNDCC_FUZZ_SEED=<n> to replay a run.
-import { beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { type Daemon, requireTool, startBundccServe } from "../lib/harness.ts";
 import { captureSeeds, fuzz, Rng, versionOf } from "./fuzzer.ts";
@@ -27,6 +27,11 @@ beforeAll(async () => {
   pid = server.proc.pid;
   seeds = await captureSeeds(server.port);
   console.log(`fuzz seed ${seed}; ${seeds.length} captured requests`);
+});
+
+// The harness stops processes only for the first file of a bun test process: stop ours here too.
+afterAll(async () => {
+  await server?.stop();
 });
 
 test("the real client's requests were captured for protocols 1, 2 and 3", () => {
