@@ -80,10 +80,11 @@ export function refusedArgument(argv: readonly string[], options: { preprocessed
     if (/^--(?:output|dumpdir|dumpbase)(?:=|$)/.test(a)) return `'${a}' refused (the server chooses where output goes)`;
     if (a === "-MJ" || a.startsWith("-MJ") || /^--?serialize-diagnostics/.test(a)) return `'${a}' refused (would write a file the server does not choose)`;
     // Plain mode sends preprocessed text: a language that makes the server preprocess it again would
-    // let #include read server files. The real client never sends -x (it compiles such jobs locally).
+    // let #include read server files. The real client sends -x c/c++/objective-c(++) (the job runner
+    // turns those into their *-cpp-output forms, see preprocessedLanguages); anything else is refused.
     if (options.preprocessed) {
       const lang = a === "-x" || a === "--language" ? next : a.startsWith("--language=") ? a.slice(11) : a.startsWith("-x") ? a.slice(2) : null;
-      if (lang !== null && lang !== undefined && !/^(?:[a-z+-]*cpp-output|assembler|none)$/.test(lang)) {
+      if (lang !== null && lang !== undefined && !/^(?:[a-z+-]*cpp-output|assembler|none)$/.test(lang) && !(lang in PREPROCESSED_LANGUAGE)) {
         return `'${a}${a === "-x" || a === "--language" ? ` ${lang}` : ""}' refused (preprocessed input must not be preprocessed again on the server)`;
       }
     }
@@ -144,4 +145,28 @@ function passedThrough(arg: string, next: string | undefined): { tool: "assemble
   if (arg === "-Xassembler" && next !== undefined) return { tool: "assembler", pieces: [next] };
   if (arg === "-Xpreprocessor" && next !== undefined) return { tool: "preprocessor", pieces: [next] };
   return null;
+}
+
+const PREPROCESSED_LANGUAGE: Record<string, string> = {
+  c: "cpp-output",
+  "c++": "c++-cpp-output",
+  "objective-c": "objective-c-cpp-output",
+  "objective-c++": "objective-c++-cpp-output",
+};
+
+/**
+ * Plain mode: the input is already preprocessed, so `-x c` (which the real client sends) becomes
+ * `-x cpp-output` and so on — the compiler must not run the preprocessor over it again on the server.
+ */
+export function preprocessedLanguages(argv: readonly string[]): string[] {
+  const out = [...argv];
+  for (let i = 1; i < out.length; i++) {
+    const a = out[i];
+    if ((a === "-x" || a === "--language") && i + 1 < out.length) {
+      out[i + 1] = PREPROCESSED_LANGUAGE[out[i + 1]] ?? out[i + 1];
+      i++;
+    } else if (a.startsWith("--language=")) out[i] = `--language=${PREPROCESSED_LANGUAGE[a.slice(11)] ?? a.slice(11)}`;
+    else if (a.startsWith("-x") && a.length > 2) out[i] = `-x${PREPROCESSED_LANGUAGE[a.slice(2)] ?? a.slice(2)}`;
+  }
+  return out;
 }

@@ -28,7 +28,7 @@ function buildCli() {
     .option("--log-level <level>", "critical, error, warning, notice (default), info or debug")
     .option("--verbose", "same as --log-level debug")
     .option("--job-lifetime <seconds>", "kill a compile after this long and answer exit status 118 (default: no limit)")
-    .option("--io-timeout <seconds>", "drop a peer that sends nothing for this long (default 60)")
+    .option("--io-timeout <seconds>", "per-phase I/O limit: a peer is dropped when its request head takes longer, or a period passes in which it sends under 4 KiB (or the rest) or reads nothing of its reply (default 60)")
     .option("--stats", "serve distccd-format statistics over HTTP")
     .option("--stats-port <port>", "statistics port (default 3633)")
     .option("--allowlist-dir <dir>", "directory of allowed compiler names (repeatable; default /usr/lib/distcc and /usr/lib/bundcc)")

@@ -79,8 +79,9 @@ export async function startServer(opts: ServeOptions): Promise<number> {
 
   let listener: TCPSocketListener<SocketData>;
   let statsListener: TCPSocketListener<undefined> | null = null;
+  const activeJobs = new Set<Promise<void>>();
   try {
-    listener = listen(opts, rules, ctx);
+    listener = listen(opts, rules, ctx, activeJobs);
     if (opts.stats) statsListener = listenStats(opts, rules, stats, log);
   } catch (err) {
     log.error("startup", `cannot listen on ${opts.listen ?? "*"}:${opts.port}: ${(err as Error).message}`);
@@ -95,14 +96,20 @@ export async function startServer(opts: ServeOptions): Promise<number> {
   }
 
   return new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
       log.notice("shutdown", `${signal}: stopping`);
       listener.stop(true);
       statsListener?.stop(true);
       if (opts.pidFile && existsSync(opts.pidFile)) rmSync(opts.pidFile, { force: true });
+      // Closing the connections ends their jobs: let them kill their compilers and remove their
+      // job directories (bounded), so a stopped server leaves nothing in TMPDIR.
+      if (activeJobs.size) await Promise.race([Promise.allSettled([...activeJobs]), Bun.sleep(5000)]);
       resolve(0);
     };
-    for (const s of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(s, () => stop(s));
+    for (const s of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(s, () => void stop(s));
   });
 }
 
@@ -116,7 +123,7 @@ function fdSink(fd: number): LogSink {
   };
 }
 
-function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext): TCPSocketListener<SocketData> {
+function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJobs: Set<Promise<void>>): TCPSocketListener<SocketData> {
   const maxActive = opts.maxConnections;
   const maxWaiting = Math.max(64, maxActive * 8);
   let active = 0;
@@ -125,11 +132,15 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext): TCPSocke
     const conn = s.data.conn!;
     active++;
     s.resume();
-    void runJob(conn, ctx).catch((err) => ctx.log.error("job", `internal error: ${(err as Error)?.stack ?? err}`)).finally(() => {
-      active--;
-      const next = waiting.shift();
-      if (next) begin(next);
-    });
+    const job: Promise<void> = runJob(conn, ctx)
+      .catch((err) => ctx.log.error("job", `internal error: ${(err as Error)?.stack ?? err}`))
+      .finally(() => {
+        activeJobs.delete(job);
+        active--;
+        const next = waiting.shift();
+        if (next) begin(next);
+      });
+    activeJobs.add(job);
   };
   return Bun.listen<SocketData>({
     hostname: opts.listen ?? "::",

@@ -19,7 +19,7 @@ import {
   TokenWriter,
   writeReply,
 } from "../protocol/index.ts";
-import { type CompilerAllowlist, refusedArgument } from "./allowlist.ts";
+import { type CompilerAllowlist, preprocessedLanguages, refusedArgument } from "./allowlist.ts";
 import { preprocessedExtension } from "../common/sources.ts";
 import { analyseCompile, withoutDependencyOptions } from "./args.ts";
 import type { Connection } from "./connection.ts";
@@ -174,7 +174,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     if (shape.outputIndex < 0) placed.push("-o", outputPath);
     else if (shape.outputJoined) placed[shape.outputIndex] = `-o${outputPath}`;
     else placed[shape.outputIndex + 1] = outputPath;
-    command = withoutDependencyOptions(placed);
+    command = preprocessedLanguages(withoutDependencyOptions(placed));
   }
 
   const reply = await compile(conn, ctx, head.version, command, cwd, jobDir, summary);

@@ -3,11 +3,11 @@
 // that load code, read server files or write outside the job directory. Each is refused or made
 // harmless; nothing runs, nothing is written outside the job directory, and good jobs still work.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Exit } from "../../src/common/exit.ts";
 import { refusedArgument } from "../../src/server/allowlist.ts";
-import { type Daemon, IS_ROOT, requireTool, startBundccServe } from "../lib/harness.ts";
+import { clientEnv, type Daemon, IS_ROOT, requireTool, run, startBundccServe } from "../lib/harness.ts";
 import { decodeReply, exchange, latin1, plainRequest } from "../lib/raw.ts";
 import { canaryDir, goodJobsStillWork, HELLO, leftovers, pumpFile, pumpRequest } from "./support.ts";
 
@@ -19,12 +19,15 @@ beforeAll(async () => {
   requireTool("gcc");
   if (!IS_ROOT) throw new Error("the security tests run as root (CI does) so that the daemon drops to its own user");
   canary = canaryDir();
+  createdOutside.push(canary);
   server = await startBundccServe(["--job-lifetime", "20", "--io-timeout", "5"]);
 });
 
 // The harness stops processes only for the first file of a bun test process: stop ours here too.
+const createdOutside: string[] = [];
 afterAll(async () => {
   await server?.stop();
+  for (const f of createdOutside) rmSync(f, { recursive: true, force: true });
 });
 
 /** Sends a plain request; returns the decoded reply, or null if the server closed without one. */
@@ -127,9 +130,11 @@ describe("arguments that load code, read server files or write elsewhere", () =>
     ["-Xassembler -a=/file", (c) => ["-Xassembler", `-a=${c}/listing2`], "refused"],
     ["-Wp,-MD,/file", (c) => [`-Wp,-MD,${c}/wpdeps`], "refused"],
     ["-Xpreprocessor -include", () => ["-Xpreprocessor", "-include", "-Xpreprocessor", "/etc/passwd"], "refused"],
-    ["-x c re-preprocesses plain-mode input", () => ["-x", "c"], "refused"],
-    ["-xc joined", () => ["-xc"], "refused"],
-    ["--language=c", () => ["--language=c"], "refused"],
+    ["-x c (sent by the real client): compiled as cpp-output", () => ["-x", "c"], "harmless"],
+    ["-xc joined", () => ["-xc"], "harmless"],
+    ["--language=c", () => ["--language=c"], "harmless"],
+    ["-x c-header (not a compile of preprocessed text)", () => ["-x", "c-header"], "refused"],
+    ["-x assembler-with-cpp would preprocess again", () => ["-x", "assembler-with-cpp"], "refused"],
   ];
 
   test("the argument checks refuse every 'refused' case (unit, no daemon)", () => {
@@ -178,6 +183,7 @@ describe("reading server files: bounded by the daemon's user", () => {
   const SECRET = "bundcc-secret-only-root-reads-this";
   beforeAll(() => {
     secret = join(canary, "..", `bundcc-secret-${process.pid}`);
+    createdOutside.push(secret);
     writeFileSync(secret, `${SECRET}\n`, { mode: 0o600 });
     chmodSync(secret, 0o600);
   });
@@ -189,6 +195,24 @@ describe("reading server files: bounded by the daemon's user", () => {
     expect(reply!.status).not.toBe(0);
     expect(latin1(reply!.stderr)).not.toContain(SECRET);
     expect(latin1(reply!.object)).not.toContain(SECRET);
+  });
+
+  test("plain mode with -x c: the text is compiled as preprocessed output, never preprocessed again", async () => {
+    const pub = join(canary, "..", `bundcc-public-${process.pid}`);
+    createdOutside.push(pub);
+    writeFileSync(pub, "PUBLIC_MARKER_LEAKED here ;\n", { mode: 0o644 });
+    chmodSync(pub, 0o644);
+    const reply = await plain(["gcc", "-x", "c", "-c", "x.c", "-o", "x.o"], `#include "${pub}"\nint x;\n`);
+    expect(reply).not.toBeNull();
+    expect(latin1(reply!.stderr)).not.toContain("PUBLIC_MARKER_LEAKED");
+    // And the real client's ordinary `-x c` job still compiles remotely.
+    const dir = canaryDir();
+    createdOutside.push(dir);
+    writeFileSync(join(dir, "m.c"), "int m(void) { return 3; }\n");
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}`, DISTCC_FALLBACK: "0", DISTCC_SKIP_LOCAL_RETRY: "1" });
+    const r = await run(["distcc", "gcc", "-x", "c", "-c", "m.c", "-o", "m.o"], { cwd: dir, env });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(existsSync(join(dir, "m.o"))).toBe(true);
   });
 
   test("pump: #include climbing out of the root cannot read a root-only file", async () => {
