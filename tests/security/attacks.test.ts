@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Exit } from "../../src/common/exit.ts";
-import { refusedArgument } from "../../src/server/allowlist.ts";
+import { preprocessedLanguages, refusedArgument } from "../../src/server/allowlist.ts";
 import { clientEnv, type Daemon, IS_ROOT, requireTool, run, startBundccServe } from "../lib/harness.ts";
 import { decodeReply, exchange, latin1, plainRequest } from "../lib/raw.ts";
 import { canaryDir, goodJobsStillWork, HELLO, leftovers, pumpFile, pumpRequest } from "./support.ts";
@@ -146,6 +146,10 @@ describe("arguments that load code, read server files or write elsewhere", () =>
     for (const ok of [["-Wa,--noexecstack"], ["-Wa,-mrelax-relocations=no"], ["-Wp,-D_FORTIFY_SOURCE=2"], ["-x", "cpp-output"], ["-x", "c++-cpp-output"], ["-fdump-tree-all"], ["-save-temps=obj"], ["-Xclang", "-fno-pch-timestamp"]]) {
       expect({ ok, why: refusedArgument(["gcc", "-c", "x.c", ...ok], { preprocessed: true }) }).toEqual({ ok, why: null });
     }
+  });
+
+  test("plain mode: the languages the real client sends become their preprocessed forms", () => {
+    expect(preprocessedLanguages(["gcc", "-x", "c", "-xc++", "--language=objective-c", "-x", "cpp-output", "-c", "x.i"])).toEqual(["gcc", "-x", "cpp-output", "-xc++-cpp-output", "--language=objective-c-cpp-output", "-x", "cpp-output", "-c", "x.i"]);
   });
 
   test.each(cases)("%s (plain and pump)", async (_label, args, outcome) => {
