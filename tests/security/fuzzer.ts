@@ -372,7 +372,7 @@ export async function fuzz(port: number, seeds: Uint8Array[], count: number, rng
       const n = next++;
       const input = n % 10 === 9 ? randomTokens(rng) : mutate(seeds[n % seeds.length], rng);
       const wait = n % waitEvery === 0;
-      const r = await sendOne(port, input, wait, options.timeoutMs ?? 15_000, options.host);
+      const r = await sendOne(port, input, wait, options.timeoutMs ?? 30_000, options.host);
       stats.inputs++;
       if (wait) stats.waited++;
       if (r.answered) stats.answered++;
