@@ -26,7 +26,18 @@ export async function startRealPump(baseEnv: Record<string, string>): Promise<Re
   const stop = async () => {
     if (stopped) return "";
     stopped = true;
-    const s = await run(["bash", PUMP_SHIM, "--shutdown"], { env: out, timeoutMs: 30_000 });
+    // With the exported PATH, the shim's `command -v distcc` finds its own link and --shutdown fails:
+    // shut down with the PATH we started from, and make sure the server is gone either way.
+    const s = await run(["bash", PUMP_SHIM, "--shutdown"], { env: { ...out, PATH: env.PATH ?? process.env.PATH ?? "" }, timeoutMs: 30_000 });
+    const pid = Number(out.INCLUDE_SERVER_PID);
+    for (let i = 0; i < 50 && pid > 1; i++) {
+      try {
+        process.kill(pid, i < 40 ? "SIGTERM" : "SIGKILL");
+      } catch {
+        break;
+      }
+      await Bun.sleep(50);
+    }
     return s.stdout + s.stderr;
   };
   onCleanup(async () => {
