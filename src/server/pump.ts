@@ -132,6 +132,7 @@ export function rewritePumpCommand(argv: readonly string[], root: string, output
   const out: string[] = [argv[0]];
   let depsTarget: string | null = null;
   let clientOutput: string | null = null;
+  let source: string | null = null;
   let sourceRooted = false;
   let hasMD = false;
   for (let i = 1; i < argv.length; i++) {
@@ -169,6 +170,7 @@ export function rewritePumpCommand(argv: readonly string[], root: string, output
       out.push(v.startsWith("/") ? opt + root + v : a);
       continue;
     }
+    if (!a.startsWith("-") && isSource(a)) source ??= a;
     if (!sourceRooted && !a.startsWith("-") && a.startsWith("/") && isSource(a)) {
       sourceRooted = true;
       out.push(root + a);
@@ -176,9 +178,15 @@ export function rewritePumpCommand(argv: readonly string[], root: string, output
     }
     out.push(a);
   }
+  // distcc clients always send -o; without one the compiler would write where nobody reads it.
+  if (clientOutput === null) {
+    out.push("-o", outputPath);
+    const base = (source ?? "a.c").replace(/^.*\//, "").replace(/\.[^.]*$/, "");
+    clientOutput = `${base}.${outputPath.endsWith(".s") ? "s" : "o"}`;
+  }
   if (!hasMD) out.push("-MMD");
   out.push("-MF", depsPath);
-  return { command: out, depsTarget: depsTarget ?? clientOutput ?? "" };
+  return { command: out, depsTarget: depsTarget ?? clientOutput };
 }
 
 /** The compiler's .d in client terms: the temp object renamed to the target, the root removed. */

@@ -78,6 +78,8 @@ export function startProcess(cmd: string[], options: { env?: Record<string, stri
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    // Already gone: its pid (and group id) may belong to someone else by now.
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
     try {
       process.kill(-proc.pid, "SIGTERM");
     } catch {

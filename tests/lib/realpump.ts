@@ -28,7 +28,7 @@ export async function startRealPump(baseEnv: Record<string, string>): Promise<Re
     stopped = true;
     // With the exported PATH, the shim's `command -v distcc` finds its own link and --shutdown fails:
     // shut down with the PATH we started from, and make sure the server is gone either way.
-    const s = await run(["bash", PUMP_SHIM, "--shutdown"], { env: { ...out, PATH: env.PATH ?? process.env.PATH ?? "" }, timeoutMs: 30_000 });
+    const s = await run(["bash", PUMP_SHIM, "--shutdown"], { env: { ...out, PATH: baseEnv.PATH ?? process.env.PATH ?? "" }, timeoutMs: 30_000 });
     const pid = Number(out.INCLUDE_SERVER_PID);
     for (let i = 0; i < 50 && pid > 1; i++) {
       try {

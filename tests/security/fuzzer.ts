@@ -128,11 +128,18 @@ export async function captureSeeds(serverPort: number): Promise<Uint8Array[]> {
     env.PUMPBIN = join(dir, "envpump", "pumpbin", "bin");
     const up = await runQuiet(["bash", PUMP_SHIM, "--startup"], dir, env);
     if (up.code !== 0) throw new Error(`pump --startup failed (${up.code}): ${up.stdout}`);
+    const startPath = env.PATH;
     for (const m of up.stdout.matchAll(/^export (\w+)='([^']*)'$/gm)) env[m[1]] = m[2];
     try {
       for (const argv of jobs.slice(0, 2)) await runQuiet(["distcc", ...argv, "-MD"], dir, env);
     } finally {
-      await runQuiet(["bash", PUMP_SHIM, "--shutdown"], dir, env, 30_000);
+      // Under the PATH --startup exported, the shim's --shutdown finds its own link and fails.
+      await runQuiet(["bash", PUMP_SHIM, "--shutdown"], dir, { ...env, PATH: startPath }, 30_000);
+      try {
+        process.kill(Number(env.INCLUDE_SERVER_PID), "SIGKILL");
+      } catch {
+        // already gone
+      }
     }
     await Bun.sleep(100);
     return [...proxy.requests];

@@ -43,6 +43,11 @@ describe("pump command rewriting (spec §2.4)", () => {
     expect(plain.command).toContain("-MMD");
     expect(plain.depsTarget).toBe("out/x.o");
   });
+  test("a command without -o still writes where the server reads, and the .d names the default object", () => {
+    const r = rewritePumpCommand(["gcc", "-MD", "-c", "/src/dir/x.c"], ROOT, "/J/x.o", "/J/x.deps");
+    expect(r.command).toEqual(["gcc", "-MD", "-c", `${ROOT}/src/dir/x.c`, "-o", "/J/x.o", "-MF", "/J/x.deps"]);
+    expect(r.depsTarget).toBe("x.o");
+  });
   test("a trailing -MT is an error", () => {
     expect(() => rewritePumpCommand(["gcc", "-c", "x.c", "-MT"], ROOT, "/J/x.o", "/J/x.deps")).toThrow(/-MT/);
   });
