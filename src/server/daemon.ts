@@ -12,6 +12,7 @@ import { PipeConnection, SocketConnection, type SocketData } from "./connection.
 import { type JobContext, runJob } from "./job.ts";
 import type { ServeOptions } from "./options.ts";
 import { ServerStats } from "./stats.ts";
+import { sweepDeadJobDirs } from "./sweep.ts";
 
 export async function startServer(opts: ServeOptions): Promise<number> {
   useFullJit();
@@ -49,6 +50,8 @@ export async function startServer(opts: ServeOptions): Promise<number> {
   }
 
   const tmpDir = process.env.TMPDIR || "/tmp";
+  const swept = sweepDeadJobDirs(tmpDir);
+  if (swept > 0) log.notice("startup", `removed ${swept} job director${swept === 1 ? "y" : "ies"} left by a daemon that is no longer running`);
   const stats = new ServerStats(tmpDir);
   const ctx: JobContext = {
     settings: {

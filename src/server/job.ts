@@ -48,6 +48,9 @@ export interface JobContext {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Job directories are `<TMPDIR>/bundccd_<daemon pid>_XXXXXX`, so a restarted daemon can sweep a dead one's. */
+export const JOB_DIR_PREFIX = "bundccd_";
 const encoder = new TextEncoder();
 
 /** A request the server will not run; answered with an explanation the client can show. */
@@ -128,7 +131,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   }
   summary.input = argv[shape.inputIndex];
   summary.compiler = argv[0];
-  const jobDir = mkdtempSync(join(settings.tmpDir, "bundccd_"));
+  const jobDir = mkdtempSync(join(settings.tmpDir, `${JOB_DIR_PREFIX}${process.pid}_`));
   setJobDir(jobDir);
   const base = baseName(summary.input).replace(/\.[^.]*$/, "") || "input";
   const outputPath = join(jobDir, `${base}.${shape.mode === "-S" ? "s" : "o"}`);
