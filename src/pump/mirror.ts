@@ -3,6 +3,7 @@
 // of spec §2.2. The prefix is exactly three path components, because the distcc client strips three.
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import type { Closure } from "../includes/index.ts";
+import { processAlive } from "../common/process.ts";
 import { lzoCompress } from "../protocol/index.ts";
 
 export const FORCING_FILE = "forcing_technique_271828";
@@ -48,15 +49,6 @@ export function removeStaleMirrors(dirs = ["/dev/shm", process.env.TMPDIR || "/t
     }
   }
   return removed;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 interface Stamp {
