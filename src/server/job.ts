@@ -260,17 +260,20 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
   }
 }
 
+/** The daemon's environment as every compiler gets it, built once (process.env is costly to walk). */
+let baseCompilerEnv: Record<string, string> | null = null;
+
 function compilerEnv(path: string, jobDir: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  env.PATH = path;
+  if (!baseCompilerEnv) {
+    baseCompilerEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) baseCompilerEnv[k] = v;
+    // Lets a compiler that is itself a distcc masquerade link notice it was started by a server.
+    const level = Number.parseInt(baseCompilerEnv._DISTCC_SAFEGUARD ?? "0", 10);
+    baseCompilerEnv._DISTCC_SAFEGUARD = String((Number.isFinite(level) ? level : 0) + 1);
+  }
   // The compiler's own temporaries (gcc's ccXXXXXX.s) live in the job directory: a compiler killed
   // mid-job (client gone, time limit) cannot leave them in the daemon's TMPDIR.
-  env.TMPDIR = jobDir;
-  // Lets a compiler that is itself a distcc masquerade link notice it was started by a server.
-  const level = Number.parseInt(env._DISTCC_SAFEGUARD ?? "0", 10);
-  env._DISTCC_SAFEGUARD = String((Number.isFinite(level) ? level : 0) + 1);
-  return env;
+  return { ...baseCompilerEnv, PATH: path, TMPDIR: jobDir };
 }
 
 /**
