@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { captureSeeds, fuzz, Rng } from "../tests/security/fuzzer.ts";
 import { decodeReply, exchange, plainRequest } from "../tests/lib/raw.ts";
+import { freePort, waitForPort } from "../tests/lib/net.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BUNDCC = join(ROOT, "dist/bundcc");
@@ -29,24 +30,6 @@ interface Daemon {
   log: string;
 }
 
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = s.port;
-  s.stop(true);
-  return p;
-}
-
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((res) => {
-      Bun.connect({ hostname: "127.0.0.1", port, socket: { open(s) { s.end(); res(true); }, data() {}, connectError() { res(false); }, error() { res(false); } } }).catch(() => res(false));
-    });
-    if (ok) return;
-    await Bun.sleep(50);
-  }
-  throw new Error(`nothing listens on port ${port}`);
-}
-
 async function startDaemon(name: string, args: string[], env: Record<string, string> = {}, port = freePort()): Promise<Daemon> {
   const dir = join(base, name);
   const tmp = join(dir, "tmp");
@@ -61,7 +44,7 @@ async function startDaemon(name: string, args: string[], env: Record<string, str
     stderr: "ignore",
   });
   children.push(proc);
-  await waitPort(port);
+  await waitForPort(port);
   return { proc, port, tmp, log };
 }
 

@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { freePort, waitForPort } from "../../tests/lib/net.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 // --bin PATH benchmarks another build of bundcc (e.g. one compiled with --bytecode).
@@ -45,24 +46,6 @@ async function sh(cmd: string[], opts: { cwd?: string; env?: Record<string, stri
   return { code, out, err, cpuMs, wallMs };
 }
 
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
-
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((res) => {
-      Bun.connect({ hostname: "127.0.0.1", port, socket: { open(s) { s.end(); res(true); }, data() {}, connectError() { res(false); } } }).catch(() => res(false));
-    });
-    if (ok) return;
-    await Bun.sleep(50);
-  }
-  throw new Error(`nothing on port ${port}`);
-}
-
 function daemon(cmd: string[], env: Record<string, string>): void {
   procs.push(Bun.spawn(cmd, { env, stdout: "ignore", stderr: "ignore", detached: true }));
 }
@@ -96,7 +79,7 @@ async function main(): Promise<void> {
   daemon([which("distccd"), "--daemon", "--no-detach", "--port", String(realPort), "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", "4", "--log-file", join(dd, "log")], { ...(process.env as Record<string, string>), TMPDIR: dd });
   const servePort = freePort();
   daemon([BUNDCC, "serve", "--no-detach", "--port", String(servePort), "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", "4"], { ...(process.env as Record<string, string>), TMPDIR: dd });
-  await Promise.all([waitPort(realPort), waitPort(servePort)]);
+  await Promise.all([waitForPort(realPort), waitForPort(servePort)]);
 
   // libiberty, configured without -g so objects compare byte for byte.
   const top = "binutils-2.40";

@@ -4,6 +4,9 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { freePort, waitForPort } from "./net.ts";
+
+export { freePort, waitForPort };
 
 export const ROOT = resolve(import.meta.dir, "../..");
 /** The compiled single binary; `make test` builds it before running tests. */
@@ -37,14 +40,6 @@ export function tempDir(prefix = "bundcc-test-"): string {
   chmodSync(dir, 0o777);
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** A TCP port nobody listens on right now. */
-export function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
 }
 
 /** Fails (never skips) when a real peer is missing: CI installs them, and a skipped interop test proves nothing. */
@@ -97,35 +92,6 @@ export function startProcess(cmd: string[], options: { env?: Record<string, stri
   };
   onCleanup(stop);
   return { proc, stop };
-}
-
-/** Waits until something accepts TCP connections on the port (bounded). */
-export async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((res) => {
-      Bun.connect({
-        hostname: host,
-        port,
-        socket: {
-          open(s) {
-            s.end();
-            res(true);
-          },
-          data() {},
-          connectError() {
-            res(false);
-          },
-          error() {
-            res(false);
-          },
-        },
-      }).catch(() => res(false));
-    });
-    if (ok) return;
-    await Bun.sleep(50);
-  }
-  throw new Error(`nothing listened on ${host}:${port} within ${timeoutMs} ms`);
 }
 
 /** Environment for a client run: private DISTCC_DIR and TMPDIR, no inherited distcc settings. */
