@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { CLASSIC_LEVEL, BETTER_SQLITE3, codebaseTUs, fetchPackage } from "../corpus.ts";
+import { freePort, waitForPort } from "../../tests/lib/net.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUNDCC = join(ROOT, "dist/bundcc");
@@ -114,7 +115,7 @@ function proxy(target: number): Counted {
 }
 
 async function startServer(name: string, cmd: string[]): Promise<{ port: number }> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = freePort();
   const tmp = mkdtempSync(join(work, `${name}-tmp-`));
   chmodSync(tmp, 0o777);
   const p = Bun.spawn([...cmd, "--port", String(port)], { env: { ...process.env, TMPDIR: tmp } as Record<string, string>, stdout: "ignore", stderr: Bun.file(join(work, `${name}.stderr`)), detached: true });
@@ -123,15 +124,12 @@ async function startServer(name: string, cmd: string[]): Promise<{ port: number 
       process.kill(-p.pid, "SIGTERM");
     } catch {}
   });
-  for (let i = 0; i < 200; i++) {
-    try {
-      (await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } })).end();
-      return { port };
-    } catch {
-      await Bun.sleep(50);
-    }
+  try {
+    await waitForPort(port);
+    return { port };
+  } catch {
+    throw new Error(`${name} did not start: ${existsSync(join(work, `${name}.stderr`)) ? readFileSync(join(work, `${name}.stderr`), "utf8") : ""}`);
   }
-  throw new Error(`${name} did not start: ${existsSync(join(work, `${name}.stderr`)) ? readFileSync(join(work, `${name}.stderr`), "utf8") : ""}`);
 }
 
 /** CPU time of the whole machine so far, in ms (/proc/stat, all cores). */

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { packBody, TokenWriter, writeRequestHead } from "../../src/protocol/index.ts";
+import { freePort, waitForPort } from "../../tests/lib/net.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUNDCC = join(ROOT, "dist/bundcc");
@@ -122,19 +123,6 @@ async function daemonPids(rootPid: number): Promise<number[]> {
   return [...pids];
 }
 
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      const s = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
-      s.end();
-      return;
-    } catch {
-      await Bun.sleep(50);
-    }
-  }
-  throw new Error(`port ${port} never opened`);
-}
-
 interface Server {
   name: string;
   port: number;
@@ -143,9 +131,9 @@ interface Server {
 }
 
 async function start(name: string, cmd: (port: number) => string[], tmp: string): Promise<Server> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = freePort();
   const proc = Bun.spawn(cmd(port), { env: { ...process.env, TMPDIR: tmp }, stdout: "ignore", stderr: "ignore", detached: true });
-  await waitPort(port);
+  await waitForPort(port);
   return { name, port, pid: proc.pid, stop: () => process.kill(-proc.pid, "SIGTERM") };
 }
 
