@@ -9,6 +9,16 @@ function baseName(path: string): string {
   return i < 0 ? path : path.slice(i + 1);
 }
 
+/** A compile: handed to the client agent when one is running (BUNDCC_AGENT), else run here. */
+async function client(argv0: string, args: string[], masquerade: boolean): Promise<number> {
+  const agent = process.env.BUNDCC_AGENT;
+  if (agent && agent !== "0") {
+    const code = await (await import("./client/relay.ts")).relay(agent, argv0, args, masquerade);
+    if (code !== null) return code;
+  }
+  return (await import("./client/index.ts")).main({ argv0, args, masquerade });
+}
+
 async function dispatch(argv0: string, args: string[]): Promise<number> {
   const name = baseName(argv0);
   switch (name) {
@@ -20,16 +30,16 @@ async function dispatch(argv0: string, args: string[]): Promise<number> {
     case "lsdistcc":
       return (await import("./cli.ts")).runSubcommand(["lsdistcc", ...args]);
     case "distcc":
-      return (await import("./client/index.ts")).main({ argv0, args, masquerade: false });
+      return client(argv0, args, false);
   }
   if (SELF_NAMES.has(name)) {
     const first = args[0];
     if (first === undefined || first === "--help" || first === "-h" || first === "--version" || first === "-v" || SUBCOMMANDS.has(first)) {
       return (await import("./cli.ts")).runSubcommand(args);
     }
-    return (await import("./client/index.ts")).main({ argv0, args, masquerade: false });
+    return client(argv0, args, false);
   }
-  return (await import("./client/index.ts")).main({ argv0, args, masquerade: true });
+  return client(argv0, args, true);
 }
 
 // No top-level await: the binary is compiled to bytecode as CommonJS, which starts faster.

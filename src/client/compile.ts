@@ -10,6 +10,7 @@ import { connect } from "./connection.ts";
 import type { ClientSettings } from "./env.ts";
 import type { HostDef } from "./hosts.ts";
 import { displayName } from "./hosts.ts";
+import { inJobDir, io, jobCwd } from "./io.ts";
 import { pickLocal } from "./pick.ts";
 import { Phase, type StateFile } from "./state.ts";
 import { closeFd, EEXIST, makeDirs, O_CREAT, O_EXCL, O_WRONLY, openFile, readWholeFile, removeFile, SysError, writeWholeFile } from "./sys.ts";
@@ -57,23 +58,26 @@ function createTemp(dir: string, ext: string): { path: string; fd: number } {
 export function startPreprocessor(job: Job): Preprocessed {
   if (!job.cppArgv) return { done: Promise.resolve({ code: 0, path: job.input }) };
   const argv = job.cppArgv;
-  const { path, fd } = createTemp(job.settings.tmpDir, job.ppExt);
-  // Interrupted (make -j stopped with ^C): leave no temporary or state file behind.
-  const onSignal = (signal: NodeJS.Signals) => {
+  const { path, fd } = createTemp(inJobDir(job.settings.tmpDir), job.ppExt);
+  const out = io();
+  let proc: ReturnType<typeof Bun.spawn> | null = null;
+  // Interrupted (make -j stopped with ^C, or the agent's caller gone): no temporary or state file left.
+  out.onCancel(() => {
+    proc?.kill("SIGKILL");
     if (!job.settings.saveTemps) removeFile(path);
     job.state.remove();
-    process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGHUP" ? 1 : 15));
-  };
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, onSignal);
+  });
   const done = (async () => {
     let slot;
     try {
       slot = await pickLocal(job.localSlotsCpp, job.settings);
       const exe = argv[0].includes("/") ? argv[0] : (Bun.which(argv[0], { PATH: job.env.PATH ?? "" }) ?? argv[0]);
       trace("debug", "dcc_spawn_child", `forking to execute: ${argv.join(" ")}`);
-      const proc = Bun.spawn([exe, ...argv.slice(1)], { argv0: argv[0], env: job.env as Record<string, string>, stdin: "ignore", stdout: fd, stderr: "inherit" });
-      const code = await proc.exited;
-      return { code: proc.signalCode ? 128 : code, path };
+      const p = Bun.spawn([exe, ...argv.slice(1)], { argv0: argv[0], cwd: out.cwd ?? undefined, env: job.env as Record<string, string>, stdin: "ignore", stdout: fd, stderr: out.cppStderr });
+      proc = p;
+      if (p.stderr instanceof ReadableStream) for await (const chunk of p.stderr) await out.write(2, chunk);
+      const code = await p.exited;
+      return { code: p.signalCode ? 128 : code, path };
     } catch (err) {
       trace("error", "dcc_cpp_maybe", `failed to run the preprocessor: ${(err as Error).message}`);
       return { code: Exit.COMPILER_MISSING, path };
@@ -117,7 +121,9 @@ async function planPump(job: Job): Promise<PumpPlan | string> {
   let slot;
   try {
     slot = await pickLocal(job.localSlotsCpp, job.settings);
-    const paths = await pump.askIncludeServer(job.env.INCLUDE_SERVER_PORT!, process.cwd(), job.pumpArgv, job.settings.ioTimeoutSec * 1000);
+    const port = job.env.INCLUDE_SERVER_PORT!;
+    const own = io().includeServer;
+    const paths = own && own.port === port ? await own.ask(jobCwd(), job.pumpArgv) : await pump.askIncludeServer(port, jobCwd(), job.pumpArgv, job.settings.ioTimeoutSec * 1000);
     if (paths.length === 0) return "the include server gave up analyzing (its log says why)";
     const plan = pump.planDeps(job.pumpArgv, job.output, job.env);
     return { entries: pump.entriesFromMirror(paths), argv: plan.argv, deps: plan.path };
@@ -154,10 +160,11 @@ export async function compileRemote(job: Job, host: HostDef, preprocess: () => P
   } catch (err) {
     return { kind: "host-failed", error: asDistccError(err, Exit.CONNECT_FAILED) };
   }
+  const forget = io().onCancel(() => conn.close());
   try {
     if (plan) {
       trace("info", "dcc_compile_remote", `exec on ${where} in pump mode (${plan.entries.length} files and links): ${plan.argv.join(" ")}`);
-      const w = writeRequestHead(new TokenWriter(), { version: 3, cwd: process.cwd(), argv: plan.argv });
+      const w = writeRequestHead(new TokenWriter(), { version: 3, cwd: jobCwd(), argv: plan.argv });
       writePumpEntries(w, plan.entries);
       job.state.phase(Phase.Send);
       await conn.write(w.length <= 256 * 1024 ? [w.concat()] : w.chunks);
@@ -183,7 +190,7 @@ export async function compileRemote(job: Job, host: HostDef, preprocess: () => P
     }
     const headError = await headSent;
     if (headError) throw headError;
-    const source = readWholeFile(cpp.path);
+    const source = readWholeFile(inJobDir(cpp.path));
     job.state.phase(Phase.Send);
     // Compressing a large file pays for JIT compilation; a small one is cheaper in the interpreter.
     if (version >= 2 && source.length > 64 * 1024) useFullJit();
@@ -196,6 +203,7 @@ export async function compileRemote(job: Job, host: HostDef, preprocess: () => P
   } catch (err) {
     return { kind: "host-failed", error: asDistccError(err, Exit.IO_ERROR) };
   } finally {
+    forget();
     conn.close();
   }
 }
@@ -206,7 +214,8 @@ function asDistccError(err: unknown, code: number): DistccError {
 }
 
 /** Writes the object of a successful reply: parent directories created, an old file replaced. */
-export async function writeObject(output: string, bytes: Uint8Array): Promise<void> {
+export async function writeObject(name: string, bytes: Uint8Array): Promise<void> {
+  const output = inJobDir(name);
   const slash = output.lastIndexOf("/");
   if (slash > 0) makeDirs(output.slice(0, slash));
   removeFile(output);

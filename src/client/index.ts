@@ -1,12 +1,11 @@
 // The client (spec §5): explicit (`bundcc gcc …`, argv[0] distcc), implicit (`bundcc -c x.c`) and
 // masquerade (argv[0] gcc, cc, …). Decides where the job runs, runs it, and falls back locally.
 import { DistccError, Exit, statusToShell } from "../common/exit.ts";
-import { writeErr, writeOut } from "../common/output.ts";
 import { analyze, cppArgv, expandWp, isPreprocessed, isSource, preprocessedExtension, stripForServer } from "./args.ts";
 import { compileRemote, type Job, type RemoteOutcome, removeTemp, startPreprocessor, writeObject } from "./compile.ts";
 import { type ClientSettings, readSettings } from "./env.ts";
 import { type HostDef, type HostList, loadHosts, totalSlots } from "./hosts.ts";
-import { runCompiler } from "./local.ts";
+import { io, NeedsOwnProcess } from "./io.ts";
 import { backOff, clearBackoff, isBackedOff } from "./locks.ts";
 import { RECURSION_MESSAGE, safeguardLevel, trimPath } from "./masquerade.ts";
 import { pick, pickLocal } from "./pick.ts";
@@ -22,7 +21,12 @@ export interface ClientInvocation {
   args: string[];
   /** True when invoked under a compiler's name (gcc, cc, clang, …) rather than as distcc/bundcc. */
   masquerade: boolean;
+  /** The caller's environment, when it is not this process's (the agent). */
+  env?: Record<string, string | undefined>;
 }
+
+const writeOut = (text: string | Uint8Array) => io().write(1, text);
+const writeErr = (text: string | Uint8Array) => io().write(2, text);
 
 function baseName(p: string): string {
   const i = p.lastIndexOf("/");
@@ -30,7 +34,7 @@ function baseName(p: string): string {
 }
 
 export async function main(inv: ClientInvocation): Promise<number> {
-  const env: Record<string, string | undefined> = { ...process.env };
+  const env: Record<string, string | undefined> = inv.env ?? { ...process.env };
   let settings: ClientSettings;
   try {
     settings = readSettings(env);
@@ -65,6 +69,7 @@ async function run(inv: ClientInvocation, env: Record<string, string | undefined
     argv = [baseName(inv.argv0), ...inv.args];
   } else {
     const first = inv.args[0];
+    if (io().inAgent && (first === undefined || OWN_OPTIONS.has(first))) throw new NeedsOwnProcess();
     if (first === undefined) {
       await (await import("./help.ts")).printHelp();
       return Exit.BAD_ARGUMENTS;
@@ -84,7 +89,7 @@ async function run(inv: ClientInvocation, env: Record<string, string | undefined
   if (level > 0) {
     // A compiler we started ran us again (masqueraded): compile here, no locks, no network.
     trace("debug", "main", "recursion level > 0: running the compiler directly");
-    return runCompiler(argv, env);
+    return io().runCompiler(argv, env);
   }
 
   argv = expandResponseFiles(argv);
@@ -132,6 +137,8 @@ async function run(inv: ClientInvocation, env: Record<string, string | undefined
   };
   return distribute(job, hosts);
 }
+
+const OWN_OPTIONS = new Set(["--help", "--version", "--show-hosts", "-j", "--scan-includes"]);
 
 /** --help, --version, --show-hosts, -j, --scan-includes: recognised only as the first argument. */
 async function ownOption(first: string, args: string[], env: Record<string, string | undefined>): Promise<number | null> {
@@ -201,7 +208,7 @@ async function runLocally(argv: string[], env: Record<string, string | undefined
   state.phase(Phase.Compile);
   try {
     trace("info", "dcc_compile_local", `exec on localhost: ${argv.join(" ")}`);
-    return await runCompiler(argv, env);
+    return await io().runCompiler(argv, env);
   } finally {
     lock?.lock.release();
     state.phase(Phase.Done);
@@ -242,7 +249,7 @@ async function distribute(job: Job, list: HostList): Promise<number> {
         try {
           job.state.set({ host: "localhost" });
           job.state.phase(Phase.Compile);
-          return await runCompiler(job.argv, job.env);
+          return await io().runCompiler(job.argv, job.env);
         } finally {
           lock.release();
         }
@@ -258,6 +265,8 @@ async function distribute(job: Job, list: HostList): Promise<number> {
       } finally {
         lock.release();
       }
+      // The caller is gone (killed, or the agent's client hung up): not the host's fault, nothing to write.
+      if (io().cancelled) return Exit.DISTCC_FAILED;
       if (outcome.kind === "host-failed") {
         lastError = outcome.error;
         trace("error", "dcc_build_somewhere", `compile ${job.input} on ${host.spec} failed: ${outcome.error.message}`);

@@ -3,6 +3,7 @@
 import { DistccError, Exit } from "../common/exit.ts";
 import { type PumpEntry, readArgv, TokenReader, TokenWriter, writeArgv, ByteQueue, DEFAULT_LIMITS } from "../protocol/index.ts";
 import { extension, isPreprocessed } from "./args.ts";
+import { jobCwd } from "./io.ts";
 import { appendToFile, mtimeMs, readLink, readWholeFile } from "./sys.ts";
 
 const MAX_SOCKET_PATH = 106;
@@ -131,7 +132,7 @@ export function planDeps(argv: readonly string[], output: string, env: Record<st
 
 /** `distcc --scan-includes COMPILER ARGS…`: what the running include server would have us send (spec §2.10). */
 export async function scanIncludesViaServer(argv: readonly string[], env: Record<string, string | undefined>, ioTimeoutMs: number): Promise<string> {
-  const paths = await askIncludeServer(env.INCLUDE_SERVER_PORT!, process.cwd(), argv, ioTimeoutMs);
+  const paths = await askIncludeServer(env.INCLUDE_SERVER_PORT!, jobCwd(), argv, ioTimeoutMs);
   if (paths.length === 0) throw new DistccError(Exit.DISTCC_FAILED, "the include server gave up analyzing this compile (its log says why)");
   let out = "";
   for (const e of entriesFromMirror(paths)) {

@@ -2,6 +2,8 @@
 // rules: whitespace separates, single and double quotes group, backslash escapes the next character;
 // a file that cannot be read leaves the argument as it is; nested @files are expanded too).
 
+import { inJobDir } from "./io.ts";
+
 export function splitResponse(text: string): string[] {
   const out: string[] = [];
   let cur = "";
@@ -43,7 +45,7 @@ export function expandResponseFiles(args: readonly string[], depth = 0): string[
     try {
       // Rare: load node:fs only when a response file is actually used.
       const fs: typeof import("node:fs") = require("node:fs");
-      text = fs.readFileSync(a.slice(1), "utf8");
+      text = fs.readFileSync(inJobDir(a.slice(1)), "utf8");
     } catch {
       out.push(a);
       continue;

@@ -1,6 +1,7 @@
 // Per-process state files for monitors (spec §5.10): $DISTCC_DIR/state/binstate_<pid>, the raw
 // 296-byte struct distccmon-text reads on x86-64, rewritten at each phase change, deleted at exit.
-import { makeDir, removeFile, writeWholeFile } from "./sys.ts";
+import { io } from "./io.ts";
+import { closeFd, makeDir, O_CREAT, O_TRUNC, O_WRONLY, openFile, removeFile, writeAt } from "./sys.ts";
 
 export const Phase = { Startup: 0, Blocked: 1, Connect: 2, Preprocess: 3, Send: 4, Compile: 5, Receive: 6, Done: 7 } as const;
 export type PhaseValue = (typeof Phase)[keyof typeof Phase];
@@ -29,9 +30,13 @@ function putString(buf: Uint8Array, at: number, s: string): void {
 
 export class StateFile {
   private path: string | null = null;
+  // Kept open and rewritten in place: the record has a fixed size, so no truncation per phase.
+  private fd = -1;
   private file = "";
   private host = "";
   private slot = 0;
+  // The job's pid (the agent writes state files for the processes it works for).
+  private readonly pid = io().pid;
 
   constructor(private readonly dccDir: string) {}
 
@@ -46,9 +51,10 @@ export class StateFile {
       if (!this.path) {
         const dir = `${this.dccDir}/state`;
         makeDir(dir);
-        this.path = `${dir}/binstate_${process.pid}`;
+        this.path = `${dir}/binstate_${this.pid}`;
+        this.fd = openFile(this.path, O_WRONLY | O_CREAT | O_TRUNC, 0o666);
       }
-      writeWholeFile(this.path, encodeState(process.pid, this.file, this.host, this.slot, p));
+      writeAt(this.fd, encodeState(this.pid, this.file, this.host, this.slot, p), 0);
     } catch {
       // monitoring is best effort
     }
@@ -56,6 +62,8 @@ export class StateFile {
 
   remove(): void {
     if (!this.path) return;
+    if (this.fd >= 0) closeFd(this.fd);
+    this.fd = -1;
     removeFile(this.path);
     this.path = null;
   }

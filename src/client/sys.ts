@@ -19,6 +19,7 @@ const symbols = {
   open: { args: ["ptr", "i32", "u32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
   write: { args: ["i32", "ptr", "u64"], returns: "i64" },
+  pwrite: { args: ["i32", "ptr", "u64", "i64"], returns: "i64" },
   fcntl: { args: ["i32", "i32", "ptr"], returns: "i32" },
   mkdir: { args: ["ptr", "u32"], returns: "i32" },
   unlink: { args: ["ptr"], returns: "i32" },
@@ -90,6 +91,17 @@ export function writeFd(fd: number, data: Uint8Array): boolean {
   return true;
 }
 
+/** Writes all of `data` at offset `at` (no truncation: for records rewritten in place). */
+export function writeAt(fd: number, data: Uint8Array, at: number): boolean {
+  let off = 0;
+  while (off < data.length) {
+    const n = Number(libc().pwrite(fd, ptr(data, off), data.length - off, at + off));
+    if (n <= 0) return false;
+    off += n;
+  }
+  return true;
+}
+
 /** Creates or truncates `path` and writes `data` to it. */
 export function writeWholeFile(path: string, data: Uint8Array | string, mode = 0o666): void {
   const fd = openFile(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
@@ -101,10 +113,14 @@ export function writeWholeFile(path: string, data: Uint8Array | string, mode = 0
 }
 
 /** Reads a whole file synchronously (no thread pool, unlike Bun.file().bytes()). */
+// One read buffer for every file, copied out at the right size: a fresh 256 KiB per small header
+// would cost an allocation and page faults per file.
+let scratch = new Uint8Array(256 * 1024);
+
 export function readWholeFile(path: string): Uint8Array {
   const fd = openFile(path, 0);
   try {
-    let buf = new Uint8Array(256 * 1024);
+    let buf = scratch;
     let len = 0;
     for (;;) {
       if (len === buf.length) {
@@ -117,7 +133,8 @@ export function readWholeFile(path: string): Uint8Array {
       if (n === 0) break;
       len += n;
     }
-    return buf.subarray(0, len);
+    scratch = buf;
+    return buf.slice(0, len);
   } finally {
     closeFd(fd);
   }

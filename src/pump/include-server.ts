@@ -11,6 +11,8 @@ import { createMirrorRoot, removeStaleMirrors } from "./mirror.ts";
 
 export interface IncludeServerOptions {
   port: string;
+  /** Also run the client agent (src/client/agent.ts) on this socket, answering pump jobs directly. */
+  agent: string | null;
   pidFile: string | null;
   statistics: boolean;
   warnings: boolean;
@@ -27,13 +29,13 @@ export interface IncludeServerReport {
 
 export const REPORT_FILE = "include-server-report.json";
 
-const USAGE = "usage: bundcc include-server --port SOCKET [--pid_file FILE] [-d PATTERN] [-s]\n";
+const USAGE = "usage: bundcc include-server --port SOCKET [--agent SOCKET] [--pid_file FILE] [-d PATTERN] [-s]\n";
 // Options of distcc's include server that are accepted for compatibility and change nothing here.
 const IGNORED_FLAGS = new Set(["-e", "--email", "--no-email", "-t", "--time", "-v", "--verify", "-w", "--write_include_closure", "-x", "--exact_analysis", "--no_force_dirs", "--unsafe_absolute_includes"]);
 const IGNORED_WITH_VALUE = new Set(["--email_bound", "--path_observation_re", "--stat_reset_triggers"]);
 
 export function parseOptions(args: string[]): IncludeServerOptions | string {
-  const o: IncludeServerOptions = { port: "", pidFile: null, statistics: false, warnings: false };
+  const o: IncludeServerOptions = { port: "", agent: null, pidFile: null, statistics: false, warnings: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const eq = a.indexOf("=");
@@ -41,6 +43,7 @@ export function parseOptions(args: string[]): IncludeServerOptions | string {
     const value = () => inline ?? args[++i];
     if (name === "--port") o.port = value() ?? "";
     else if (name === "--pid_file") o.pidFile = value() ?? null;
+    else if (name === "--agent") o.agent = value() ?? null;
     else if (name === "-s" || name === "--statistics") o.statistics = true;
     else if (name === "-d" || name === "--debug_pattern") o.warnings = (Number(value()) & 1) === 1;
     else if (/^-d\d+$/.test(name)) o.warnings = (Number(name.slice(2)) & 1) === 1;
@@ -51,6 +54,7 @@ export function parseOptions(args: string[]): IncludeServerOptions | string {
   }
   if (!o.port) return "--port SOCKET is required";
   if (!o.port.startsWith("/")) return "--port must be an absolute path";
+  if (o.agent !== null && !o.agent.startsWith("/")) return "--agent must be an absolute path";
   return o;
 }
 
@@ -81,6 +85,15 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
       // the socket directory is gone: nobody is left to read it
     }
   };
+  // Written at most once a second while requests come in (a write per request costs more than the
+  // answer), and at shutdown, when `bundcc pump` reads it.
+  let saveTimer: ReturnType<typeof setTimeout> | null = null;
+  const reportChanged = () => {
+    saveTimer ??= setTimeout(() => {
+      saveTimer = null;
+      saveReport();
+    }, 1000);
+  };
 
   const worker = new Worker(workerUrl());
   worker.postMessage({ init: { prefix: mirror.prefix } });
@@ -98,25 +111,32 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
       worker.postMessage({ id, cwd, argv });
     });
 
+  /** One question, from a socket client or from the agent in this process; [] declines. */
+  const answer = async (cwd: string, argv: readonly string[]): Promise<string[]> => {
+    report.requests++;
+    const result = await analyse(cwd, [...argv]);
+    report.ms += result.ms;
+    let reply: string[] = [];
+    if ("paths" in result) {
+      reply = result.paths;
+      report.answered++;
+      report.files += result.files;
+      if (opts.statistics) await writeErr(`TRANSLATION_UNIT: ${sourceOf(argv)}\nTIME: ${result.ms.toFixed(1)} ms, ${result.files} files, ${result.scanned} newly scanned\n`);
+    } else {
+      report.declined.push({ source: sourceOf(argv), reason: result.declined });
+      if (opts.warnings) await writeErr(`WARNING include server: Preprocessing locally. Include server not covering: ${result.declined} for translation unit '${sourceOf(argv)}'\n`);
+    }
+    reportChanged();
+    return reply;
+  };
+
   const handle = async (socket: Socket<{ input: ByteQueue }>) => {
     let reply: string[] = [];
     try {
       const reader = new TokenReader(socket.data.input);
       const cwd = await reader.expectString("CDIR", DEFAULT_LIMITS.maxString);
       const argv = await readArgv(reader, DEFAULT_LIMITS);
-      report.requests++;
-      const result = await analyse(cwd, argv);
-      report.ms += result.ms;
-      if ("paths" in result) {
-        reply = result.paths;
-        report.answered++;
-        report.files += result.files;
-        if (opts.statistics) await writeErr(`TRANSLATION_UNIT: ${sourceOf(argv)}\nTIME: ${result.ms.toFixed(1)} ms, ${result.files} files, ${result.scanned} newly scanned\n`);
-      } else {
-        report.declined.push({ source: sourceOf(argv), reason: result.declined });
-        if (opts.warnings) await writeErr(`WARNING include server: Preprocessing locally. Include server not covering: ${result.declined} for translation unit '${sourceOf(argv)}'\n`);
-      }
-      saveReport();
+      reply = await answer(cwd, argv);
     } catch (err) {
       if (opts.warnings) await writeErr(`WARNING include server: bad request: ${(err as Error).message}\n`);
     }
@@ -146,15 +166,18 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
       },
     },
   });
+  const agent = opts.agent ? (await import("../client/agent.ts")).startAgent(opts.agent, { port: opts.port, ask: answer }) : null;
   if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`);
   saveReport();
 
   return new Promise<number>((resolve) => {
     const stop = () => {
       listener.stop(true);
+      agent?.stop();
       worker.terminate();
       rmSync(mirror.remove, { recursive: true, force: true });
       rmSync(opts.port, { force: true });
+      if (saveTimer) clearTimeout(saveTimer);
       saveReport();
       resolve(0);
     };
@@ -162,7 +185,7 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
   });
 }
 
-function sourceOf(argv: string[]): string {
+function sourceOf(argv: readonly string[]): string {
   for (let i = argv.length - 1; i > 0; i--) if (/\.(c|cc|cpp|cxx|cp|c\+\+|C|m|mm|M|i|ii|mi|mii)$/.test(argv[i]) && !argv[i - 1].match(/^-(o|MF|MT|MQ)$/)) return argv[i];
   return "?";
 }

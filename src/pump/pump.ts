@@ -45,10 +45,12 @@ export async function pumpMain(args: string[]): Promise<number> {
   const dir = mkdtempSync(join(env.TMPDIR || tmpdir(), "distcc-pump."));
   const socket = join(dir, "socket");
   const pidFile = join(dir, "pid");
+  // The include server also hosts the client agent, unless BUNDCC_AGENT=0 asks for self-contained clients.
+  const agent = env.BUNDCC_AGENT === "0" ? null : join(dir, "agent");
 
   const probe = env.DISTCC_POTENTIAL_HOSTS ? probeHosts(self, env) : null;
   const serverArgs = (env.INCLUDE_SERVER_ARGS ?? "").split(/\s+/).filter(Boolean);
-  const server = Bun.spawn([...self, "include-server", "--port", socket, "--pid_file", pidFile, "-d1", ...serverArgs], {
+  const server = Bun.spawn([...self, "include-server", "--port", socket, ...(agent ? ["--agent", agent] : []), "--pid_file", pidFile, "-d1", ...serverArgs], {
     stdin: "ignore",
     stdout: startupOnly ? Bun.file(join(dir, "include-server.stdout")) : "inherit",
     stderr: startupOnly ? Bun.file(join(dir, "include-server.stderr")) : "inherit",
@@ -83,12 +85,13 @@ export async function pumpMain(args: string[]): Promise<number> {
   env.INCLUDE_SERVER_PORT = socket;
   env.INCLUDE_SERVER_DIR = dir;
   env.INCLUDE_SERVER_PID = String(server.pid);
+  if (agent) env.BUNDCC_AGENT = agent;
 
   if (startupOnly) {
     server.unref();
     const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
     let out = "";
-    for (const k of ["INCLUDE_SERVER_PID", "INCLUDE_SERVER_DIR", "INCLUDE_SERVER_PORT"]) out += `export ${k}=${quote(env[k])}\n`;
+    for (const k of ["INCLUDE_SERVER_PID", "INCLUDE_SERVER_DIR", "INCLUDE_SERVER_PORT", ...(agent ? ["BUNDCC_AGENT"] : [])]) out += `export ${k}=${quote(env[k])}\n`;
     if (env.DISTCC_HOSTS !== undefined) out += `export DISTCC_HOSTS=${quote(env.DISTCC_HOSTS)}\n`;
     out += `export PATH=${quote(env.PATH)}\n`;
     await writeOut(out);
@@ -164,8 +167,6 @@ async function shutdown(dir: string | undefined, pid: string | undefined, report
     await writeErr(`${BAR}INCLUDE_SERVER_DIR and INCLUDE_SERVER_PID are not set: nothing to shut down\n`);
     return 1;
   }
-  if (report && existsSync(dir)) await writeOut(summary(dir));
-  await writeOut(`${BAR}Shutting down bundcc pump include server\n`);
   try {
     process.kill(Number(pid), "SIGTERM");
   } catch {
@@ -179,6 +180,9 @@ async function shutdown(dir: string | undefined, pid: string | undefined, report
     }
     await Bun.sleep(25);
   }
+  // Read once the include server has stopped: it writes its final report on the way out.
+  if (report && existsSync(dir)) await writeOut(summary(dir));
+  await writeOut(`${BAR}Shutting down bundcc pump include server\n`);
   for (const name of ["include-server.stdout", "include-server.stderr"]) {
     const f = join(dir, name);
     if (existsSync(f)) await writeErr(readFileSync(f));

@@ -1,0 +1,210 @@
+// The client agent: a long-lived process that runs compiles for short-lived callers (relay.ts).
+// Each compile is the ordinary client job (index.ts), with its own io (io.ts): the caller's pid,
+// cwd and environment, output sent back as frames, local compiler runs done by the caller with its
+// own stdio. The agent is warm — JIT-compiled, libc bound, the include server's answers in memory —
+// so a job costs it far less than a fresh process would. `bundcc pump` hosts one in its include
+// server; `bundcc agent` runs one on its own.
+import { AsyncLocalStorage } from "node:async_hooks";
+import { chmodSync, existsSync, rmSync } from "node:fs";
+import type { Socket } from "bun";
+import * as v from "valibot";
+import { Exit } from "../common/exit.ts";
+import { Frame, FrameReader, frame, int32 } from "./agent-wire.ts";
+import { type ClientIo, NeedsOwnProcess, routeIo } from "./io.ts";
+
+const RequestSchema = v.object({
+  argv0: v.string(),
+  args: v.array(v.string()),
+  masquerade: v.boolean(),
+  cwd: v.pipe(v.string(), v.startsWith("/")),
+  pid: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  env: v.record(v.string(), v.string()),
+});
+
+export type IncludeServerHook = NonNullable<ClientIo["includeServer"]>;
+
+/** A writer that respects the socket's back-pressure (Bun writes what fits and reports how much). */
+class Outbox {
+  private pending: Uint8Array[] = [];
+
+  constructor(private readonly socket: Socket<AgentConn>) {}
+
+  send(bytes: Uint8Array): void {
+    if (this.pending.length === 0) {
+      const n = this.socket.write(bytes);
+      if (n >= bytes.length) return;
+      bytes = bytes.subarray(Math.max(0, n));
+    }
+    this.pending.push(bytes);
+  }
+
+  drain(): void {
+    while (this.pending.length > 0) {
+      const head = this.pending[0];
+      const n = this.socket.write(head);
+      if (n < head.length) {
+        this.pending[0] = head.subarray(Math.max(0, n));
+        return;
+      }
+      this.pending.shift();
+    }
+  }
+}
+
+class JobIo implements ClientIo {
+  traceThreshold = 1;
+  traceTarget: number | string = 2;
+  readonly cppStderr = "pipe" as const;
+  readonly inAgent = true;
+  cancelled = false;
+  private cleanups = new Set<() => void>();
+  private runResult: ((code: number) => void) | null = null;
+
+  constructor(
+    readonly pid: number,
+    readonly cwd: string,
+    private readonly out: Outbox,
+    readonly includeServer: IncludeServerHook | undefined,
+  ) {}
+
+  async write(fd: number, data: string | Uint8Array): Promise<void> {
+    if (data.length === 0 || this.cancelled) return;
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    const payload = new Uint8Array(4 + bytes.length);
+    new DataView(payload.buffer).setUint32(0, fd, true);
+    payload.set(bytes, 4);
+    this.out.send(frame(Frame.Write, payload));
+  }
+
+  log(fd: number, line: string): void {
+    void this.write(fd, line);
+  }
+
+  runCompiler(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
+    if (this.cancelled) return Promise.resolve(Exit.DISTCC_FAILED);
+    const { promise, resolve } = Promise.withResolvers<number>();
+    this.runResult = resolve;
+    this.out.send(frame(Frame.Run, new TextEncoder().encode(JSON.stringify({ argv, env }))));
+    return promise;
+  }
+
+  ranCompiler(code: number): void {
+    const r = this.runResult;
+    this.runResult = null;
+    r?.(code);
+  }
+
+  onCancel(fn: () => void): () => void {
+    this.cleanups.add(fn);
+    return () => this.cleanups.delete(fn);
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    for (const f of this.cleanups) f();
+    this.ranCompiler(Exit.DISTCC_FAILED);
+  }
+}
+
+interface AgentConn {
+  reader: FrameReader;
+  outbox: Outbox | null;
+  job: JobIo | null;
+  done: boolean;
+}
+
+export interface AgentHandle {
+  stop(): void;
+  /** Jobs finished so far (for tests and `bundcc agent`'s log). */
+  readonly jobs: number;
+}
+
+/** Listens on `socketPath` (created 0600) and runs every compile sent to it. */
+export function startAgent(socketPath: string, includeServer?: IncludeServerHook): AgentHandle {
+  const store = new AsyncLocalStorage<JobIo>();
+  routeIo(() => store.getStore());
+  let jobs = 0;
+
+  const start = (s: Socket<AgentConn>, payload: Uint8Array) => {
+    const parsed = v.safeParse(RequestSchema, safeJson(payload));
+    const outbox = s.data.outbox!;
+    if (!parsed.success) {
+      outbox.send(frame(Frame.OwnProcess, new Uint8Array(0)));
+      s.end();
+      return;
+    }
+    const req = parsed.output;
+    const job = new JobIo(req.pid, req.cwd, outbox, includeServer);
+    s.data.job = job;
+    void store.run(job, async () => {
+      let reply: Uint8Array;
+      try {
+        const { main } = await import("./index.ts");
+        const code = await main({ argv0: req.argv0, args: req.args, masquerade: req.masquerade, env: req.env });
+        reply = frame(Frame.Exit, int32(code));
+      } catch (err) {
+        // Anything the agent cannot finish goes back to the caller, which then compiles by itself.
+        if (!(err instanceof NeedsOwnProcess)) await job.write(2, `bundcc: agent: ${(err as Error)?.stack ?? err}\n`);
+        reply = frame(Frame.OwnProcess, new Uint8Array(0));
+      }
+      jobs++;
+      s.data.done = true;
+      if (!job.cancelled) {
+        outbox.send(reply);
+        s.end();
+      }
+    });
+  };
+
+  if (existsSync(socketPath)) rmSync(socketPath, { force: true });
+  const listener = Bun.listen<AgentConn>({
+    unix: socketPath,
+    socket: {
+      open(s) {
+        s.data = { reader: new FrameReader(), outbox: new Outbox(s), job: null, done: false };
+      },
+      data(s, data) {
+        let frames;
+        try {
+          frames = s.data.reader.push(data);
+        } catch {
+          s.data.job?.cancel();
+          s.end();
+          return;
+        }
+        for (const f of frames) {
+          if (f.kind === Frame.Request && !s.data.job) start(s, f.payload);
+          else if (f.kind === Frame.RunResult && f.payload.length === 4) s.data.job?.ranCompiler(new DataView(f.payload.buffer, f.payload.byteOffset, 4).getInt32(0, true));
+        }
+      },
+      drain(s) {
+        s.data.outbox?.drain();
+      },
+      close(s) {
+        if (!s.data.done) s.data.job?.cancel();
+      },
+      error(s) {
+        if (!s.data.done) s.data.job?.cancel();
+      },
+    },
+  });
+  chmodSync(socketPath, 0o600);
+  return {
+    stop() {
+      listener.stop(true);
+      rmSync(socketPath, { force: true });
+    },
+    get jobs() {
+      return jobs;
+    },
+  };
+}
+
+function safeJson(payload: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(payload));
+  } catch {
+    return null;
+  }
+}
