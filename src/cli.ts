@@ -9,6 +9,8 @@ Usage:
   bundcc pump [--startup|--shutdown] [--] CMD ARGS…
                                          run a build in pump mode (also: argv[0] pump, distcc-pump)
   bundcc include-server --port SOCK …    the include server on its own (what pump starts)
+  bundcc agent [--] CMD ARGS…            run a build with a client agent (less CPU per compile)
+  bundcc agent --socket PATH             a client agent on its own (export BUNDCC_AGENT=PATH)
   bundcc scan-includes [COMPILER] ARGS… FILE
                                          print the files a pump-mode compile would send
   bundcc hosts                           show the configured hosts
@@ -32,6 +34,8 @@ export async function runSubcommand(args: string[]): Promise<number> {
       return (await import("./server/cli.ts")).main(rest);
     case "pump":
       return (await import("./pump/index.ts")).pumpMain(rest);
+    case "agent":
+      return (await import("./client/agent-cli.ts")).agentMain(rest);
     case "include-server":
       return (await import("./pump/index.ts")).includeServerMain(rest);
     case "scan-includes":

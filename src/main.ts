@@ -1,7 +1,7 @@
 // Role dispatch. Runs on every compile of a build, so it imports nothing heavy: each role is loaded
 // on demand, and cac only ever sees bundcc's own subcommands (it would swallow `-c x.c`).
 
-const SUBCOMMANDS = new Set(["serve", "pump", "include-server", "scan-includes", "hosts", "lsdistcc", "monitor", "help"]);
+const SUBCOMMANDS = new Set(["serve", "pump", "include-server", "agent", "scan-includes", "hosts", "lsdistcc", "monitor", "help"]);
 const SELF_NAMES = new Set(["bundcc", "bun", "bun.exe", "main", "main.ts"]);
 
 function baseName(path: string): string {

@@ -43,6 +43,7 @@ export async function main(inv: ClientInvocation): Promise<number> {
     return (err as DistccError).code ?? Exit.BAD_ARGUMENTS;
   }
   setupTrace(settings);
+  if (io().inAgent) trace("debug", "dcc_agent", `compiling in the client agent (pid ${process.pid})`);
   const state = new StateFile(settings.dccDir);
   try {
     return await run(inv, env, settings, state);

@@ -1,9 +1,10 @@
 // bundcc client → real distccd 3.4 and → bundcc serve, protocols 1 and 2: objects and .d files
 // byte-identical to a local gcc, same diagnostics and exit codes; explicit, implicit and masquerade.
+// The protocol-2 rows run twice: by the compile's own process, and handed to a client agent.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { clientEnv, type Daemon, run, startBundccServe, startRealDistccd, tempDir } from "../lib/harness.ts";
+import { BUNDCC, clientEnv, type Daemon, run, startBundccServe, startProcess, startRealDistccd, tempDir, waitForFile } from "../lib/harness.ts";
 import { bundcc, compile, workTree } from "./client-support.ts";
 
 interface Case {
@@ -45,6 +46,7 @@ let work: string;
 const local = new Map<string, Awaited<ReturnType<typeof compile>>>();
 let distccd: Daemon;
 let serve: Daemon;
+let agentSocket: string;
 
 beforeAll(async () => {
   work = workTree();
@@ -55,17 +57,27 @@ beforeAll(async () => {
   }
   distccd = await startRealDistccd();
   serve = await startBundccServe(["--jobs", "4"]);
+  agentSocket = join(tempDir("bundcc-agent-"), "agent");
+  startProcess([BUNDCC, "agent", "--socket", agentSocket]);
+  await waitForFile(agentSocket);
 }, 120_000);
 
+const ROWS = [
+  [1, "own process"],
+  [2, "own process"],
+  [2, "client agent"],
+] as const;
+
 for (const server of ["real distccd", "bundcc serve"] as const) {
-  for (const protocol of [1, 2] as const) {
-    describe(`bundcc → ${server}, protocol ${protocol}`, () => {
+  for (const [protocol, runner] of ROWS) {
+    describe(`bundcc → ${server}, protocol ${protocol}, ${runner}`, () => {
+      const agent = () => (runner === "client agent" ? { BUNDCC_AGENT: agentSocket } : {});
       for (const c of CASES) {
         test(c.name, async () => {
           const port = server === "real distccd" ? distccd.port : serve.port;
           const hosts = `127.0.0.1:${port}/4${protocol === 2 ? ",lzo" : ""}`;
           // Fallback off for successes: anything not compiled remotely fails the test.
-          const env = clientEnv({ DISTCC_HOSTS: hosts, ...(c.code === 0 ? { DISTCC_FALLBACK: "0" } : {}) });
+          const env = clientEnv({ DISTCC_HOSTS: hosts, ...(c.code === 0 ? { DISTCC_FALLBACK: "0" } : {}), ...agent() });
           const ref = local.get(c.name)!;
           const got = await compile([bundcc(), ...c.args], work, env, c.object, c.dotd);
           expect(ref.code).toBe(c.code);
@@ -84,7 +96,7 @@ for (const server of ["real distccd", "bundcc serve"] as const) {
       }
       test("compile error with DISTCC_SKIP_LOCAL_RETRY: the server's diagnostics, exit 1, no local run", async () => {
         const port = server === "real distccd" ? distccd.port : serve.port;
-        const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${port}${protocol === 2 ? ",lzo" : ""}`, DISTCC_SKIP_LOCAL_RETRY: "1", DISTCC_VERBOSE: "1" });
+        const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${port}${protocol === 2 ? ",lzo" : ""}`, DISTCC_SKIP_LOCAL_RETRY: "1", DISTCC_VERBOSE: "1", ...agent() });
         const r = await run([bundcc(), "gcc", "-c", "error.c", "-o", "skip.o"], { cwd: work, env });
         expect(r.code).toBe(1);
         expect(r.stderr).toContain("error: expected expression");

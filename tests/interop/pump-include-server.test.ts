@@ -64,6 +64,9 @@ pumpScenarios("real distcc client with bundcc's include server, against bundcc s
 pumpScenarios("real distcc client with bundcc's include server, against the real distccd", () => ({ setup: withReal, project }));
 pumpScenarios("bundcc client in pump mode, against bundcc serve", () => ({ setup: oursToBundcc, project }));
 pumpScenarios("bundcc client in pump mode, against the real distccd", () => ({ setup: oursToReal, project }));
+// The runs above go through the client agent that bundcc pump starts; this one keeps the job in the
+// compile's own process.
+pumpScenarios("bundcc client in pump mode in its own process (BUNDCC_AGENT=0), against bundcc serve", () => ({ setup: { ...oursToBundcc, env: { ...oursToBundcc.env, BUNDCC_AGENT: "0" } }, project }));
 
 test("bundcc's client: a declined job goes out as protocol 2 to the same host, and pump's summary says why", async () => {
   const r = await pumpCompile(oursToBundcc, ["-c", "absinc.c", "-o", "absinc-ours.o"], join(project, "src"));

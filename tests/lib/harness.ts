@@ -167,3 +167,12 @@ export async function startRealDistccd(extraArgs: string[] = [], env: Record<str
   await waitForPort(port);
   return { ...started, port, logFile, log: () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "") };
 }
+
+/** Waits (bounded) until `path` exists, e.g. a Unix socket a process creates when it is ready. */
+export async function waitForFile(path: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!existsSync(path)) {
+    if (Date.now() > until) throw new Error(`${path} did not appear within ${timeoutMs} ms`);
+    await Bun.sleep(20);
+  }
+}

@@ -183,10 +183,11 @@ describe("more connections than slots", () => {
   });
 
   test("a flood beyond the waiting queue is shed at once, and the daemon recovers", async () => {
-    // Under load the kernel may refuse some of these outright: those are shed too.
-    const settled = await Promise.allSettled(Array.from({ length: 100 }, () => rawSocket(server.port)));
+    // Under load the kernel may refuse some of these outright (its accept backlog is full): those are
+    // shed too. What must get through is more than the daemon holds: 4 served + 64 waiting.
+    const settled = await Promise.allSettled(Array.from({ length: 160 }, () => rawSocket(server.port)));
     const flood = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-    expect(flood.length).toBeGreaterThan(80);
+    expect(flood.length).toBeGreaterThan(4 + 64);
     try {
       for (let i = 0; i < 100 && !server.log().includes("waiting: dropped"); i++) await Bun.sleep(50);
       expect(server.log()).toMatch(/waiting: dropped/);

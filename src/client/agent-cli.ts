@@ -1,0 +1,55 @@
+// `bundcc agent [--] CMD ARGS…` runs a build with a client agent: compiles started by the build hand
+// their work to this warm process instead of each doing it cold (see agent.ts). `bundcc agent
+// --socket PATH` serves on PATH until stopped, for an agent shared by several builds.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { useFullJit } from "../common/jit.ts";
+import { writeErr } from "../common/output.ts";
+import { startAgent } from "./agent.ts";
+
+const USAGE = "usage: bundcc agent [--] COMMAND ARGS…   |   bundcc agent --socket PATH\n";
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+export async function agentMain(args: string[]): Promise<number> {
+  if (args[0] === "--socket") {
+    const path = args[1];
+    if (!path?.startsWith("/") || args.length > 2) {
+      await writeErr(`bundcc agent: --socket needs one absolute path\n${USAGE}`);
+      return 101;
+    }
+    useFullJit();
+    const agent = startAgent(path);
+    await new Promise<void>((resolve) => {
+      for (const s of SIGNALS) process.on(s, () => resolve());
+    });
+    agent.stop();
+    return 0;
+  }
+  const command = args[0] === "--" ? args.slice(1) : args;
+  if (command.length === 0 || command[0].startsWith("-")) {
+    await writeErr(USAGE);
+    return 101;
+  }
+  useFullJit();
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  const dir = mkdtempSync(join(env.TMPDIR || tmpdir(), "bundcc-agent."));
+  const agent = startAgent(join(dir, "socket"));
+  env.BUNDCC_AGENT = join(dir, "socket");
+  // The build gets ^C from the terminal itself; this process stays to clean up after it.
+  const ignore = () => {};
+  for (const s of SIGNALS) process.on(s, ignore);
+  let status: number;
+  try {
+    const build = Bun.spawn(command, { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+    status = await build.exited;
+    if (build.signalCode) status = 128 + (build.signalCode === "SIGINT" ? 2 : 15);
+  } catch (err) {
+    await writeErr(`bundcc agent: cannot run '${command[0]}': ${(err as Error).message}\n`);
+    status = 127;
+  }
+  agent.stop();
+  rmSync(dir, { recursive: true, force: true });
+  return status;
+}
