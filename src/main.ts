@@ -1,8 +1,16 @@
 // Role dispatch. Runs on every compile of a build, so it imports nothing heavy: each role is loaded
 // on demand, and cac only ever sees bundcc's own subcommands (it would swallow `-c x.c`).
+import { relay } from "./client/relay.ts";
 
 const SUBCOMMANDS = new Set(["serve", "pump", "include-server", "agent", "scan-includes", "hosts", "lsdistcc", "monitor", "help"]);
 const SELF_NAMES = new Set(["bundcc", "bun", "bun.exe", "main", "main.ts"]);
+
+// The roles are separate entry points of the compiled binary (see the build in package.json), so a
+// process loads only the code of its own role. The specifiers are computed at run time so that the
+// bundler leaves them to be resolved then, instead of copying every role into this one.
+const roleFile = (name: string) => [".", `${name}.ts`].join("/");
+const cliRole = (): Promise<typeof import("./cli.ts")> => import(roleFile("cli"));
+const clientRole = (): Promise<typeof import("./client/index.ts")> => import(roleFile("client/index"));
 
 function baseName(path: string): string {
   const i = path.lastIndexOf("/");
@@ -13,29 +21,29 @@ function baseName(path: string): string {
 async function client(argv0: string, args: string[], masquerade: boolean): Promise<number> {
   const agent = process.env.BUNDCC_AGENT;
   if (agent && agent !== "0") {
-    const code = await (await import("./client/relay.ts")).relay(agent, argv0, args, masquerade);
+    const code = await await relay(agent, argv0, args, masquerade);
     if (code !== null) return code;
   }
-  return (await import("./client/index.ts")).main({ argv0, args, masquerade });
+  return (await clientRole()).main({ argv0, args, masquerade });
 }
 
 async function dispatch(argv0: string, args: string[]): Promise<number> {
   const name = baseName(argv0);
   switch (name) {
     case "distccd":
-      return (await import("./cli.ts")).runSubcommand(["serve", ...args]);
+      return (await cliRole()).runSubcommand(["serve", ...args]);
     case "pump":
     case "distcc-pump":
-      return (await import("./cli.ts")).runSubcommand(["pump", ...args]);
+      return (await cliRole()).runSubcommand(["pump", ...args]);
     case "lsdistcc":
-      return (await import("./cli.ts")).runSubcommand(["lsdistcc", ...args]);
+      return (await cliRole()).runSubcommand(["lsdistcc", ...args]);
     case "distcc":
       return client(argv0, args, false);
   }
   if (SELF_NAMES.has(name)) {
     const first = args[0];
     if (first === undefined || first === "--help" || first === "-h" || first === "--version" || first === "-v" || SUBCOMMANDS.has(first)) {
-      return (await import("./cli.ts")).runSubcommand(args);
+      return (await cliRole()).runSubcommand(args);
     }
     return client(argv0, args, false);
   }

@@ -20,10 +20,11 @@ const TICKS = 100;
 const work = mkdtempSync(join(tmpdir(), "bundcc-bench-build-"));
 chmodSync(work, 0o777);
 const cleanups: Array<() => void> = [];
-process.on("exit", () => {
-  for (const c of cleanups.reverse()) c();
+function cleanUp(): void {
+  while (cleanups.length) cleanups.pop()!();
   rmSync(work, { recursive: true, force: true });
-});
+}
+process.on("exit", cleanUp);
 
 async function sh(cmd: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
   const p = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env, stdout: "pipe", stderr: "pipe" });
@@ -219,3 +220,7 @@ console.log(`- jobs in pump mode: ${((100 * ourPump.pump) / Math.max(1, ourPump.
 console.log(`- bundcc pump client CPU per job / real distcc pump's: ${(perJob(ourPump) / perJob(realPump)).toFixed(2)} (target ≤ 0.5)`);
 console.log(`- bundcc pump client CPU per job / real distcc plain's: ${(perJob(ourPump) / perJob(realPlain)).toFixed(2)} (target ≤ 0.15)`);
 console.log(`- bytes sent, bundcc pump / real distcc pump: ${(ourPump.bytes / Math.max(1, realPump.bytes)).toFixed(2)} (target ≤ 1)`);
+
+// Explicitly: the servers and proxies would otherwise keep this process (and its exit hook) waiting.
+cleanUp();
+process.exit(0);

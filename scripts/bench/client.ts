@@ -1,6 +1,8 @@
 // Client benchmark: bundcc vs the real distcc 3.4 client, plain mode, same servers, same run.
 //   1. CPU per distributed job (user+sys of the client process and its preprocessor), over libiberty
-//      sources, protocol 1 and protocol 2 (lzo), against the real distccd.
+//      sources, protocol 1 and protocol 2 (lzo), against the real distccd; bundcc once by the
+//      compile's own process and once handed to a client agent (`bundcc agent --socket`), whose CPU
+//      (its own and the preprocessors it runs) is added to the callers'.
 //   2. Wall time of `make -j4` of libiberty with CC="<client> gcc", against real distccd and
 //      against bundcc serve (and a local `make -j2` for reference).
 //   3. Start-up: `bundcc --version` and bundcc's client (argv[0] distcc) --version vs `distcc --version`.
@@ -93,28 +95,47 @@ async function main(): Promise<void> {
   await sh(["make", "-j2", "config.h"], { cwd: build }).catch(() => undefined);
 
   const rows: Array<[string, number, number, string]> = [];
+  // A client agent for the agent rows; its CPU is read from /proc (ticks: self and reaped children).
+  const agentSocket = join(work, "agent.sock");
+  daemon([BUNDCC, "agent", "--socket", agentSocket], process.env as Record<string, string>);
+  for (let i = 0; i < 200 && !(await Bun.file(agentSocket).exists()); i++) await Bun.sleep(25);
+  const agentPid = procs[procs.length - 1].pid;
+  const ticks = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
+  const agentCpuMs = () => {
+    const f = require("node:fs").readFileSync(`/proc/${agentPid}/stat`, "utf8") as string;
+    const v = f.slice(f.lastIndexOf(")") + 2).split(" ").map(Number);
+    return ((v[11] + v[12] + v[13] + v[14]) * 1000) / ticks;
+  };
 
   // 1. CPU per job: the same sources compiled one at a time, alternating clients.
   const sources = readdirSync(src).filter((f) => f.endsWith(".c")).sort().slice(0, JOBS);
   const flags = ["-DHAVE_CONFIG_H", "-I.", `-I${src}`, `-I${src}/../include`, "-O2", "-c"];
   for (const [label, hosts] of [["protocol 1", `127.0.0.1:${realPort}/4`], ["protocol 2 (lzo)", `127.0.0.1:${realPort}/4,lzo`]] as const) {
-    const cpu = { bundcc: [] as number[], distcc: [] as number[] };
-    const wall = { bundcc: [] as number[], distcc: [] as number[] };
+    const cpu = { bundcc: [] as number[], distcc: [] as number[], agent: [] as number[] };
+    const wall = { bundcc: [] as number[], distcc: [] as number[], agent: [] as number[] };
     const envB = clientEnv(hosts);
     const envD = clientEnv(hosts);
+    const envA = { ...clientEnv(hosts), BUNDCC_AGENT: agentSocket };
+    // Warm the agent up as a build's first compiles would, then count only what follows.
+    for (const f of sources.slice(0, 4)) await sh([BUNDCC, "gcc", ...flags, `${src}/${f}`, "-o", `warm-${f}.o`], { cwd: build, env: envA });
+    let agentCpu = 0;
     for (const f of sources) {
-      for (const who of ["distcc", "bundcc"] as const) {
-        const cmd = who === "bundcc" ? [BUNDCC, "gcc", ...flags, `${src}/${f}`, "-o", `${who}-${f}.o`] : [distcc, "gcc", ...flags, `${src}/${f}`, "-o", `${who}-${f}.o`];
-        const r = await sh(cmd, { cwd: build, env: who === "bundcc" ? envB : envD });
+      for (const who of ["distcc", "bundcc", "agent"] as const) {
+        const cmd = who === "distcc" ? [distcc, "gcc", ...flags, `${src}/${f}`, "-o", `${who}-${f}.o`] : [BUNDCC, "gcc", ...flags, `${src}/${f}`, "-o", `${who}-${f}.o`];
+        const a0 = who === "agent" ? agentCpuMs() : 0;
+        const r = await sh(cmd, { cwd: build, env: who === "bundcc" ? envB : who === "agent" ? envA : envD });
         if (r.code !== 0) throw new Error(`${who} failed on ${f}: ${r.err}`);
+        if (who === "agent") agentCpu += agentCpuMs() - a0;
         cpu[who].push(r.cpuMs);
         wall[who].push(r.wallMs);
       }
     }
-    const b = median(cpu.bundcc);
-    const d = median(cpu.distcc);
-    rows.push([`client CPU per job, incl. local cpp (median ms), ${label}`, b, d, `${sources.length} jobs each`]);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const d = mean(cpu.distcc);
+    rows.push([`client CPU per job, incl. local cpp (mean ms), ${label}`, mean(cpu.bundcc), d, `${sources.length} jobs each`]);
+    rows.push([`  the same, bundcc through a client agent (caller + agent)`, mean(cpu.agent) + agentCpu / sources.length, d, `agent's share ${(agentCpu / sources.length).toFixed(1)} ms`]);
     rows.push([`job wall time (median ms), ${label}`, median(wall.bundcc), median(wall.distcc), ""]);
+    rows.push([`  the same, bundcc through a client agent`, median(wall.agent), median(wall.distcc), ""]);
   }
   // The preprocessor's share, to show what the client itself adds.
   const cppCpu: number[] = [];
