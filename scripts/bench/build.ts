@@ -1,8 +1,10 @@
 #!/usr/bin/env bun
-// One table, one run: a real code base built five ways — local make; real distcc plain; real distcc
-// pump (Debian's include server via ../shared/peers/pump-shim.sh); bundcc plain; bundcc pump — with
-// wall time, client CPU (the whole make tree: clients, local preprocessors, include server), server
-// CPU (daemon and compilers), bytes sent to the server, and the share of jobs sent in pump mode.
+// One table, one run: a real code base built several ways — local make; real distcc plain; real distcc
+// pump (Debian's include server via ../shared/peers/pump-shim.sh); bundcc plain, by each compile's
+// own process and under `bundcc agent`; bundcc pump (whose include server hosts the client agent) —
+// with wall time, client CPU (the whole make tree: clients, local preprocessors, include server,
+// agent), the same less what make and its shells cost alone (measured with a compiler that does
+// nothing), server CPU (daemon and compilers), bytes sent, and the share of jobs sent in pump mode.
 // Code base: libiberty (C, Debian binutils-source) and leveldb + snappy (C++, npm classic-level).
 // Usage: bun scripts/bench/build.ts [-j N]
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -149,6 +151,8 @@ function ownCpuMs(): number {
 
 interface Row {
   name: string;
+  /** CPU of the same make runs with a compiler that does nothing: make's and its shells' own share. */
+  makeCpu: number;
   wall: number;
   clientCpu: number;
   serverCpu: number;
@@ -161,7 +165,13 @@ interface Row {
 async function build(name: string, dirs: { cDir: string; cxxDir: string }, wrap: string[], cc: string | null, env: Record<string, string>, server: { port: number } | null, counted: Counted | null): Promise<Row> {
   let wall = 0;
   let clientCpu = 0;
+  let makeCpu = 0;
   let objects = 0;
+  for (const [dir, varName] of [[dirs.cDir, "CC"], [dirs.cxxDir, "CXX"]] as const) {
+    await sh(["make", "clean"], { cwd: dir });
+    const r = await sh(["make", "-k", `-j${cc ? J : 2}`, `${varName}=true`], { cwd: dir, env });
+    makeCpu += r.usage ? Number(r.usage.cpuTime.user + r.usage.cpuTime.system) / 1000 : 0;
+  }
   // Server CPU = everything the machine did minus the build's own process tree and this script (the
   // proxy): daemons and the compilers they run, whichever way they reap them. Needs a quiet machine.
   const machine0 = machineCpuMs();
@@ -182,7 +192,7 @@ async function build(name: string, dirs: { cDir: string; cxxDir: string }, wrap:
   const serverCpu = server ? Math.max(0, machineCpuMs() - machine0 - clientCpu - (ownCpuMs() - own0)) : 0;
   const v = counted?.versions ?? {};
   const jobs = Object.values(v).reduce((a, b) => a + b, 0);
-  return { name, wall, clientCpu, serverCpu, bytes: counted?.bytes ?? 0, jobs, pump: v.DIST00000003 ?? 0, objects };
+  return { name, makeCpu, wall, clientCpu, serverCpu, bytes: counted?.bytes ?? 0, jobs, pump: v.DIST00000003 ?? 0, objects };
 }
 
 const dirs = await prepare();
@@ -202,23 +212,33 @@ rows.push(await build("local make -j2", dirs, [], null, base, null, null));
 rows.push(await build("real distcc, plain", dirs, [], "/usr/bin/distcc", env(`127.0.0.1:${toDistccd.port}/${J},lzo`), distccd, toDistccd));
 rows.push(await build("real distcc, pump (Debian include server)", dirs, ["bash", SHIM], "/usr/bin/distcc", env(`127.0.0.1:${toDistccd.port}/${J},cpp,lzo`), distccd, toDistccd));
 rows.push(await build("bundcc, plain", dirs, [], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},lzo`), bundccServe, toBundcc));
+rows.push(await build("bundcc, plain, under bundcc agent", dirs, [BUNDCC, "agent", "--"], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},lzo`), bundccServe, toBundcc));
 rows.push(await build("bundcc, pump", dirs, [BUNDCC, "pump"], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},cpp,lzo`), bundccServe, toBundcc));
 rows.push(await build("bundcc pump → real distccd", dirs, [BUNDCC, "pump"], BUNDCC, env(`127.0.0.1:${toDistccd.port}/${J},cpp,lzo`), distccd, toDistccd));
 
 const f1 = (x: number) => x.toFixed(1);
 console.log(`Build of libiberty (C) + leveldb/snappy (C++), make -j${J} over one 4-slot server on 127.0.0.1 (2-core machine)\n`);
-console.log("| configuration | objects | wall s | client CPU s | client CPU ms/job | server CPU s | bytes sent | jobs | pump jobs |");
-console.log("|---|---|---|---|---|---|---|---|---|");
+console.log("| configuration | objects | wall s | client CPU s | client CPU ms/job | the same less make's own | server CPU s | bytes sent | jobs | pump jobs |");
+console.log("|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   const perJob = r.jobs ? f1(r.clientCpu / r.jobs) : "–";
-  console.log(`| ${r.name} | ${r.objects} | ${f1(r.wall / 1000)} | ${f1(r.clientCpu / 1000)} | ${perJob} | ${f1(r.serverCpu / 1000)} | ${r.bytes ? (r.bytes / 1e6).toFixed(2) + " MB" : "–"} | ${r.jobs || "–"} | ${r.jobs ? `${r.pump} (${((100 * r.pump) / r.jobs).toFixed(0)}%)` : "–"} |`);
+  const lessMake = r.jobs ? f1((r.clientCpu - r.makeCpu) / r.jobs) : "–";
+  console.log(`| ${r.name} | ${r.objects} | ${f1(r.wall / 1000)} | ${f1(r.clientCpu / 1000)} | ${perJob} | ${lessMake} | ${f1(r.serverCpu / 1000)} | ${r.bytes ? (r.bytes / 1e6).toFixed(2) + " MB" : "–"} | ${r.jobs || "–"} | ${r.jobs ? `${r.pump} (${((100 * r.pump) / r.jobs).toFixed(0)}%)` : "–"} |`);
 }
-const [, realPlain, realPump, , ourPump] = rows;
+const row = (name: string) => rows.find((r) => r.name === name)!;
+const realPlain = row("real distcc, plain");
+const realPump = row("real distcc, pump (Debian include server)");
+const ourPlain = row("bundcc, plain");
+const ourAgentPlain = row("bundcc, plain, under bundcc agent");
+const ourPump = row("bundcc, pump");
 const perJob = (r: Row) => r.clientCpu / Math.max(1, r.jobs);
+const perJobLessMake = (r: Row) => (r.clientCpu - r.makeCpu) / Math.max(1, r.jobs);
+const ratio = (a: Row, b: Row) => `${(perJob(a) / perJob(b)).toFixed(2)} (less make's own: ${(perJobLessMake(a) / perJobLessMake(b)).toFixed(2)})`;
 console.log(`\nTargets:`);
 console.log(`- jobs in pump mode: ${((100 * ourPump.pump) / Math.max(1, ourPump.jobs)).toFixed(1)}% (target ≥ 99%)`);
-console.log(`- bundcc pump client CPU per job / real distcc pump's: ${(perJob(ourPump) / perJob(realPump)).toFixed(2)} (target ≤ 0.5)`);
-console.log(`- bundcc pump client CPU per job / real distcc plain's: ${(perJob(ourPump) / perJob(realPlain)).toFixed(2)} (target ≤ 0.15)`);
+console.log(`- bundcc pump client CPU per job / real distcc pump's: ${ratio(ourPump, realPump)} (target ≤ 0.5)`);
+console.log(`- bundcc pump client CPU per job / real distcc plain's: ${ratio(ourPump, realPlain)} (target ≤ 0.15)`);
+console.log(`- bundcc plain client CPU per job / real distcc plain's: ${ratio(ourPlain, realPlain)}; under bundcc agent: ${ratio(ourAgentPlain, realPlain)}`);
 console.log(`- bytes sent, bundcc pump / real distcc pump: ${(ourPump.bytes / Math.max(1, realPump.bytes)).toFixed(2)} (target ≤ 1)`);
 
 // Explicitly: the servers and proxies would otherwise keep this process (and its exit hook) waiting.
