@@ -6,10 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useFullJit } from "../common/jit.ts";
 import { writeErr } from "../common/output.ts";
+import { runWrappedCommand } from "../common/process.ts";
 import { startAgent } from "./agent.ts";
 
 const USAGE = "usage: bundcc agent [--] COMMAND ARGS…   |   bundcc agent --socket PATH\n";
-const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 export async function agentMain(args: string[]): Promise<number> {
   if (args[0] === "--socket") {
@@ -21,7 +21,7 @@ export async function agentMain(args: string[]): Promise<number> {
     useFullJit();
     const agent = startAgent(path);
     await new Promise<void>((resolve) => {
-      for (const s of SIGNALS) process.on(s, () => resolve());
+      for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => resolve());
     });
     agent.stop();
     return 0;
@@ -37,18 +37,7 @@ export async function agentMain(args: string[]): Promise<number> {
   const dir = mkdtempSync(join(env.TMPDIR || tmpdir(), "bundcc-agent."));
   const agent = startAgent(join(dir, "socket"));
   env.BUNDCC_AGENT = join(dir, "socket");
-  // The build gets ^C from the terminal itself; this process stays to clean up after it.
-  const ignore = () => {};
-  for (const s of SIGNALS) process.on(s, ignore);
-  let status: number;
-  try {
-    const build = Bun.spawn(command, { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
-    status = await build.exited;
-    if (build.signalCode) status = 128 + (build.signalCode === "SIGINT" ? 2 : 15);
-  } catch (err) {
-    await writeErr(`bundcc agent: cannot run '${command[0]}': ${(err as Error).message}\n`);
-    status = 127;
-  }
+  const status = await runWrappedCommand("bundcc agent", command, env);
   agent.stop();
   rmSync(dir, { recursive: true, force: true });
   return status;

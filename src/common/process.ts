@@ -1,3 +1,6 @@
+import { writeErr } from "./output.ts";
+import { signalNumber } from "./signals.ts";
+
 /** True if a process with this pid exists (one we may not signal counts as existing). */
 export function processAlive(pid: number): boolean {
   try {
@@ -5,5 +8,23 @@ export function processAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Runs a wrapped build (`bundcc pump CMD`, `bundcc agent CMD`) to its end and returns its shell-style
+ * status. The build gets ^C from the terminal itself; this process ignores it and stays to clean up.
+ */
+export async function runWrappedCommand(program: string, command: string[], env: Record<string, string>): Promise<number> {
+  const ignore = () => {};
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, ignore);
+  try {
+    const build = Bun.spawn(command, { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+    const status = await build.exited;
+    const sig = signalNumber(build.signalCode);
+    return sig ? 128 + sig : status;
+  } catch (err) {
+    await writeErr(`${program}: cannot run '${command[0]}': ${(err as Error).message}\n`);
+    return 127;
   }
 }

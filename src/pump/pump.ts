@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, sym
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { writeErr, writeOut } from "../common/output.ts";
+import { runWrappedCommand } from "../common/process.ts";
 import { selfCommand } from "../common/self.ts";
 import { loadHosts } from "../client/hosts.ts";
 import { type IncludeServerReport, REPORT_FILE } from "./include-server.ts";
@@ -98,18 +99,7 @@ export async function pumpMain(args: string[]): Promise<number> {
     return 0;
   }
 
-  // The build gets ^C from the terminal itself; this process waits to clean up after it.
-  const ignore = () => {};
-  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, ignore);
-  let status: number;
-  try {
-    const build = Bun.spawn(command, { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
-    status = await build.exited;
-    if (build.signalCode) status = 128 + (build.signalCode === "SIGINT" ? 2 : 15);
-  } catch (err) {
-    await writeErr(`bundcc pump: cannot run '${command[0]}': ${(err as Error).message}\n`);
-    status = 127;
-  }
+  const status = await runWrappedCommand("bundcc pump", command, env);
   await shutdown(dir, String(server.pid), true);
   return status;
 }

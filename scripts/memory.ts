@@ -1,0 +1,38 @@
+// Memory and time of the include analyzer over the whole of /usr/include as user headers: every
+// glibc header (C) and every Boost header (C++), each its own TU with -nostdinc and the compiler's
+// directories passed as -I, through one analyzer as in a build (no compiler runs: soundness is
+// scripts/soundness.ts's job). Usage: bun scripts/memory.ts [--boost-stride N]
+import { IncludeAnalyzer } from "../src/includes/index.ts";
+import { boostHeaders, glibcHeaders, headerTUs } from "./corpus.ts";
+
+const args = process.argv.slice(2);
+const stride = Number(args[args.indexOf("--boost-stride") + 1]) || 1;
+const analyzer = new IncludeAnalyzer();
+const sets = [
+  ["glibc headers (gcc, C)", await headerTUs(await glibcHeaders(), "gcc", "c")],
+  [`Boost headers /${stride} (g++, C++)`, await headerTUs(boostHeaders(stride), "g++", "c++")],
+] as const;
+let total = 0;
+for (const [label, tus] of sets) {
+  let answered = 0;
+  let files = 0;
+  const declined = new Map<string, number>();
+  const t0 = performance.now();
+  for (const tu of tus) {
+    const r = analyzer.analyze(tu.cwd, tu.argv);
+    if (r.ok) {
+      answered++;
+      files += r.files.length;
+    } else {
+      const why = r.reason.replace(/'[^']*'|"[^"]*"|\d+/g, "…");
+      declined.set(why, (declined.get(why) ?? 0) + 1);
+    }
+  }
+  const ms = performance.now() - t0;
+  total += tus.length;
+  console.log(`${label}: ${tus.length} TUs, ${answered} answered (${files} files in all), ${tus.length - answered} declined, ${(ms / 1000).toFixed(1)} s (${(ms / tus.length).toFixed(1)} ms/TU)`);
+  for (const [why, n] of [...declined].sort((a, b) => b[1] - a[1]).slice(0, 5)) console.log(`  declined ×${n}: ${why}`);
+  console.log(`  peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+}
+console.log(`${total} TUs; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB (limit 1024)`);
+process.exit(0);
