@@ -80,7 +80,10 @@ interface CachedComputed {
 
 const DEFAULT_MAX_STEPS = 2_000_000;
 const DEFAULT_TIME_LIMIT_MS = 1500;
-const MAX_CACHED_RESULTS = 4096;
+// The request cache is bounded by the files its answers list in all, not by their number: a build
+// of header-heavy C++ (Boost: a thousand files per answer) would otherwise keep hundreds of MiB of
+// answers that a build asks for about once each.
+const MAX_CACHED_RESULT_FILES = 1_000_000;
 
 export class IncludeAnalyzer {
   readonly fs: FileSystem;
@@ -92,6 +95,7 @@ export class IncludeAnalyzer {
   private scans = new Map<string, ScannedFile>();
   private defsByName = new Map<string, Array<{ file: string; def: MacroDefinition }>>();
   private results = new Map<string, Closure>();
+  private resultFiles = 0;
   private configs = new Map<string, SearchConfig>();
   private computed = new Map<string, CachedComputed[]>();
   private defIds = new WeakMap<MacroDefinition, number>();
@@ -143,8 +147,13 @@ export class IncludeAnalyzer {
       const closure = new Request(this, config, cmd).run();
       if (this.requestCache) {
         // Bounded: a build asks about each TU about once; old answers only cost memory.
-        if (this.results.size >= MAX_CACHED_RESULTS) this.results.delete(this.results.keys().next().value!);
+        while (this.results.size > 0 && this.resultFiles + closure.files.length > MAX_CACHED_RESULT_FILES) {
+          const oldest = this.results.keys().next().value!;
+          this.resultFiles -= this.results.get(oldest)!.files.length;
+          this.results.delete(oldest);
+        }
         this.results.set(requestKey, closure);
+        this.resultFiles += closure.files.length;
       }
       return closure;
     } catch (e) {
@@ -217,6 +226,7 @@ export class IncludeAnalyzer {
     this.scans.clear();
     this.defsByName.clear();
     this.results.clear();
+    this.resultFiles = 0;
     this.configs.clear();
     this.computed.clear();
     this.paths.reset();

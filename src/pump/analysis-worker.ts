@@ -1,6 +1,7 @@
 // The include server's analysis thread: the analyzer and the mirror live here, so the socket front
 // never waits on a computation. Messages: {id, cwd, argv} in, {id, paths} or {id, declined} out.
 import { useFullJit } from "../common/jit.ts";
+import { collectIfGrown } from "../common/memory.ts";
 import { IncludeAnalyzer } from "../includes/index.ts";
 import { Mirror } from "./mirror.ts";
 
@@ -35,6 +36,7 @@ self.onmessage = (event: MessageEvent) => {
     reply = { id: msg.id, declined: `internal error: ${(err as Error).message}`, ms: performance.now() - t0 };
   }
   self.postMessage(reply);
+  collectIfGrown();
 };
 
 function answer(msg: AnalysisRequest, t0: number): AnalysisReply {
