@@ -18,6 +18,10 @@ export async function agentMain(args: string[]): Promise<number> {
       await writeErr(`bundcc agent: --socket needs one absolute path\n${USAGE}`);
       return 101;
     }
+    if (await answers(path)) {
+      await writeErr(`bundcc agent: an agent is already serving ${path}\n`);
+      return 1;
+    }
     useFullJit();
     const agent = startAgent(path);
     await new Promise<void>((resolve) => {
@@ -41,4 +45,15 @@ export async function agentMain(args: string[]): Promise<number> {
   agent.stop();
   rmSync(dir, { recursive: true, force: true });
   return status;
+}
+
+/** True when something accepts connections on the Unix socket `path` (a live agent, not a stale file). */
+async function answers(path: string): Promise<boolean> {
+  try {
+    const s = await Bun.connect({ unix: path, socket: { data() {} } });
+    s.end();
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -82,6 +82,25 @@ describe("compiles handed to the agent", () => {
   }, 120_000);
 });
 
+describe("bundcc agent --socket", () => {
+  test("refuses a socket a live agent serves, takes over a stale one", async () => {
+    const busy = await run([BUNDCC, "agent", "--socket", agentSocket], { timeoutMs: 10_000 });
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toContain("already serving");
+    const stale = join(tempDir(), "stale.sock");
+    Bun.listen({ unix: stale, socket: { data() {} } }).stop(true);
+    await Bun.write(stale, "");
+    const took = startProcess([BUNDCC, "agent", "--socket", stale]);
+    for (let i = 0; i < 100; i++) {
+      const r = await compile([bundcc(), "gcc", "-c", "hello.c", "-o", "stale-taken.o"], work, viaAgent({ BUNDCC_AGENT: stale, DISTCC_FALLBACK: "0", DISTCC_VERBOSE: "1" }), "stale-taken.o");
+      if (r.stderr.includes("compiling in the client agent")) break;
+      if (i === 99) throw new Error("the agent never took over the stale socket");
+      await Bun.sleep(50);
+    }
+    await took.stop();
+  });
+});
+
 describe("an agent that cannot help never loses a compile", () => {
   test("unreachable (stale BUNDCC_AGENT): the caller compiles by itself", async () => {
     const r = await compile([bundcc(), "gcc", "-c", "hello.c", "-o", "stale.o"], work, viaAgent({ BUNDCC_AGENT: join(tempDir(), "gone"), DISTCC_FALLBACK: "0" }), "stale.o");
