@@ -5,7 +5,7 @@ import { relay } from "./client/relay.ts";
 const SUBCOMMANDS = new Set(["serve", "pump", "include-server", "agent", "scan-includes", "hosts", "lsdistcc", "monitor", "help"]);
 const SELF_NAMES = new Set(["bundcc", "bun", "bun.exe", "main", "main.ts"]);
 
-// The roles are separate entry points of the compiled binary (see the build in package.json), so a
+// The roles are separate entry points of the compiled binary (see the build in the Makefile), so a
 // process loads only the code of its own role. The specifiers are computed at run time so that the
 // bundler leaves them to be resolved then, instead of copying every role into this one.
 const roleFile = (name: string) => [".", `${name}.ts`].join("/");
@@ -21,7 +21,7 @@ function baseName(path: string): string {
 async function client(argv0: string, args: string[], masquerade: boolean): Promise<number> {
   const agent = process.env.BUNDCC_AGENT;
   if (agent && agent !== "0") {
-    const code = await await relay(agent, argv0, args, masquerade);
+    const code = await relay(agent, argv0, args, masquerade);
     if (code !== null) return code;
   }
   return (await clientRole()).main({ argv0, args, masquerade });

@@ -7,11 +7,11 @@
 //      against bundcc serve (and a local `make -j2` for reference).
 //   3. Start-up: `bundcc --version` and bundcc's client (argv[0] distcc) --version vs `distcc --version`.
 // Prints one table with ratios (bundcc / distcc). Usage: bun scripts/bench/client.ts [--jobs N] [--bin PATH] [--no-build]
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort, waitForPort } from "../../tests/lib/net.ts";
+import { freePort, waitForFile, waitForPort } from "../../tests/lib/net.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 // --bin PATH benchmarks another build of bundcc (e.g. one compiled with --bytecode).
@@ -98,11 +98,11 @@ async function main(): Promise<void> {
   // A client agent for the agent rows; its CPU is read from /proc (ticks: self and reaped children).
   const agentSocket = join(work, "agent.sock");
   daemon([BUNDCC, "agent", "--socket", agentSocket], process.env as Record<string, string>);
-  for (let i = 0; i < 200 && !(await Bun.file(agentSocket).exists()); i++) await Bun.sleep(25);
+  await waitForFile(agentSocket);
   const agentPid = procs[procs.length - 1].pid;
   const ticks = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
   const agentCpuMs = () => {
-    const f = require("node:fs").readFileSync(`/proc/${agentPid}/stat`, "utf8") as string;
+    const f = readFileSync(`/proc/${agentPid}/stat`, "utf8");
     const v = f.slice(f.lastIndexOf(")") + 2).split(" ").map(Number);
     return ((v[11] + v[12] + v[13] + v[14]) * 1000) / ticks;
   };

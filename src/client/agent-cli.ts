@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useFullJit } from "../common/jit.ts";
 import { writeErr } from "../common/output.ts";
-import { runWrappedCommand } from "../common/process.ts";
+import { environment, runWrappedCommand } from "../common/process.ts";
+import { STOP_SIGNALS } from "../common/signals.ts";
 import { startAgent } from "./agent.ts";
 
 const USAGE = "usage: bundcc agent [--] COMMAND ARGS…   |   bundcc agent --socket PATH\n";
@@ -25,7 +26,7 @@ export async function agentMain(args: string[]): Promise<number> {
     useFullJit();
     const agent = startAgent(path);
     await new Promise<void>((resolve) => {
-      for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => resolve());
+      for (const s of STOP_SIGNALS) process.on(s, () => resolve());
     });
     agent.stop();
     return 0;
@@ -36,8 +37,7 @@ export async function agentMain(args: string[]): Promise<number> {
     return 101;
   }
   useFullJit();
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  const env = environment();
   const dir = mkdtempSync(join(env.TMPDIR || tmpdir(), "bundcc-agent."));
   const agent = startAgent(join(dir, "socket"));
   env.BUNDCC_AGENT = join(dir, "socket");

@@ -42,6 +42,10 @@ export function int32(n: number): Uint8Array {
   return b;
 }
 
+export function readInt32(payload: Uint8Array): number {
+  return new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getInt32(0, true);
+}
+
 /** Splits a byte stream into frames; throws on a frame larger than MAX_FRAME. */
 export class FrameReader {
   private buf = new Uint8Array(0);

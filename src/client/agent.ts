@@ -5,11 +5,11 @@
 // so a job costs it far less than a fresh process would. `bundcc pump` hosts one in its include
 // server; `bundcc agent` runs one on its own.
 import { AsyncLocalStorage } from "node:async_hooks";
-import { chmodSync, existsSync, rmSync } from "node:fs";
+import { chmodSync, rmSync } from "node:fs";
 import type { Socket } from "bun";
 import * as v from "valibot";
 import { Exit } from "../common/exit.ts";
-import { Frame, FrameReader, frame, int32 } from "./agent-wire.ts";
+import { Frame, FrameReader, frame, int32, readInt32 } from "./agent-wire.ts";
 import { type ClientIo, NeedsOwnProcess, routeIo } from "./io.ts";
 
 const RequestSchema = v.object({
@@ -22,6 +22,8 @@ const RequestSchema = v.object({
 });
 
 export type IncludeServerHook = NonNullable<ClientIo["includeServer"]>;
+
+const encoder = new TextEncoder();
 
 /** A writer that respects the socket's back-pressure (Bun writes what fits and reports how much). */
 class Outbox {
@@ -69,7 +71,7 @@ class JobIo implements ClientIo {
 
   async write(fd: number, data: string | Uint8Array): Promise<void> {
     if (data.length === 0 || this.cancelled) return;
-    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
     const payload = new Uint8Array(4 + bytes.length);
     new DataView(payload.buffer).setUint32(0, fd, true);
     payload.set(bytes, 4);
@@ -84,7 +86,7 @@ class JobIo implements ClientIo {
     if (this.cancelled) return Promise.resolve(Exit.DISTCC_FAILED);
     const { promise, resolve } = Promise.withResolvers<number>();
     this.runResult = resolve;
-    this.out.send(frame(Frame.Run, new TextEncoder().encode(JSON.stringify({ argv, env }))));
+    this.out.send(frame(Frame.Run, encoder.encode(JSON.stringify({ argv, env }))));
     return promise;
   }
 
@@ -109,26 +111,23 @@ class JobIo implements ClientIo {
 
 interface AgentConn {
   reader: FrameReader;
-  outbox: Outbox | null;
+  outbox: Outbox;
   job: JobIo | null;
   done: boolean;
 }
 
 export interface AgentHandle {
   stop(): void;
-  /** Jobs finished so far (for tests and `bundcc agent`'s log). */
-  readonly jobs: number;
 }
 
 /** Listens on `socketPath` (created 0600) and runs every compile sent to it. */
 export function startAgent(socketPath: string, includeServer?: IncludeServerHook): AgentHandle {
   const store = new AsyncLocalStorage<JobIo>();
   routeIo(() => store.getStore());
-  let jobs = 0;
 
   const start = (s: Socket<AgentConn>, payload: Uint8Array) => {
     const parsed = v.safeParse(RequestSchema, safeJson(payload));
-    const outbox = s.data.outbox!;
+    const outbox = s.data.outbox;
     if (!parsed.success) {
       outbox.send(frame(Frame.OwnProcess, new Uint8Array(0)));
       s.end();
@@ -148,7 +147,6 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
         if (!(err instanceof NeedsOwnProcess)) await job.write(2, `bundcc: agent: ${(err as Error)?.stack ?? err}\n`);
         reply = frame(Frame.OwnProcess, new Uint8Array(0));
       }
-      jobs++;
       s.data.done = true;
       if (!job.cancelled) {
         outbox.send(reply);
@@ -157,7 +155,7 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
     });
   };
 
-  if (existsSync(socketPath)) rmSync(socketPath, { force: true });
+  rmSync(socketPath, { force: true });
   const listener = Bun.listen<AgentConn>({
     unix: socketPath,
     socket: {
@@ -175,11 +173,11 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
         }
         for (const f of frames) {
           if (f.kind === Frame.Request && !s.data.job) start(s, f.payload);
-          else if (f.kind === Frame.RunResult && f.payload.length === 4) s.data.job?.ranCompiler(new DataView(f.payload.buffer, f.payload.byteOffset, 4).getInt32(0, true));
+          else if (f.kind === Frame.RunResult && f.payload.length === 4) s.data.job?.ranCompiler(readInt32(f.payload));
         }
       },
       drain(s) {
-        s.data.outbox?.drain();
+        s.data.outbox.drain();
       },
       close(s) {
         if (!s.data.done) s.data.job?.cancel();
@@ -194,9 +192,6 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
     stop() {
       listener.stop(true);
       rmSync(socketPath, { force: true });
-    },
-    get jobs() {
-      return jobs;
     },
   };
 }

@@ -70,13 +70,14 @@ async function run(inv: ClientInvocation, env: Record<string, string | undefined
     argv = [baseName(inv.argv0), ...inv.args];
   } else {
     const first = inv.args[0];
-    if (io().inAgent && (first === undefined || OWN_OPTIONS.has(first))) throw new NeedsOwnProcess();
-    if (first === undefined) {
+    const own = first === undefined ? null : ownOption(first);
+    if (first === undefined || own) {
+      // What bundcc itself answers prints to the caller's own terminal: the agent hands it back.
+      if (io().inAgent) throw new NeedsOwnProcess();
+      if (own) return own(inv.args, env);
       await (await import("./help.ts")).printHelp();
       return Exit.BAD_ARGUMENTS;
     }
-    const own = await ownOption(first, inv.args, env);
-    if (own !== null) return own;
     // Implicit: `bundcc -c x.c` or `bundcc x.c` compiles with cc.
     argv = first.startsWith("-") || isSource(first) || first.endsWith(".o") ? ["cc", ...inv.args] : [...inv.args];
   }
@@ -139,37 +140,42 @@ async function run(inv: ClientInvocation, env: Record<string, string | undefined
   return distribute(job, hosts);
 }
 
-const OWN_OPTIONS = new Set(["--help", "--version", "--show-hosts", "-j", "--scan-includes"]);
+type OwnOption = (args: string[], env: Record<string, string | undefined>) => Promise<number>;
 
 /** --help, --version, --show-hosts, -j, --scan-includes: recognised only as the first argument. */
-async function ownOption(first: string, args: string[], env: Record<string, string | undefined>): Promise<number | null> {
+function ownOption(first: string): OwnOption | null {
   switch (first) {
     case "--help":
-      await (await import("./help.ts")).printHelp();
-      return 0;
+      return async () => {
+        await (await import("./help.ts")).printHelp();
+        return 0;
+      };
     case "--version":
-      await (await import("./help.ts")).printVersion();
-      return 0;
+      return async () => {
+        await (await import("./help.ts")).printVersion();
+        return 0;
+      };
     case "--show-hosts":
-    case "-j": {
-      let hosts;
-      try {
-        hosts = await loadHosts(env);
-      } catch (err) {
-        if (!(err instanceof DistccError)) throw err;
-        await writeErr(`bundcc: ${err.message}\n`);
-        return err.code;
-      }
-      if ("none" in hosts) {
-        await writeErr(`bundcc: ${hosts.none}\n`);
-        return Exit.NO_HOSTS;
-      }
-      if (first === "-j") await writeOut(`${totalSlots(hosts)}\n`);
-      else await writeOut(hosts.hosts.map((h) => `${h.spec}\n`).join(""));
-      return 0;
-    }
+    case "-j":
+      return async (_args, env) => {
+        let hosts;
+        try {
+          hosts = await loadHosts(env);
+        } catch (err) {
+          if (!(err instanceof DistccError)) throw err;
+          await writeErr(`bundcc: ${err.message}\n`);
+          return err.code;
+        }
+        if ("none" in hosts) {
+          await writeErr(`bundcc: ${hosts.none}\n`);
+          return Exit.NO_HOSTS;
+        }
+        if (first === "-j") await writeOut(`${totalSlots(hosts)}\n`);
+        else await writeOut(hosts.hosts.map((h) => `${h.spec}\n`).join(""));
+        return 0;
+      };
     case "--scan-includes":
-      return scanIncludes(args.slice(1), env);
+      return (args, env) => scanIncludes(args.slice(1), env);
   }
   return null;
 }

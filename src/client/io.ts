@@ -2,6 +2,7 @@
 // local compiler runs and cancellation. A compile run by `bundcc gcc …` itself uses this process;
 // a compile handed to the client agent (agent.ts) gets one of these per job, so the same job code
 // serves both without reading process-wide state.
+import { STOP_SIGNALS, signalNumber } from "../common/signals.ts";
 import { writeFd } from "./sys.ts";
 
 export interface ClientIo {
@@ -68,9 +69,9 @@ class ProcessIo implements ClientIo {
       // Interrupted (make -j stopped with ^C): clean up, then die with the signal's status.
       const handler = (signal: NodeJS.Signals) => {
         for (const f of cleanups) f();
-        process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGHUP" ? 1 : 15));
+        process.exit(128 + (signalNumber(signal) ?? 15));
       };
-      for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, handler);
+      for (const sig of STOP_SIGNALS) process.once(sig, handler);
     }
     this.cleanups.add(fn);
     return () => this.cleanups?.delete(fn);

@@ -2,14 +2,13 @@
 // this process only ships its invocation and relays what comes back, so it pays Bun's start-up and
 // little else, while the agent — warm, with its caches — does the job. Returns null when the agent
 // cannot be used; the caller then runs the job itself, so no compile is ever lost to the agent.
-import { type AgentRequest, Frame, FrameReader, frame, int32 } from "./agent-wire.ts";
+import { environment } from "../common/process.ts";
+import { type AgentRequest, Frame, FrameReader, frame, int32, readInt32 } from "./agent-wire.ts";
 
 const encoder = new TextEncoder();
 
 export async function relay(socketPath: string, argv0: string, args: string[], masquerade: boolean): Promise<number | null> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  const request: AgentRequest = { argv0, args, masquerade, cwd: process.cwd(), pid: process.pid, env };
+  const request: AgentRequest = { argv0, args, masquerade, cwd: process.cwd(), pid: process.pid, env: environment() };
   const reader = new FrameReader();
   const outcome = Promise.withResolvers<number | null>();
   // Frames are handled strictly in order: output, compiler runs and the exit status.
@@ -48,10 +47,9 @@ export async function relay(socketPath: string, argv0: string, args: string[], m
   }
 
   async function handle(s: typeof socket, kind: number, payload: Uint8Array): Promise<void> {
-    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
     switch (kind) {
       case Frame.Write: {
-        const fd = view.getUint32(0, true);
+        const fd = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true);
         const bytes = payload.subarray(4);
         if (fd === 1) await Bun.write(Bun.stdout, bytes);
         else if (fd === 2) await Bun.write(Bun.stderr, bytes);
@@ -65,7 +63,7 @@ export async function relay(socketPath: string, argv0: string, args: string[], m
         return;
       }
       case Frame.Exit:
-        finish(view.getInt32(0, true));
+        finish(readInt32(payload));
         return;
       default:
         finish(null);

@@ -112,11 +112,11 @@ export function writeWholeFile(path: string, data: Uint8Array | string, mode = 0
   }
 }
 
-/** Reads a whole file synchronously (no thread pool, unlike Bun.file().bytes()). */
 // One read buffer for every file, copied out at the right size: a fresh 256 KiB per small header
 // would cost an allocation and page faults per file.
 let scratch = new Uint8Array(256 * 1024);
 
+/** Reads a whole file synchronously (no thread pool, unlike Bun.file().bytes()). */
 export function readWholeFile(path: string): Uint8Array {
   const fd = openFile(path, 0);
   try {

@@ -1,5 +1,12 @@
 import { writeErr } from "./output.ts";
-import { signalNumber } from "./signals.ts";
+import { STOP_SIGNALS, signalNumber } from "./signals.ts";
+
+/** This process's environment as a plain record (for a child's, or to ship to the agent). */
+export function environment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  return env;
+}
 
 /** True if a process with this pid exists (one we may not signal counts as existing). */
 export function processAlive(pid: number): boolean {
@@ -17,7 +24,7 @@ export function processAlive(pid: number): boolean {
  */
 export async function runWrappedCommand(program: string, command: string[], env: Record<string, string>): Promise<number> {
   const ignore = () => {};
-  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, ignore);
+  for (const s of STOP_SIGNALS) process.on(s, ignore);
   try {
     const build = Bun.spawn(command, { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
     const status = await build.exited;

@@ -7,6 +7,9 @@ const LINUX_SIGNALS: Record<string, number> = {
   SIGPWR: 30, SIGSYS: 31,
 };
 
+/** What ends a build or a role: ^C, kill, a closed terminal. */
+export const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
 /** Signal number for a name such as "SIGTERM" (Bun reports names, wait(2) wants numbers). */
 export function signalNumber(name: string | number | null | undefined): number | null {
   if (!name) return null;

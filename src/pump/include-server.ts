@@ -5,6 +5,7 @@ import { dirname } from "node:path";
 import type { Socket } from "bun";
 import { useFullJit } from "../common/jit.ts";
 import { writeErr } from "../common/output.ts";
+import { STOP_SIGNALS } from "../common/signals.ts";
 import { ByteQueue, DEFAULT_LIMITS, readArgv, TokenReader, TokenWriter, writeArgv } from "../protocol/index.ts";
 import type { AnalysisReply } from "./analysis-worker.ts";
 import { createMirrorRoot, removeStaleMirrors } from "./mirror.ts";
@@ -181,7 +182,7 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
       saveReport();
       resolve(0);
     };
-    for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, stop);
+    for (const sig of STOP_SIGNALS) process.on(sig, stop);
   });
 }
 

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, sym
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { writeErr, writeOut } from "../common/output.ts";
-import { runWrappedCommand } from "../common/process.ts";
+import { environment, runWrappedCommand } from "../common/process.ts";
 import { selfCommand } from "../common/self.ts";
 import { loadHosts } from "../client/hosts.ts";
 import { type IncludeServerReport, REPORT_FILE } from "./include-server.ts";
@@ -41,8 +41,7 @@ export async function pumpMain(args: string[]): Promise<number> {
   const self = selfCommand();
   if (!startupOnly) await writeOut(`${BAR}Using bundcc pump from ${dirname(process.execPath)}\n`);
 
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  const env = environment();
   const dir = mkdtempSync(join(env.TMPDIR || tmpdir(), "distcc-pump."));
   const socket = join(dir, "socket");
   const pidFile = join(dir, "pid");

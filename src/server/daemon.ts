@@ -6,6 +6,7 @@ import { Exit } from "../common/exit.ts";
 import { Logger, stderrSink, type LogSink } from "../common/log.ts";
 import { useFullJit } from "../common/jit.ts";
 import { Semaphore } from "../common/semaphore.ts";
+import { STOP_SIGNALS } from "../common/signals.ts";
 import { type AclRule, allowed, PRIVATE_NETWORKS } from "./acl.ts";
 import { CompilerAllowlist } from "./allowlist.ts";
 import { PipeConnection, SocketConnection, type SocketData } from "./connection.ts";
@@ -112,7 +113,7 @@ export async function startServer(opts: ServeOptions): Promise<number> {
       if (activeJobs.size) await Promise.race([Promise.allSettled([...activeJobs]), Bun.sleep(5000)]);
       resolve(0);
     };
-    for (const s of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(s, () => void stop(s));
+    for (const s of STOP_SIGNALS) process.on(s, () => void stop(s));
   });
 }
 

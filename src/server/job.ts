@@ -2,6 +2,7 @@
 import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DistccError, Exit, waitStatus } from "../common/exit.ts";
+import { environment } from "../common/process.ts";
 import type { Logger } from "../common/log.ts";
 import { Semaphore } from "../common/semaphore.ts";
 import { signalNumber } from "../common/signals.ts";
@@ -265,8 +266,7 @@ let baseCompilerEnv: Record<string, string> | null = null;
 
 function compilerEnv(path: string, jobDir: string): Record<string, string> {
   if (!baseCompilerEnv) {
-    baseCompilerEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) baseCompilerEnv[k] = v;
+    baseCompilerEnv = environment();
     // Lets a compiler that is itself a distcc masquerade link notice it was started by a server.
     const level = Number.parseInt(baseCompilerEnv._DISTCC_SAFEGUARD ?? "0", 10);
     baseCompilerEnv._DISTCC_SAFEGUARD = String((Number.isFinite(level) ? level : 0) + 1);

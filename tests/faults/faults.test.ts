@@ -199,21 +199,18 @@ describe("faults, with the real distcc client and bundcc's client", () => {
     expect(readdirSync(d.tmp)).toEqual([]);
   }, 120_000);
 
-  test("a server that answers garbage", async () => {
-    const p = startProcess(servers[2].exec([BUN, join(ROOT, "tests/faults/bad-server.ts"), addr(3), "3642", "garbage"]));
-    toStop.push(p);
-    await waitInside(3, 3642);
-    await faultMatrix(async () => ({ host: addr(3), port: 3642 }));
-    await p.stop();
-  }, 120_000);
-
-  test("a server that stalls (accepts, reads, never answers)", async () => {
-    const p = startProcess(servers[2].exec([BUN, join(ROOT, "tests/faults/bad-server.ts"), addr(3), "3643", "stall"]));
-    toStop.push(p);
-    await waitInside(3, 3643);
-    await faultMatrix(async () => ({ host: addr(3), port: 3643 }));
-    await p.stop();
-  }, 120_000);
+  for (const [mode, port, what] of [
+    ["garbage", 3642, "a server that answers garbage"],
+    ["stall", 3643, "a server that stalls (accepts, reads, never answers)"],
+  ] as const) {
+    test(what, async () => {
+      const p = startProcess(servers[2].exec([BUN, join(ROOT, "tests/faults/bad-server.ts"), addr(3), String(port), mode]));
+      toStop.push(p);
+      await waitInside(3, port);
+      await faultMatrix(async () => ({ host: addr(3), port }));
+      await p.stop();
+    }, 120_000);
+  }
 
   test("a full disk in the server's TMPDIR (a 256 KiB tmpfs)", async () => {
     const mnt = tempDir("bundcc-faults-tmpfs-");

@@ -4,9 +4,9 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort, waitForPort } from "./net.ts";
+import { freePort, waitForFile, waitForPort } from "./net.ts";
 
-export { freePort, waitForPort };
+export { freePort, waitForFile, waitForPort };
 
 export const ROOT = resolve(import.meta.dir, "../..");
 /** The compiled single binary; `make test` builds it before running tests. */
@@ -166,13 +166,4 @@ export async function startRealDistccd(extraArgs: string[] = [], env: Record<str
   });
   await waitForPort(port);
   return { ...started, port, logFile, log: () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "") };
-}
-
-/** Waits (bounded) until `path` exists, e.g. a Unix socket a process creates when it is ready. */
-export async function waitForFile(path: string, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!existsSync(path)) {
-    if (Date.now() > until) throw new Error(`${path} did not appear within ${timeoutMs} ms`);
-    await Bun.sleep(20);
-  }
 }

@@ -1,4 +1,5 @@
-// Loopback ports for tests and scripts alike (no bun:test here, so scripts can import it).
+// Loopback ports and readiness waits for tests and scripts alike (no bun:test here, so scripts can import it).
+import { existsSync } from "node:fs";
 
 /** A TCP port nobody listens on right now. */
 export function freePort(): number {
@@ -35,4 +36,13 @@ export async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 
     await Bun.sleep(50);
   }
   throw new Error(`nothing listened on ${host}:${port} within ${timeoutMs} ms`);
+}
+
+/** Waits (bounded) until `path` exists, e.g. a Unix socket a process creates when it is ready. */
+export async function waitForFile(path: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!existsSync(path)) {
+    if (Date.now() > until) throw new Error(`${path} did not appear within ${timeoutMs} ms`);
+    await Bun.sleep(20);
+  }
 }
