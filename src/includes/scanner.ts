@@ -132,7 +132,33 @@ export function scanSource(s: string): ScannedFile {
       pos = end >= 0 ? end : q + 1;
     }
   }
+  detachFromSource(out);
   return out;
+}
+
+/**
+ * Gives the kept strings storage of their own. In JavaScriptCore a slice shares its base string's
+ * buffer, so one 20-character macro body would otherwise keep a whole header's text alive for the
+ * rest of the build: over /usr/include that is hundreds of MiB of text nobody reads again. One
+ * join copies them all at once; slices of the joined string then share only that small buffer.
+ */
+function detachFromSource(out: ScannedFile): void {
+  const kept: string[] = [];
+  for (const inc of out.includes) kept.push(inc.text);
+  for (const def of out.defines) {
+    kept.push(def.name, def.body);
+    if (def.params) for (const p of def.params) kept.push(p);
+  }
+  if (kept.length === 0) return;
+  const copy = kept.join("");
+  let at = 0;
+  const next = (s: string): string => copy.slice(at, (at += s.length));
+  for (const inc of out.includes) inc.text = next(inc.text);
+  for (const def of out.defines) {
+    def.name = next(def.name);
+    def.body = next(def.body);
+    if (def.params) def.params = def.params.map(next);
+  }
 }
 
 function lineStart(s: string, p: number): number {
@@ -295,15 +321,22 @@ function directive(s: string, i: number, out: ScannedFile): number {
 }
 
 const NAME_RE = /^\s*([A-Za-z_]\w*)/;
+// The kind comes from this table, not from the matched name: that is a slice of the file's text.
+const DIRECTIVE_KINDS = new Map<string, IncludeKind>([
+  ["include", "include"],
+  ["include_next", "include_next"],
+  ["import", "import"],
+]);
 
 function parseDirective(text: string, out: ScannedFile): void {
   const m = NAME_RE.exec(text);
   if (!m) return;
   const name = m[1];
   const rest = text.slice(m[0].length);
-  if (name === "include" || name === "include_next" || name === "import") {
+  const kind = DIRECTIVE_KINDS.get(name);
+  if (kind) {
     const operand = rest.trim();
-    if (operand) out.includes.push({ kind: name, text: operand });
+    if (operand) out.includes.push({ kind, text: operand });
     return;
   }
   if (name === "define") {

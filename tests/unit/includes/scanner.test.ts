@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { heapStats } from "bun:jsc";
 import { scanSource } from "../../../src/includes/scanner.ts";
 
 const includes = (src: string) => scanSource(src).includes.map((i) => `${i.kind} ${i.text}`);
@@ -84,5 +85,30 @@ describe("fast scanner agrees with the reference lexer", () => {
     const texts = readdirSync(dir).map((f) => readFileSync(`${dir}/${f}`, "latin1"));
     texts.push(readFileSync("/usr/include/stdio.h", "latin1"));
     for (const t of texts) expect(scanSource(t)).toEqual(scanSourceReference(t));
+  });
+});
+
+describe("what a scan keeps", () => {
+  test("does not hold on to the scanned text (a slice would keep its whole base string alive)", () => {
+    // Live heap after a full collection (RSS would also count memory freed but not yet returned).
+    const live = () => heapStats().heapSize;
+    const kept: unknown[] = [];
+    Bun.gc(true);
+    const before = live();
+    for (let i = 0; i < 80; i++) {
+      // 1 MiB of code around one include and one define, as a big generated header would be.
+      const filler = String.fromCharCode(97 + (i % 26)).repeat(1 << 19);
+      const text = `${filler}\n#include "dir/file${i}.h"\n#define NAME_${i}(a, b) body_${i}(a, b)\n${filler}\n`;
+      const flat = Buffer.from(text, "latin1").toString("latin1");
+      const scan = scanSource(flat);
+      expect(scan.includes[0].text).toBe(`"dir/file${i}.h"`);
+      expect(scan.defines[0]).toEqual({ name: `NAME_${i}`, params: ["a", "b"], body: `body_${i}(a, b)` });
+      kept.push(scan);
+    }
+    Bun.gc(true);
+    const grownMiB = (live() - before) / 2 ** 20;
+    // Holding the 80 texts would be 80 MiB or more; the scans themselves are a few KiB.
+    expect(grownMiB).toBeLessThan(40);
+    expect(kept.length).toBe(80);
   });
 });
