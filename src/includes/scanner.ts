@@ -90,15 +90,10 @@ const RAW_PREFIXES = new Set(["R", "LR", "uR", "UR", "u8R"]);
 export function scanSource(s: string): ScannedFile {
   const out: ScannedFile = { includes: [], defines: [] };
   const n = s.length;
-  const hashRe = /^[ \t\f\v]*#/gm;
   let pos = 0;
   let d = -2, c = -2, r = -2;
   while (pos < n) {
-    if (d !== -1 && d < pos) {
-      hashRe.lastIndex = pos;
-      const m = hashRe.exec(s);
-      d = m ? m.index + m[0].length - 1 : -1;
-    }
+    if (d !== -1 && d < pos) d = nextLeadingHash(s, pos);
     if (c !== -1 && c < pos) c = s.indexOf("/*", pos);
     if (r !== -1 && r < pos) r = nextRaw(s, pos);
     let next = n;
@@ -159,6 +154,23 @@ function detachFromSource(out: ScannedFile): void {
     def.body = next(def.body);
     if (def.params) def.params = def.params.map(next);
   }
+}
+
+/**
+ * The next `#` at or after `from` that only blanks separate from the start of its line (a line
+ * starts after \n or \r, as `^` does in a multiline regular expression). `#` is rare outside
+ * directives, so finding each one and looking back is several times faster than that regex.
+ */
+function nextLeadingHash(s: string, from: number): number {
+  for (let p = s.indexOf("#", from); p >= 0; p = s.indexOf("#", p + 1)) {
+    let b = p - 1;
+    // Like the regex, a line that began before `from` does not count.
+    for (let c = s.charCodeAt(b); b >= from && (c === SP || c === TAB || c === FF || c === VT); c = s.charCodeAt(--b));
+    if (b < 0) return p;
+    const c = s.charCodeAt(b);
+    if (c === NL || c === CR) return p;
+  }
+  return -1;
 }
 
 function lineStart(s: string, p: number): number {
