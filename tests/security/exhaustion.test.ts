@@ -24,10 +24,11 @@ afterAll(async () => {
 });
 
 /** A raw connection the test drives by hand; always closed by the caller's finally. */
-async function rawSocket(port: number): Promise<{ socket: Socket<undefined>; closed: Promise<number>; received: () => number }> {
+async function rawSocket(port: number): Promise<{ socket: Socket<undefined>; closed: Promise<number>; isClosed: () => boolean; received: () => number }> {
   let got = 0;
+  let isClosed = false;
   let markClosed!: (t: number) => void;
-  const closed = new Promise<number>((r) => (markClosed = r));
+  const closed = new Promise<number>((r) => (markClosed = r)).finally(() => (isClosed = true));
   const socket = await Bun.connect({
     hostname: "127.0.0.1",
     port,
@@ -43,7 +44,7 @@ async function rawSocket(port: number): Promise<{ socket: Socket<undefined>; clo
       },
     },
   });
-  return { socket, closed, received: () => got };
+  return { socket, closed, isClosed: () => isClosed, received: () => got };
 }
 
 describe("huge counts and lengths are refused before anything is allocated", () => {
@@ -183,17 +184,18 @@ describe("more connections than slots", () => {
   });
 
   test("a flood beyond the waiting queue is shed at once, and the daemon recovers", async () => {
-    // Under load the kernel may refuse some of these outright (its accept backlog is full): those are
-    // shed too. What must get through is more than the daemon holds: 4 served + 64 waiting.
+    // The daemon holds 4 served + 64 waiting and closes the rest as soon as it accepts them. A busy
+    // client may only see such a connection after it was closed (its connect then fails), or the
+    // kernel may refuse it outright when the accept backlog is full: both count as shed.
+    const held = 4 + 64;
     const settled = await Promise.allSettled(Array.from({ length: 160 }, () => rawSocket(server.port)));
     const flood = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-    expect(flood.length).toBeGreaterThan(4 + 64);
     try {
       for (let i = 0; i < 100 && !server.log().includes("waiting: dropped"); i++) await Bun.sleep(50);
       expect(server.log()).toMatch(/waiting: dropped/);
-      // The shed ones were closed straight away.
-      const shed = await Promise.race([Promise.any(flood.map((p) => p.closed)), Bun.sleep(2000).then(() => null)]);
-      expect(shed).not.toBeNull();
+      const stillOpen = () => flood.filter((p) => !p.isClosed()).length;
+      for (let i = 0; i < 40 && stillOpen() > held; i++) await Bun.sleep(50);
+      expect(stillOpen()).toBeLessThanOrEqual(held);
     } finally {
       for (const p of flood) p.socket.terminate();
     }
