@@ -46,6 +46,18 @@ export function readInt32(payload: Uint8Array): number {
   return new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getInt32(0, true);
 }
 
+/** A Write frame's payload: the caller's file descriptor, then the bytes to write to it. */
+export function writePayload(fd: number, bytes: Uint8Array): Uint8Array {
+  const payload = new Uint8Array(4 + bytes.length);
+  new DataView(payload.buffer).setUint32(0, fd, true);
+  payload.set(bytes, 4);
+  return payload;
+}
+
+export function readWritePayload(payload: Uint8Array): { fd: number; bytes: Uint8Array } {
+  return { fd: new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true), bytes: payload.subarray(4) };
+}
+
 /** Splits a byte stream into frames; throws on a frame larger than MAX_FRAME. */
 export class FrameReader {
   private buf = new Uint8Array(0);

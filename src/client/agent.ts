@@ -9,7 +9,7 @@ import { chmodSync, rmSync } from "node:fs";
 import type { Socket } from "bun";
 import * as v from "valibot";
 import { Exit } from "../common/exit.ts";
-import { Frame, FrameReader, frame, int32, readInt32 } from "./agent-wire.ts";
+import { Frame, FrameReader, frame, int32, readInt32, writePayload } from "./agent-wire.ts";
 import { type ClientIo, NeedsOwnProcess, routeIo } from "./io.ts";
 
 const RequestSchema = v.object({
@@ -72,10 +72,7 @@ class JobIo implements ClientIo {
   async write(fd: number, data: string | Uint8Array): Promise<void> {
     if (data.length === 0 || this.cancelled) return;
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    const payload = new Uint8Array(4 + bytes.length);
-    new DataView(payload.buffer).setUint32(0, fd, true);
-    payload.set(bytes, 4);
-    this.out.send(frame(Frame.Write, payload));
+    this.out.send(frame(Frame.Write, writePayload(fd, bytes)));
   }
 
   log(fd: number, line: string): void {

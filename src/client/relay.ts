@@ -3,7 +3,7 @@
 // little else, while the agent — warm, with its caches — does the job. Returns null when the agent
 // cannot be used; the caller then runs the job itself, so no compile is ever lost to the agent.
 import { environment } from "../common/process.ts";
-import { type AgentRequest, Frame, FrameReader, frame, int32, readInt32 } from "./agent-wire.ts";
+import { type AgentRequest, Frame, FrameReader, frame, int32, readInt32, readWritePayload } from "./agent-wire.ts";
 
 const encoder = new TextEncoder();
 
@@ -49,8 +49,7 @@ export async function relay(socketPath: string, argv0: string, args: string[], m
   async function handle(s: typeof socket, kind: number, payload: Uint8Array): Promise<void> {
     switch (kind) {
       case Frame.Write: {
-        const fd = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true);
-        const bytes = payload.subarray(4);
+        const { fd, bytes } = readWritePayload(payload);
         if (fd === 1) await Bun.write(Bun.stdout, bytes);
         else if (fd === 2) await Bun.write(Bun.stderr, bytes);
         else await Bun.write(Bun.file(fd), bytes);

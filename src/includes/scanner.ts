@@ -32,6 +32,10 @@ function isIdent(c: number): boolean {
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
+/** Blank within a line (what `[ \t\f\v]` matches). */
+function isBlank(c: number): boolean {
+  return c === SP || c === TAB || c === FF || c === VT;
+}
 function isSpace(c: number): boolean {
   return c === SP || c === TAB || c === CR || c === FF || c === VT;
 }
@@ -163,9 +167,9 @@ function detachFromSource(out: ScannedFile): void {
  */
 function nextLeadingHash(s: string, from: number): number {
   for (let p = s.indexOf("#", from); p >= 0; p = s.indexOf("#", p + 1)) {
+    // Back over blanks, but not past `from`: like the regex, a line that began before it does not count.
     let b = p - 1;
-    // Like the regex, a line that began before `from` does not count.
-    for (let c = s.charCodeAt(b); b >= from && (c === SP || c === TAB || c === FF || c === VT); c = s.charCodeAt(--b));
+    while (b >= from && isBlank(s.charCodeAt(b))) b--;
     if (b < 0) return p;
     const c = s.charCodeAt(b);
     if (c === NL || c === CR) return p;
