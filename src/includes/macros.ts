@@ -99,7 +99,10 @@ function hsId(hs: readonly string[]): number {
   return hsIds.get(hs) ?? hsIds.get(internHs(hs.slice())) ?? 0;
 }
 
-function withHs(t: Tok, add: readonly string[]): Tok {
+function withHs(t: Tok, add: readonly string[], ctx: Ctx): Tok {
+  // A hide set only matters on a name that can expand; elsewhere it would only keep apart
+  // alternatives that are the same tokens.
+  if (!isIdentTok(t.s) || !ctx.env.lookup(t.s)?.length) return t.hs ? { s: t.s, ws: t.ws, hs: null } : t;
   if (!t.hs) return { s: t.s, ws: t.ws, hs: add };
   let byAdd = unions.get(t.hs);
   if (!byAdd) unions.set(t.hs, (byAdd = new Map()));
@@ -267,7 +270,7 @@ function substitute(def: MacroDefinition, bound: Map<string, Tok[]> | null, ctx:
         out.push(...piece);
       }
     }
-    const cleaned = out.filter((t) => t.s !== "").map((t) => withHs(t, hs));
+    const cleaned = out.filter((t) => t.s !== "").map((t) => withHs(t, hs, ctx));
     if (cleaned.length) cleaned[0] = { ...cleaned[0], ws: first.ws };
     return cleaned;
   });
