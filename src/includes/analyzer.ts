@@ -6,7 +6,7 @@ import { type ParsedCommand, parseCommand } from "./command.ts";
 import { type CompilerProbe, RealCompilerProbe } from "./compiler.ts";
 import { CMDLINE, type Edges, type Hit, REL, SearchConfig, hitFrom } from "./config.ts";
 import { type FileSystem, RealFs } from "./fs.ts";
-import { Budget, BudgetExceeded, type HeaderName, type MacroEnv, computedHeaderNames } from "./macros.ts";
+import { Budget, BudgetExceeded, type HeaderName, type MacroEnv, TooManyAlternatives, computedHeaderNames } from "./macros.ts";
 import { PathResolver, dirname, isUnder } from "./paths.ts";
 import { type IncludeDirective, type MacroDefinition, type ScannedFile, scanSource } from "./scanner.ts";
 
@@ -76,6 +76,11 @@ interface ComputedRecord {
 interface CachedComputed {
   names: HeaderName[];
   deps: Array<[string, string]>;
+  /**
+   * Why evaluating it declined, when that depends only on the definitions in deps: every TU that
+   * includes the same Boost headers would otherwise spend the same hundreds of milliseconds again.
+   */
+  failure?: string;
 }
 
 const DEFAULT_MAX_STEPS = 2_000_000;
@@ -385,23 +390,30 @@ class Request {
     // C and C++ expand differently (operator names): the language is part of the cache key.
     const cacheKey = `${this.cmd.lang}\u0000${text}`;
     const cached = this.analyzer.cachedComputed(cacheKey, (deps) => deps.every(([n, sig]) => this.env.signature(n) === sig));
+    const declined = (why: string) => new DeclineError(`computed include '#${rec.inc.kind} ${text}' in ${rec.node.real}: ${why}`);
     if (cached) {
       this.analyzer.counters.computedHits++;
       rec.deps = cached.deps;
+      if (cached.failure !== undefined) throw declined(cached.failure);
       return cached.names;
     }
     this.analyzer.counters.computedMisses++;
     this.env.consulted = new Set();
-    let names: HeaderName[];
+    let names: HeaderName[] = [];
+    let failure: string | undefined;
     try {
       names = computedHeaderNames(text, this.env, this.budget);
     } catch (e) {
-      if (e instanceof BudgetExceeded) throw new DeclineError(`computed include '#${rec.inc.kind} ${text}' in ${rec.node.real}: ${e.message}`);
-      throw e;
+      if (!(e instanceof BudgetExceeded)) throw e;
+      // Running out of steps or time depends on what the request did before; this does not.
+      if (e instanceof TooManyAlternatives) failure = e.message;
+      throw declined(e.message);
     } finally {
+      // The evaluation only looked at these names, up to where it stopped, too.
       const consulted = [...(this.env.consulted ?? [])];
       this.env.consulted = null;
       rec.deps = consulted.map((n) => [n, this.env.signature(n)]);
+      if (failure !== undefined) this.analyzer.storeComputed(cacheKey, { names, deps: rec.deps, failure });
     }
     this.analyzer.storeComputed(cacheKey, { names, deps: rec.deps });
     return names;

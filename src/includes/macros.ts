@@ -15,6 +15,13 @@ export interface Tok {
 
 export class BudgetExceeded extends Error {}
 
+/** The same definitions always produce too many alternatives: a failure worth remembering. */
+export class TooManyAlternatives extends BudgetExceeded {
+  constructor(name: string) {
+    super(`too many alternatives expanding ${name}`);
+  }
+}
+
 export class Budget {
   private deadline: number;
   private tick = 0;
@@ -238,7 +245,7 @@ function substitute(def: MacroDefinition, bound: Map<string, Tok[]> | null, ctx:
     const next: Array<Map<string, Tok[]>> = [];
     for (const combo of combos) for (const alt of alts) next.push(new Map(combo).set(name, alt));
     ctx.budget.spend(next.length);
-    if (next.length > MAX_ALTERNATIVES) throw new BudgetExceeded(`too many alternatives expanding ${def.name}`);
+    if (next.length > MAX_ALTERNATIVES) throw new TooManyAlternatives(def.name);
     combos = next;
   }
   const hs = internHs([def.name, ...(first.hs ?? []).filter((n) => n !== def.name)]);
@@ -293,7 +300,7 @@ function expandCall(t: Tok, def: MacroDefinition, bound: Map<string, Tok[]> | nu
       }
     }
   }
-  if (out.length > MAX_ALTERNATIVES) throw new BudgetExceeded(`too many alternatives expanding ${def.name}`);
+  if (out.length > MAX_ALTERNATIVES) throw new TooManyAlternatives(def.name);
   ctx.callMemo.set(key, out);
   return out;
 }
@@ -360,7 +367,7 @@ function expandSeq(tokens: Tok[], ctx: Ctx): Tok[][] {
         seen.add(k);
         work.push(st);
       }
-      if (work.length + done.length > MAX_ALTERNATIVES) throw new BudgetExceeded(`too many alternatives expanding ${t.s}`);
+      if (work.length + done.length > MAX_ALTERNATIVES) throw new TooManyAlternatives(t.s);
       ({ out, input, pos } = states[0]);
     }
     const k = keyOf(out);

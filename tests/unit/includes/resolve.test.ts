@@ -231,6 +231,28 @@ describe("caching", () => {
     expect(an.counters.computedMisses).toBe(2);
   });
 
+  test("a computed include that has too many alternatives declines at once while its definitions stay the same", () => {
+    let defs = "";
+    for (let i = 0; i < 14; i++) defs += `#define M${i} M${i + 1} a\n#define M${i} M${i + 1} b\n`;
+    const fs = new MemFs()
+      .file("/src/boom.h", `${defs}#include M0\n`)
+      .file("/src/m.c", '#include "boom.h"\n')
+      .file("/src/m2.c", '#include "boom.h"\n')
+      .file("/src/n.c", '#include "more.h"\n#include "boom.h"\n')
+      .file("/src/more.h", "#define M13 <small.h>\n");
+    const an = new IncludeAnalyzer({ fs, probe: probe() });
+    const first = an.analyze("/src", ["cc", "-c", "m.c"]);
+    expect(first.ok ? "" : first.reason).toMatch(/M0.*too many alternatives/);
+    expect(an.counters.computedMisses).toBe(1);
+    const second = an.analyze("/src", ["cc", "-c", "m2.c"]);
+    expect(second.ok ? "" : second.reason).toBe(first.ok ? "-" : first.reason);
+    expect(an.counters.computedHits).toBe(1);
+    expect(an.counters.computedMisses).toBe(1);
+    // A new definition of a macro it used means evaluating again.
+    an.analyze("/src", ["cc", "-c", "n.c"]);
+    expect(an.counters.computedMisses).toBe(2);
+  });
+
   test("an identical request is answered from the request cache", () => {
     const fs = new MemFs().file("/src/m.c", "#include <a.h>\n").file("/src/i/a.h", "");
     const an = new IncludeAnalyzer({ fs, probe: probe() });
