@@ -2,7 +2,9 @@
 // with the stand-in C extension of ../shared/peers) and against `gcc -M`, over every TU of the
 // npm-fetched code bases (leveldb + snappy from classic-level, sqlite from better-sqlite3).
 //   bun scripts/bench/includes.ts            (needs dist/bundcc, distcc-pump, python3-lzo)
-// Cold = a new process with empty caches; warm = a second pass in the same process.
+// Cold = a new process with empty caches; warm = a second pass in the same process. The two include
+// servers are compared like for like, over their sockets (analysis, compressed mirror, reply); the
+// in-process rows show the analyzer alone.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -112,7 +114,7 @@ function askIncludeServer(sock: string, cwd: string, argv: string[]): Promise<st
   });
 }
 
-interface PyResult {
+interface ServerResult {
   coldMs: number;
   warmMs: number;
   rssMiB: number;
@@ -121,19 +123,16 @@ interface PyResult {
   files: string[][];
 }
 
-async function runPython(tus: TU[]): Promise<PyResult> {
-  if (!existsSync(SHIM)) throw new Error(`include server shim missing: ${SHIM}`);
+/**
+ * An include server answering every TU twice over its Unix socket (spec §2.1), as distcc clients
+ * ask it: analysis, the mirror of compressed files and the reply, in its own process.
+ */
+async function runIncludeServer(argv: string[], env: Record<string, string | undefined>, tus: TU[]): Promise<ServerResult> {
   const dir = mkdtempSync(join(tmpdir(), "bench-is-"));
   const sock = join(dir, "socket");
   const pidFile = join(dir, "pid");
-  const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  const start = Bun.spawn([python, SHIM, "--port", sock, "--pid_file", pidFile], {
-    env: { ...process.env, PYTHONOPTIMIZE: "1" },
-    stdout: "ignore",
-    stderr: "ignore",
-  });
-  await start.exited;
-  for (let i = 0; i < 100 && !existsSync(sock); i++) await Bun.sleep(50);
+  const proc = Bun.spawn([...argv, "--port", sock, "--pid_file", pidFile], { env, stdout: "ignore", stderr: "ignore" });
+  for (let i = 0; i < 200 && !(existsSync(sock) && existsSync(pidFile) && readFileSync(pidFile, "utf8").trim()); i++) await Bun.sleep(25);
   const pid = Number(readFileSync(pidFile, "utf8").trim());
   try {
     const pass = async () => {
@@ -153,14 +152,27 @@ async function runPython(tus: TU[]): Promise<PyResult> {
     const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
     return { coldMs: cold.ms, warmMs: warm.ms, rssMiB: hwm / 1024, declinedCold: cold.declined, declinedWarm: warm.declined, files: cold.files };
   } finally {
-    try {
-      process.kill(pid, "SIGTERM");
-    } catch {
-      // already gone
+    for (const target of [pid, proc.pid]) {
+      try {
+        process.kill(target, "SIGTERM");
+      } catch {
+        // already gone
+      }
     }
+    await Promise.race([proc.exited, Bun.sleep(2000)]);
     await Bun.sleep(200);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function runPython(tus: TU[]): Promise<ServerResult> {
+  if (!existsSync(SHIM)) throw new Error(`include server shim missing: ${SHIM}`);
+  const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  return runIncludeServer([python, SHIM], { ...process.env, PYTHONOPTIMIZE: "1" }, tus);
+}
+
+async function runBundccServer(tus: TU[]): Promise<ServerResult> {
+  return runIncludeServer([join(ROOT, "dist/bundcc"), "include-server"], process.env, tus);
 }
 
 function surplusStats(files: string[][], deps: Array<string[] | null>): { median: number; worst: number } {
@@ -192,6 +204,7 @@ async function main(): Promise<void> {
 
   const ours = await runBundcc(tusFile);
   const scanMs = await runScanIncludes(tus);
+  const server = await runBundccServer(tus);
   const py = await runPython(tus);
   rmSync(resolve(tusFile, ".."), { recursive: true, force: true });
 
@@ -200,10 +213,12 @@ async function main(): Promise<void> {
   const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
   const ourSurplus = surplusStats(ours.files, okDeps);
   const pySurplus = surplusStats(py.files, okDeps);
+  const serverSurplus = surplusStats(server.files, okDeps);
   const rows = [
     ["", "cold total ms", "cold ms/TU", "warm total ms", "warm ms/TU", "declined", "surplus med/worst", "peak RSS MiB"],
     ["bundcc analyzer (in process)", ours.coldMs.toFixed(0), per(ours.coldMs), ours.warmMs.toFixed(0), per(ours.warmMs), String(ours.declined), `${ourSurplus.median}/${ourSurplus.worst}`, ours.rssMiB.toFixed(0)],
     ["bundcc, warm without request cache", "-", "-", ours.warmTraverseMs.toFixed(0), per(ours.warmTraverseMs), "-", "-", "-"],
+    ["bundcc include server (socket)", server.coldMs.toFixed(0), per(server.coldMs), server.warmMs.toFixed(0), per(server.warmMs), `${server.declinedCold}/${server.declinedWarm}`, `${serverSurplus.median}/${serverSurplus.worst}`, server.rssMiB.toFixed(0)],
     ["bundcc scan-includes (process/TU)", scanMs.toFixed(0), per(scanMs), "-", "-", "-", "-", "-"],
     ["distcc 3.4 include server (shim)", py.coldMs.toFixed(0), per(py.coldMs), py.warmMs.toFixed(0), per(py.warmMs), `${py.declinedCold}/${py.declinedWarm}`, `${pySurplus.median}/${pySurplus.worst}`, py.rssMiB.toFixed(0)],
     ["gcc -M (process/TU)", gccMs.toFixed(0), (gccMs / all.length).toFixed(2), "-", "-", String(all.length - n), "0/0", "-"],
@@ -211,7 +226,8 @@ async function main(): Promise<void> {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   console.log(`include analysis, ${n} TUs (leveldb+snappy C++, sqlite C; ${all.length - n} TUs gcc -M rejects left out)`);
   for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  "));
-  console.log(`ratios: Python/bundcc cold ${ratio(py.coldMs, ours.coldMs)}, warm ${ratio(py.warmMs, ours.warmMs)} (without request cache ${ratio(py.warmMs, ours.warmTraverseMs)}); gcc -M/bundcc per TU warm ${ratio(gccMs / all.length, ours.warmMs / n)} (without request cache ${ratio(gccMs / all.length, ours.warmTraverseMs / n)}), cold ${ratio(gccMs / all.length, ours.coldMs / n)}; scan-includes per process vs gcc -M ${ratio(gccMs / all.length, scanMs / n)}`);
+  console.log(`ratios, both include servers over their sockets: Python/bundcc cold ${ratio(py.coldMs, server.coldMs)}, warm ${ratio(py.warmMs, server.warmMs)}`);
+  console.log(`ratios: Python server/bundcc analyzer in process cold ${ratio(py.coldMs, ours.coldMs)}, warm ${ratio(py.warmMs, ours.warmMs)} (without request cache ${ratio(py.warmMs, ours.warmTraverseMs)}); gcc -M/bundcc per TU warm ${ratio(gccMs / all.length, ours.warmMs / n)} (without request cache ${ratio(gccMs / all.length, ours.warmTraverseMs / n)}), cold ${ratio(gccMs / all.length, ours.coldMs / n)}; scan-includes per process vs gcc -M ${ratio(gccMs / all.length, scanMs / n)}`);
 }
 
 if (process.argv[2] === "--child") await childMain();
