@@ -152,7 +152,8 @@ async function runIncludeServer(argv: string[], env: Record<string, string | und
     const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
     return { coldMs: cold.ms, warmMs: warm.ms, rssMiB: hwm / 1024, declinedCold: cold.declined, declinedWarm: warm.declined, files: cold.files };
   } finally {
-    for (const target of [pid, proc.pid]) {
+    // Python's server forks (its pid file names the child); bundcc's is the process itself.
+    for (const target of new Set([pid, proc.pid])) {
       try {
         process.kill(target, "SIGTERM");
       } catch {

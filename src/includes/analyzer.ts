@@ -399,24 +399,25 @@ class Request {
     }
     this.analyzer.counters.computedMisses++;
     this.env.consulted = new Set();
-    let names: HeaderName[] = [];
-    let failure: string | undefined;
+    let names: HeaderName[] | undefined;
+    let error: unknown;
     try {
       names = computedHeaderNames(text, this.env, this.budget);
     } catch (e) {
-      if (!(e instanceof BudgetExceeded)) throw e;
-      // Running out of steps or time depends on what the request did before; this does not.
-      if (e instanceof TooManyAlternatives) failure = e.message;
-      throw declined(e.message);
-    } finally {
-      // The evaluation only looked at these names, up to where it stopped, too.
-      const consulted = [...(this.env.consulted ?? [])];
-      this.env.consulted = null;
-      rec.deps = consulted.map((n) => [n, this.env.signature(n)]);
-      if (failure !== undefined) this.analyzer.storeComputed(cacheKey, { names, deps: rec.deps, failure });
+      error = e;
     }
-    this.analyzer.storeComputed(cacheKey, { names, deps: rec.deps });
-    return names;
+    // A failed evaluation only looked at these names too, up to where it stopped.
+    const consulted = [...this.env.consulted];
+    this.env.consulted = null;
+    rec.deps = consulted.map((n) => [n, this.env.signature(n)]);
+    if (names) {
+      this.analyzer.storeComputed(cacheKey, { names, deps: rec.deps });
+      return names;
+    }
+    if (!(error instanceof BudgetExceeded)) throw error;
+    // Running out of steps or time depends on what the request did before; too many alternatives does not.
+    if (error instanceof TooManyAlternatives) this.analyzer.storeComputed(cacheKey, { names: [], deps: rec.deps, failure: error.message });
+    throw declined(error.message);
   }
 
   /** Re-evaluates computed includes whose macros gained definitions; true when any did. */
