@@ -117,7 +117,7 @@ export function refusedArgument(argv: readonly string[], options: { preprocessed
  */
 const SEPARATE_PATH_OPTIONS = new Set(["-dumpdir", "-dumpbase", "-aux-info"]);
 const JOINED_PATH_OPTIONS = [
-  "-save-temps=", "-dumpdir=", "-dumpbase=", "-fprofile-generate=", "-fprofile-dir=", "-fstack-usage=", "-fcallgraph-info=",
+  "-aux-info=", "-save-temps=", "-dumpdir=", "-dumpbase=", "-fprofile-generate=", "-fprofile-dir=", "-fstack-usage=", "-fcallgraph-info=",
   "-fdump-final-insns=", "-fdump-", "-fopt-info", "-fprofile-note=", "-fprofile-update-file=", "-fprofile-instr-generate=",
   "-foptimization-record-file=", "-fcrash-diagnostics-dir=", "-ftime-trace=", "-fmodules-cache-path=", "-fsave-optimization-record=",
 ];

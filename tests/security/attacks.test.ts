@@ -120,6 +120,7 @@ describe("arguments that load code, read server files or write elsewhere", () =>
     ["--dumpdir /dir", (c) => ["--dumpdir", `${c}/`], "refused"],
     ["-dumpbase ../..", () => ["-dumpbase", "../../../x"], "refused"],
     ["-aux-info /file", (c) => ["-aux-info", `${c}/aux`], "refused"],
+    ["-aux-info=/file (joined)", (c) => [`-aux-info=${c}/aux`], "refused"],
     ["-fdump-tree-all=/file", (c) => [`-fdump-tree-all=${c}/dump`], "refused"],
     ["-fdump-final-insns=/file", (c) => [`-fdump-final-insns=${c}/fi`], "refused"],
     ["-fprofile-generate=/dir", (c) => [`-fprofile-generate=${c}`], "refused"],
@@ -172,6 +173,20 @@ describe("arguments that load code, read server files or write elsewhere", () =>
     if (outcome === "refused" && !/^-x|^--language/.test(args(canary)[0])) expect(pr.status).toBe(Exit.COMPILER_MISSING << 8);
     await nothingEscaped();
     expect(existsSync("/etc/bundcc-evil.o")).toBe(false);
+  });
+
+  test("the real distcc client: -aux-info=/file is refused and writes nothing (DISTCC_FALLBACK=0)", async () => {
+    const dir = canaryDir();
+    createdOutside.push(dir);
+    writeFileSync(join(dir, "h.c"), "int h(int a) { return a; }\n");
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}`, DISTCC_FALLBACK: "0", DISTCC_SKIP_LOCAL_RETRY: "1" });
+    for (const args of [[`-aux-info=${canary}/aux-joined`], ["-aux-info", `${canary}/aux-separate`]]) {
+      const r = await run(["distcc", "gcc", "-c", "h.c", "-o", "h.o", ...args], { cwd: dir, env });
+      expect({ args, code: r.code }).toEqual({ args, code: Exit.COMPILER_MISSING });
+      expect(r.stderr).toContain("refused");
+      expect(existsSync(join(dir, "h.o"))).toBe(false);
+      await nothingEscaped();
+    }
   });
 
   test("the daemon still serves after all of them", async () => {

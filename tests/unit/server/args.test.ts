@@ -41,7 +41,7 @@ describe("refused arguments", () => {
     ["-fplugin=/tmp/evil.so"], ["-fplugin-arg-x-y=1"], ["-specs=/tmp/x"], ["--specs=/tmp/x"], ["-B/tmp/"], ["-B", "/tmp"],
     ["-wrapper", "sh,-c,id"], ["@/etc/passwd"], ["-Xclang", "-load"], ["-fpass-plugin=/x.so"], ["-iplugindir=/tmp"], ["-fuse-ld=/tmp/ld"],
     ["-save-temps=/tmp"], ["-dumpdir", "/etc/"], ["-dumpbase", "../x"],
-    ["-aux-info", "/etc/aux"], ["-fprofile-use=/etc/shadow"], ["-fdump-tree-all=/tmp/x"], ["-fopt-info-all=/etc/x"], ["-fstack-usage=/x"],
+    ["-aux-info", "/etc/aux"], ["-aux-info=/etc/aux"], ["-fprofile-use=/etc/shadow"], ["-fdump-tree-all=/tmp/x"], ["-fopt-info-all=/etc/x"], ["-fstack-usage=/x"],
   ];
   test.each(REFUSED.map((args) => [args.join(" "), args] as const))("%s", (_label, args) => {
     expect(refusedArgument(["gcc", "-c", "x.c", ...args])).not.toBeNull();
