@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 // One table, one run: a real code base built several ways — local make; real distcc plain; real distcc
-// pump (Debian's include server via ../shared/peers/pump-shim.sh); bundcc plain, by each compile's
+// pump (distcc's include server built from Debian's source by `make peers`); bundcc plain, by each compile's
 // own process and under `bundcc agent`; bundcc pump (whose include server hosts the client agent) —
 // with wall time, client CPU (the whole make tree: clients, local preprocessors, include server,
 // agent), the same less what make and its shells cost alone (measured with a compiler that does
@@ -12,10 +12,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { CLASSIC_LEVEL, BETTER_SQLITE3, codebaseTUs, fetchPackage } from "../corpus.ts";
 import { freePort, waitForPort } from "../../tests/lib/net.ts";
+import { REAL_PUMP, requirePeers } from "../../tests/lib/peers.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUNDCC = join(ROOT, "dist/bundcc");
-const SHIM = resolve(ROOT, "../shared/peers/pump-shim.sh");
 const J = Number(process.argv[process.argv.indexOf("-j") + 1]) || 8;
 const TICKS = 100;
 
@@ -195,6 +195,7 @@ async function build(name: string, dirs: { cDir: string; cxxDir: string }, wrap:
   return { name, makeCpu, wall, clientCpu, serverCpu, bytes: counted?.bytes ?? 0, jobs, pump: v.DIST00000003 ?? 0, objects };
 }
 
+requirePeers();
 const dirs = await prepare();
 const bundccServe = await startServer("bundcc", [BUNDCC, "serve", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", "4", "--log-level", "error"]);
 const distccd = await startServer("distccd", ["distccd", "--daemon", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", "4", "--log-file", join(work, "distccd.log")]);
@@ -205,12 +206,12 @@ const base: Record<string, string> = {};
 for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("DISTCC_") && k !== "INCLUDE_SERVER_PORT") base[k] = v;
 const dccDir = join(work, "distcc-dir");
 mkdirSync(dccDir);
-const env = (hosts: string) => ({ ...base, DISTCC_DIR: dccDir, DISTCC_HOSTS: hosts, DISTCC_SKIP_LOCAL_RETRY: "1", PUMPBIN: join(work, "pumpbin") });
+const env = (hosts: string) => ({ ...base, DISTCC_DIR: dccDir, DISTCC_HOSTS: hosts, DISTCC_SKIP_LOCAL_RETRY: "1" });
 
 const rows: Row[] = [];
 rows.push(await build("local make -j2", dirs, [], null, base, null, null));
 rows.push(await build("real distcc, plain", dirs, [], "/usr/bin/distcc", env(`127.0.0.1:${toDistccd.port}/${J},lzo`), distccd, toDistccd));
-rows.push(await build("real distcc, pump (Debian include server)", dirs, ["bash", SHIM], "/usr/bin/distcc", env(`127.0.0.1:${toDistccd.port}/${J},cpp,lzo`), distccd, toDistccd));
+rows.push(await build("real distcc, pump (Debian include server)", dirs, [REAL_PUMP], "/usr/bin/distcc", env(`127.0.0.1:${toDistccd.port}/${J},cpp,lzo`), distccd, toDistccd));
 rows.push(await build("bundcc, plain", dirs, [], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},lzo`), bundccServe, toBundcc));
 rows.push(await build("bundcc, plain, under bundcc agent", dirs, [BUNDCC, "agent", "--"], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},lzo`), bundccServe, toBundcc));
 rows.push(await build("bundcc, pump", dirs, [BUNDCC, "pump"], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},cpp,lzo`), bundccServe, toBundcc));

@@ -1,7 +1,7 @@
-// Include analysis benchmark: bundcc's analyzer against distcc 3.4's Python include server (run
-// with the stand-in C extension of ../shared/peers) and against `gcc -M`, over every TU of the
+// Include analysis benchmark: bundcc's analyzer against distcc 3.4's Python include server (with its
+// C extension built from Debian's source by `make peers`) and against `gcc -M`, over every TU of the
 // npm-fetched code bases (leveldb + snappy from classic-level, sqlite from better-sqlite3).
-//   bun scripts/bench/includes.ts            (needs dist/bundcc, distcc-pump, python3-lzo)
+//   bun scripts/bench/includes.ts            (needs dist/bundcc and `make peers`)
 // Cold = a new process with empty caches; warm = a second pass in the same process. The two include
 // servers are compared like for like, over their sockets (analysis, compressed mirror, reply); the
 // in-process rows show the analyzer alone.
@@ -9,9 +9,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { BETTER_SQLITE3, CLASSIC_LEVEL, type TU, codebaseTUs, compilerDeps, fetchPackage } from "../corpus.ts";
+import { INCLUDE_SERVER_DIR, PYTHON, requirePeers } from "../../tests/lib/peers.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
-const SHIM = process.env.DISTCC_SHIM ?? resolve(ROOT, "../shared/peers/pump-shim/include_server_shim.py");
 
 interface PassResult {
   coldMs: number;
@@ -167,9 +167,10 @@ async function runIncludeServer(argv: string[], env: Record<string, string | und
 }
 
 async function runPython(tus: TU[]): Promise<ServerResult> {
-  if (!existsSync(SHIM)) throw new Error(`include server shim missing: ${SHIM}`);
-  const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  return runIncludeServer([python, SHIM], { ...process.env, PYTHONOPTIMIZE: "1" }, tus);
+  requirePeers();
+  // As distcc-pump starts it.
+  const env = { ...process.env, PYTHONOPTIMIZE: "1", PYTHONPATH: INCLUDE_SERVER_DIR };
+  return runIncludeServer([PYTHON, join(INCLUDE_SERVER_DIR, "include_server.py"), "-d1"], env, tus);
 }
 
 async function runBundccServer(tus: TU[]): Promise<ServerResult> {

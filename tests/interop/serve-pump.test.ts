@@ -1,5 +1,6 @@
-// Protocol 3 on bundcc serve: the real distcc 3.4 client in pump mode (Debian's include server via the
-// stand-in in ../shared/peers) against bundcc serve — spec §9 scenarios 7–12 — and hostile pump requests.
+// Protocol 3 on bundcc serve: the real distcc 3.4 client in pump mode (the real include server, built
+// from Debian's source by `make peers`) against bundcc serve — spec §9 scenarios 7–12 — and hostile
+// pump requests.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";

@@ -2,12 +2,11 @@
 // 3) through a recording proxy; inputs are byte-level and token-level mutations of them plus random
 // token streams. Used by tests/security/fuzz.test.ts (CI-sized batches) and scripts/soak.ts (long runs).
 // Self-contained (no bun:test harness) so that scripts/soak.ts can use it outside the test runner.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
-
-const PUMP_SHIM = resolve(import.meta.dir, "../../../shared/peers/pump-shim.sh");
+import { REAL_PUMP, requirePeers } from "../lib/peers.ts";
 
 async function runQuiet(cmd: string[], cwd: string, env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number; stdout: string }> {
   const proc = Bun.spawn(cmd, { cwd, env, stdin: "ignore", stdout: "pipe", stderr: "ignore" });
@@ -23,7 +22,7 @@ function seedEnv(base: string, hosts: string): Record<string, string> {
     if (v === undefined || k.startsWith("DISTCC_") || k === "INCLUDE_SERVER_PORT" || k === "CCACHE_PREFIX") continue;
     env[k] = v;
   }
-  for (const d of ["dccdir", "tmp", "pumpbin"]) mkdirSync(join(base, d), { recursive: true });
+  for (const d of ["dccdir", "tmp"]) mkdirSync(join(base, d), { recursive: true });
   env.DISTCC_DIR = join(base, "dccdir");
   env.TMPDIR = join(base, "tmp");
   env.DISTCC_HOSTS = hosts;
@@ -107,7 +106,7 @@ const SEED_SOURCES: Record<string, string> = {
  */
 export async function captureSeeds(serverPort: number): Promise<Uint8Array[]> {
   if (!Bun.which("distcc")) throw new Error("required peer 'distcc' is not installed (run 'make peers')");
-  if (!existsSync(PUMP_SHIM)) throw new Error(`${PUMP_SHIM} is missing (shared/peers)`);
+  requirePeers();
   const proxy = recordingProxy(serverPort);
   const dir = mkdtempSync(join(tmpdir(), "bundcc-seeds-"));
   try {
@@ -123,18 +122,15 @@ export async function captureSeeds(serverPort: number): Promise<Uint8Array[]> {
       const env = seedEnv(join(dir, `env${opts}`), `127.0.0.1:${proxy.port}${opts}`);
       for (const argv of jobs) await runQuiet(["distcc", ...argv], dir, env);
     }
-    // Protocol 3: the real client in pump mode with Debian's include server (through the shim).
+    // Protocol 3: the real client in pump mode with the real include server (built by `make peers`).
     const env = seedEnv(join(dir, "envpump"), `127.0.0.1:${proxy.port},cpp,lzo`);
-    env.PUMPBIN = join(dir, "envpump", "pumpbin", "bin");
-    const up = await runQuiet(["bash", PUMP_SHIM, "--startup"], dir, env);
+    const up = await runQuiet([REAL_PUMP, "--startup"], dir, env);
     if (up.code !== 0) throw new Error(`pump --startup failed (${up.code}): ${up.stdout}`);
-    const startPath = env.PATH;
     for (const m of up.stdout.matchAll(/^export (\w+)='([^']*)'$/gm)) env[m[1]] = m[2];
     try {
       for (const argv of jobs.slice(0, 2)) await runQuiet(["distcc", ...argv, "-MD"], dir, env);
     } finally {
-      // Under the PATH --startup exported, the shim's --shutdown finds its own link and fails.
-      await runQuiet(["bash", PUMP_SHIM, "--shutdown"], dir, { ...env, PATH: startPath }, 30_000);
+      await runQuiet([REAL_PUMP, "--shutdown"], dir, env, 30_000);
       try {
         process.kill(Number(env.INCLUDE_SERVER_PID), "SIGKILL");
       } catch {
