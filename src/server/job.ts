@@ -6,7 +6,7 @@ import { environment } from "../common/process.ts";
 import type { Logger } from "../common/log.ts";
 import { Semaphore } from "../common/semaphore.ts";
 import { signalNumber } from "../common/signals.ts";
-import { removeTree } from "../common/tempdir.ts";
+import { removeTreeAsync } from "../common/tempdir.ts";
 import {
   type ProtocolLimits,
   type ProtocolVersion,
@@ -26,6 +26,7 @@ import { analyseCompile, withoutDependencyOptions } from "./args.ts";
 import type { Connection } from "./connection.ts";
 import { scrubDebugPaths } from "./elf.ts";
 import { PumpTree, rewriteDotd, rewritePumpCommand } from "./pump.ts";
+import { compilerSystemDirs } from "./sysdirs.ts";
 import type { JobOutcome, ServerStats } from "./stats.ts";
 
 export interface JobSettings {
@@ -94,11 +95,14 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
   }
 }
 
-/** Removes a job directory; a removal racing a dying process is retried, and never throws. */
+/**
+ * Removes a job directory off the event loop (a pump tree can hold thousands of entries); a removal
+ * racing a dying process is retried, and never throws.
+ */
 async function removeJobDir(dir: string, log: Logger): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      removeTree(dir);
+      await removeTreeAsync(dir);
       if (!existsSync(dir)) return;
     } catch {
       // retried below
@@ -138,22 +142,29 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   const outputPath = join(jobDir, `${base}.${shape.mode === "-S" ? "s" : "o"}`);
 
   // Read the whole request before judging it, so a refusal reaches a client that is still sending.
-  let pump: { root: string; cwd: string; depsPath: string } | null = null;
+  let pump: { root: string; cwd: string; depsPath: string; tree: PumpTree } | null = null;
   let source: Uint8Array | null = null;
   if (head.version >= 3) {
     const root = join(jobDir, "root");
     mkdirSync(root, { mode: 0o755 });
     const tree = new PumpTree(root, settings.limits);
-    const cwd = tree.makeWorkingDirectory(head.cwd ?? "/");
+    const cwd = await tree.makeWorkingDirectory(head.cwd ?? "/");
     const files = await readPumpEntries(reader, settings.limits, (entry) => tree.add(entry));
     log.info("job", `${conn.peer}: protocol 3 (pump): ${files} files and links under ${root}`);
-    pump = { root, cwd, depsPath: join(jobDir, `${base}.deps`) };
+    pump = { root, cwd, depsPath: join(jobDir, `${base}.deps`), tree };
   } else {
     source = await readDoti(reader, head.version, settings.limits);
   }
 
   const check = ctx.allowlist.check(argv[0], settings.compilerPath);
-  const refused = check.ok ? refusedArgument(argv, { preprocessed: head.version < 3 }) : check.reason!;
+  let refused = check.ok ? refusedArgument(argv, { preprocessed: head.version < 3 }) : check.reason!;
+  if (!refused && pump?.tree.systemLinks.length) {
+    try {
+      pump.tree.checkSystemLinks(await compilerSystemDirs(check.command!, settings.compilerPath), argv[0]);
+    } catch (err) {
+      refused = (err as Error).message;
+    }
+  }
   if (refused) {
     summary.outcome = "REJ_BAD_REQ";
     summary.status = waitStatus(Exit.COMPILER_MISSING, null);

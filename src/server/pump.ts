@@ -1,6 +1,6 @@
 // Protocol 3 on the server: the client's files laid out under a private root (a sandbox), the
 // command rewritten to use them (spec §2.4), and the .d file written back in client terms (§2.5).
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { DistccError, Exit } from "../common/exit.ts";
 import { lzoDecompress, type ProtocolLimits, type PumpEntry } from "../protocol/index.ts";
 import { isSource } from "../common/sources.ts";
@@ -11,23 +11,48 @@ class SandboxViolation extends DistccError {
   }
 }
 
+/**
+ * What one pump request may make the server do on disk, checked before doing it: every directory
+ * created is a path walk now and an rmdir later, so depth, length and count are all bounded (a
+ * 2,047-deep NAME once cost seconds of removal). Real trees are far inside these: a few hundred
+ * directories, paths of a few hundred bytes, depth under 30.
+ */
+export const TREE_LIMITS = {
+  /** Bytes in a NAME, CDIR or LINK target (leaves room for the job root under PATH_MAX). */
+  maxPathBytes: 3072,
+  /** Components in one such path. */
+  maxDepth: 128,
+  /** Directories created for one request. */
+  maxDirs: 4096,
+};
+
 /** Splits an absolute client path into components, refusing anything that could step outside. */
 function components(path: string, what: string): string[] {
-  if (!path.startsWith("/")) throw new SandboxViolation(`${what} '${path}' is not absolute`);
+  if (!path.startsWith("/")) throw new SandboxViolation(`${what} '${clip(path)}' is not absolute`);
+  if (path.length > TREE_LIMITS.maxPathBytes) throw new SandboxViolation(`${what} of ${path.length} bytes exceeds the limit of ${TREE_LIMITS.maxPathBytes}`);
   if (path.includes("\0")) throw new SandboxViolation(`${what} contains a NUL byte`);
   const parts = path.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) throw new SandboxViolation(`${what} '${path}' contains '..'`);
+  if (parts.length > TREE_LIMITS.maxDepth) throw new SandboxViolation(`${what} of ${parts.length} components exceeds the limit of ${TREE_LIMITS.maxDepth}`);
+  if (parts.includes("..")) throw new SandboxViolation(`${what} '${clip(path)}' contains '..'`);
   return parts;
+}
+
+/** A hostile path quoted in an error stays short enough to read (and to log). */
+function clip(path: string): string {
+  return path.length <= 200 ? path : `${path.slice(0, 200)}…`;
 }
 
 /**
  * Receives NAME/FILE/LINK entries into `root`. Nothing is ever written outside it: names are
  * absolute and free of '..', no name may pass through a symlink received earlier, files are created
  * exclusively (never through an existing link), and a link may point only inside the root or — the
- * system-directory form — at the server's own copy of the very directory it stands for.
+ * system-directory form — at the server's own copy of the very directory it stands for, which
+ * `checkSystemLinks` then allows only for the compiler's own system include directories.
  */
 export class PumpTree {
   private readonly links = new Set<string>();
+  /** Client paths of links in the system-directory form, judged once the compiler is known. */
+  readonly systemLinks: string[] = [];
   private readonly dirs = new Set<string>([""]);
   private readonly taken = new Set<string>();
   private bytes = 0;
@@ -35,30 +60,46 @@ export class PumpTree {
   constructor(
     readonly root: string,
     private readonly limits: ProtocolLimits,
+    private readonly maxDirs = TREE_LIMITS.maxDirs,
   ) {}
 
-  add(entry: PumpEntry): void {
+  /** Lays one entry out; the file-system calls run off the event loop, one request's work bounded. */
+  async add(entry: PumpEntry): Promise<void> {
     const parts = components(entry.name, "NAME");
     if (parts.length === 0) throw new SandboxViolation("NAME '/' names the root itself");
     const rel = parts.join("/");
-    this.ensureParents(parts);
-    if (this.taken.has(rel) || this.dirs.has(rel)) throw new SandboxViolation(`'${entry.name}' sent twice`);
+    if (this.taken.has(rel) || this.dirs.has(rel)) throw new SandboxViolation(`'${clip(entry.name)}' sent twice`);
+    // Judged before anything is created, so a refused entry costs no directories.
+    const target = entry.kind === "link" ? this.linkTarget(parts, entry.target) : "";
+    await this.ensureParents(parts);
+    // Claimed before the awaits below: a name is never laid out twice.
+    this.taken.add(rel);
     const path = `${this.root}/${rel}`;
     if (entry.kind === "file") {
       const data = entry.body.length === 0 ? entry.body : this.decompress(entry.body, entry.name);
-      writeFileSync(path, data, { flag: "wx", mode: 0o644 });
+      await writeFile(path, data, { flag: "wx", mode: 0o644 });
     } else {
-      symlinkSync(this.linkTarget(parts, entry.target), path);
       this.links.add(rel);
+      await symlink(target, path);
     }
-    this.taken.add(rel);
   }
 
   /** Creates the client's working directory under the root; returns its server path. */
-  makeWorkingDirectory(cwd: string): string {
+  async makeWorkingDirectory(cwd: string): Promise<string> {
     const parts = components(cwd, "CDIR");
-    this.ensureParents([...parts, "."]);
+    await this.ensureParents([...parts, "."]);
     return parts.length ? `${this.root}/${parts.join("/")}` : this.root;
+  }
+
+  /**
+   * Refuses a system-directory link unless the server's compiler searches that very directory by
+   * default (README: only those may lead out of the root); `systemDirs` holds its paths as given
+   * and resolved.
+   */
+  checkSystemLinks(systemDirs: ReadonlySet<string>, compiler: string): void {
+    for (const dir of this.systemLinks) {
+      if (!systemDirs.has(dir)) throw new SandboxViolation(`link '${clip(dir)}' to the server's own '${clip(dir)}' refused: not a system include directory of ${compiler}`);
+    }
   }
 
   private decompress(body: Uint8Array, name: string): Uint8Array {
@@ -73,21 +114,25 @@ export class PumpTree {
     }
   }
 
-  private ensureParents(parts: string[]): void {
+  private async ensureParents(parts: string[]): Promise<void> {
+    const missing: string[] = [];
     let rel = "";
     for (let i = 0; i < parts.length - 1; i++) {
       rel = rel ? `${rel}/${parts[i]}` : parts[i];
-      if (this.links.has(rel)) throw new SandboxViolation(`'/${parts.join("/")}' passes through the received link '/${rel}'`);
-      if (this.taken.has(rel)) throw new SandboxViolation(`'/${parts.join("/")}' passes through the file '/${rel}'`);
-      if (!this.dirs.has(rel)) {
-        mkdirSync(`${this.root}/${rel}`, { mode: 0o755 });
-        this.dirs.add(rel);
-      }
+      if (this.links.has(rel)) throw new SandboxViolation(`'${clip(`/${parts.join("/")}`)}' passes through the received link '${clip(`/${rel}`)}'`);
+      if (this.taken.has(rel)) throw new SandboxViolation(`'${clip(`/${parts.join("/")}`)}' passes through the file '${clip(`/${rel}`)}'`);
+      if (!this.dirs.has(rel)) missing.push(rel);
+    }
+    if (this.dirs.size - 1 + missing.length > this.maxDirs) throw new SandboxViolation(`more than ${this.maxDirs} directories`);
+    for (const d of missing) {
+      this.dirs.add(d);
+      await mkdir(`${this.root}/${d}`, { mode: 0o755 });
     }
   }
 
   private linkTarget(parts: string[], target: string): string {
-    if (target.length === 0 || target.includes("\0")) throw new SandboxViolation(`empty or NUL link target for '/${parts.join("/")}'`);
+    if (target.length === 0 || target.includes("\0")) throw new SandboxViolation(`empty or NUL link target for '${clip(`/${parts.join("/")}`)}'`);
+    if (target.length > TREE_LIMITS.maxPathBytes) throw new SandboxViolation(`LINK target of ${target.length} bytes exceeds the limit of ${TREE_LIMITS.maxPathBytes}`);
     // An absolute target mirrors a client symlink: it is re-rooted, so it stays inside the sandbox.
     if (target.startsWith("/")) {
       components(target, "LINK target");
@@ -109,8 +154,11 @@ export class PumpTree {
       const inside = at.length >= rootParts.length && rootParts.every((p, i) => at[i] === p);
       if (inside) return target;
     }
-    if (at.join("/") === parts.join("/")) return target;
-    throw new SandboxViolation(`link '/${parts.join("/")}' -> '${target}' leaves the job's root`);
+    if (at.join("/") === parts.join("/")) {
+      this.systemLinks.push(`/${parts.join("/")}`);
+      return target;
+    }
+    throw new SandboxViolation(`link '${clip(`/${parts.join("/")}`)}' -> '${clip(target)}' leaves the job's root`);
   }
 }
 

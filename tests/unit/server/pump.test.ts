@@ -1,10 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_LIMITS, lzoCompress } from "../../../src/protocol/index.ts";
 import { scrubDebugPaths } from "../../../src/server/elf.ts";
 import { PumpTree, rewriteDotd, rewritePumpCommand } from "../../../src/server/pump.ts";
+import { compilerSystemDirs, parseSearchList } from "../../../src/server/sysdirs.ts";
 
 const ROOT = "/tmp/bundccd_AbC123/root";
 
@@ -61,20 +62,23 @@ describe("pump command rewriting (spec §2.4)", () => {
 describe("pump tree sandbox", () => {
   const fresh = () => {
     const dir = mkdtempSync(join(tmpdir(), "bundcc-tree-"));
-    return { dir, tree: new PumpTree(join(dir), DEFAULT_LIMITS), done: () => rmSync(dir, { recursive: true, force: true }) };
+    return { dir, tree: new PumpTree(join(dir), DEFAULT_LIMITS, 300), done: () => rmSync(dir, { recursive: true, force: true }) };
   };
   const file = (name: string, text = "x") => ({ kind: "file" as const, name, body: lzoCompress(new TextEncoder().encode(text)) });
 
-  test("files, directories, mirrored and system links land where they should", () => {
+  test("files, directories, mirrored and system links land where they should", async () => {
     const { dir, tree, done } = fresh();
     try {
-      expect(tree.makeWorkingDirectory("/home/u/src")).toBe(`${dir}/home/u/src`);
-      tree.add(file("/home/u/src/a.c", "int a;"));
-      tree.add({ kind: "link", name: "/home/u/src/lnk", target: "/home/u/inc" });
+      expect(await tree.makeWorkingDirectory("/home/u/src")).toBe(`${dir}/home/u/src`);
+      await tree.add(file("/home/u/src/a.c", "int a;"));
+      await tree.add({ kind: "link", name: "/home/u/src/lnk", target: "/home/u/inc" });
       const depth = dir.split("/").filter(Boolean).length;
-      tree.add({ kind: "link", name: "/usr/include", target: "../".repeat(20 + depth) + "usr/include" });
-      tree.add({ kind: "file", name: "/home/u/src/foo/forcing_technique_271828", body: new Uint8Array(0) });
-      tree.add({ kind: "link", name: "/home/u/src/rel", target: "../inc/x.h" });
+      await tree.add({ kind: "link", name: "/usr/include", target: "../".repeat(20 + depth) + "usr/include" });
+      await tree.add({ kind: "file", name: "/home/u/src/foo/forcing_technique_271828", body: new Uint8Array(0) });
+      await tree.add({ kind: "link", name: "/home/u/src/rel", target: "../inc/x.h" });
+      expect(tree.systemLinks).toEqual(["/usr/include"]);
+      tree.checkSystemLinks(new Set(["/usr/include", "/usr/local/include"]), "gcc");
+      expect(() => tree.checkSystemLinks(new Set(["/usr/local/include"]), "gcc")).toThrow(/'\/usr\/include'.*not a system include directory of gcc/);
       expect(readFileSync(`${dir}/home/u/src/a.c`, "utf8")).toBe("int a;");
       expect(readlinkSync(`${dir}/home/u/src/lnk`)).toBe(`${dir}/home/u/inc`);
       expect(existsSync(`${dir}/usr/include/stdio.h`)).toBe(true);
@@ -94,15 +98,36 @@ describe("pump tree sandbox", () => {
     [[{ kind: "link" as const, name: "/w/l", target: "/a/../../etc" }], /contains '\.\.'/],
     [[file("/w/a.h"), file("/w/a.h")], /sent twice/],
     [[file("/w/a.h"), file("/w/a.h/b.h")], /passes through the file/],
-  ])("refuses %#", (entries, why) => {
-    const { tree, done } = fresh();
+    [[file(`${"/x".repeat(2047)}/a.h`)], /NAME of \d+ bytes exceeds the limit of 3072/],
+    [[file(`${"/x".repeat(129)}`)], /NAME of 129 components exceeds the limit of 128/],
+    [[{ kind: "link" as const, name: "/w/l", target: "x/".repeat(1537) }], /LINK target of 3074 bytes exceeds/],
+    // Counted across entries (the tree below has a limit of 300: see fresh()).
+    [Array.from({ length: 4 }, (_, i) => file(`/d${i}${"/y".repeat(100)}/a.h`)), /more than 300 directories/],
+  ])("refuses %#", async (entries, why) => {
+    const { dir, tree, done } = fresh();
     try {
-      expect(() => {
-        for (const e of entries) tree.add(e);
-      }).toThrow(why);
+      const all = async () => {
+        for (const e of entries) await tree.add(e);
+      };
+      await expect(all()).rejects.toThrow(why);
+      // Refused before anything was created for the entry at fault.
+      if (entries.length === 1 && entries[0].kind === "file") expect(readdirSync(dir)).toEqual([]);
     } finally {
       done();
     }
+  });
+});
+
+describe("the compiler's system include directories", () => {
+  test("parsed from gcc's and clang's -v output", () => {
+    const text = 'ignoring nonexistent directory "/x"\n#include "..." search starts here:\n /q\n#include <...> search starts here:\n /usr/lib/gcc/x86_64-linux-gnu/12/include\n /usr/include\n /Sys/F (framework directory)\nEnd of search list.\n /after\n';
+    expect(parseSearchList(text)).toEqual(["/usr/lib/gcc/x86_64-linux-gnu/12/include", "/usr/include", "/Sys/F"]);
+  });
+
+  test("asked of the real gcc: /usr/include is one, /etc is not", async () => {
+    const dirs = await compilerSystemDirs(Bun.which("gcc")!, process.env.PATH!);
+    expect(dirs.has("/usr/include")).toBe(true);
+    expect(dirs.has("/etc")).toBe(false);
   });
 });
 

@@ -1,0 +1,97 @@
+// No single request can stall the daemon, and pump links may leave the job's root only for the
+// compiler's system include directories. The honest job is the real distcc client's.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { clientEnv, type Daemon, requireTool, run, startBundccServe, tempDir } from "../lib/harness.ts";
+import { decodeReply, exchange, latin1 } from "../lib/raw.ts";
+import { leftovers, pumpFile, pumpRequest } from "./support.ts";
+
+let server: Daemon & { tmp: string };
+let work: string;
+
+beforeAll(async () => {
+  requireTool("gcc");
+  requireTool("distcc");
+  server = await startBundccServe(["--jobs", "2"]);
+  work = tempDir("bundcc-stall-");
+  // Enough code for a compile of a few hundred milliseconds: timer noise stays small beside it.
+  const fns = Array.from({ length: 100 }, (_, i) => `int f${i}(int *a, int n) { int s = 0; for (int i = 0; i < n; i++) s += a[i] * ${i} ^ (s >> 3); return s; }`);
+  writeFileSync(join(work, "honest.c"), `${fns.join("\n")}\n`);
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** The real distcc client compiles on the daemon only (no fallback); returns its wall time. */
+async function honestJob(): Promise<number> {
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}/4`, DISTCC_FALLBACK: "0" });
+  const t0 = performance.now();
+  const r = await run(["distcc", "gcc", "-O2", "-c", "honest.c", "-o", "honest.o"], { env, cwd: work, timeoutMs: 60_000 });
+  const ms = performance.now() - t0;
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  return ms;
+}
+
+describe("one small request cannot stall the daemon", () => {
+  test("a NAME of 2,047 components, sent back to back, leaves the honest job's time within 2x", async () => {
+    const idle = Math.min(await honestJob(), await honestJob());
+    const deep = pumpRequest([pumpFile(`${"/x".repeat(2047)}/a.h`), pumpFile("/w/a.c")]);
+    let sent = 0;
+    let stop = false;
+    const answers: string[] = [];
+    const attacker = (async () => {
+      for (let i = 0; i < 2000 && !stop; i++) {
+        const { bytes } = await exchange(server.port, deep, { timeoutMs: 10_000 });
+        answers.push(latin1(bytes));
+        sent++;
+      }
+    })();
+    try {
+      while (sent < 3) await Bun.sleep(10);
+      const busy = await honestJob();
+      console.log(`honest job: ${Math.round(idle)} ms idle, ${Math.round(busy)} ms under ${sent} deep-NAME requests`);
+      expect(busy).toBeLessThan(2 * idle);
+    } finally {
+      stop = true;
+      await attacker;
+    }
+    expect(sent).toBeGreaterThan(3);
+    // Refused on the NAME itself, with the reason in the log; no directory was ever made for it.
+    expect(answers.every((a) => !a.startsWith("DONE00000003STAT00000000"))).toBe(true);
+    expect(server.log()).toMatch(/NAME of 4098 bytes exceeds the limit of 3072/);
+    expect(await leftovers(server.tmp)).toEqual([]);
+  }, 120_000);
+
+  test("a NAME of 129 short components is refused too; 128 are laid out and compile", async () => {
+    const ok = await exchange(server.port, pumpRequest([pumpFile(`${"/d".repeat(127)}/a.h`), pumpFile("/w/a.c")]), { timeoutMs: 30_000 });
+    expect((await decodeReply(ok.bytes, 3)).status).toBe(0);
+    const bad = await exchange(server.port, pumpRequest([pumpFile(`${"/d".repeat(129)}/a.h`), pumpFile("/w/a.c")]), { timeoutMs: 30_000 });
+    expect(latin1(bad.bytes).startsWith("DONE00000003STAT00000000")).toBe(false);
+    expect(server.log()).toMatch(/NAME of 130 components exceeds the limit of 128/);
+  });
+});
+
+describe("links out of the job's root", () => {
+  const up = (dir: string) => "../".repeat(20 + dir.split("/").filter(Boolean).length) + dir.slice(1);
+  const STDIO = '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n';
+
+  test("to the server's own /usr/include (a gcc system directory): accepted, and <stdio.h> is found there", async () => {
+    const { bytes } = await exchange(server.port, pumpRequest([pumpFile("/w/a.c", STDIO), { kind: "link", name: "/usr/include", target: up("/usr/include") }]), { timeoutMs: 30_000 });
+    const reply = await decodeReply(bytes, 3);
+    expect(reply.status).toBe(0);
+    expect(latin1(reply.object.subarray(0, 4))).toBe("\x7fELF");
+  });
+
+  test.each(["/etc", "/usr/lib", "/root"])("to the server's own %s: refused with the reason, nothing compiled", async (dir) => {
+    const src = dir === "/etc" ? '#include "hostname"\n' : "int x;\n";
+    const argv = ["gcc", `-I${dir}`, "-c", "/w/a.c", "-o", "a.o"];
+    const { bytes } = await exchange(server.port, pumpRequest([pumpFile("/w/a.c", src), { kind: "link", name: dir, target: up(dir) }], argv), { timeoutMs: 30_000 });
+    const reply = await decodeReply(bytes, 3);
+    expect(reply.status).not.toBe(0);
+    expect(reply.object.length).toBe(0);
+    expect(latin1(reply.stderr)).toContain(`link '${dir}' to the server's own '${dir}' refused: not a system include directory of gcc`);
+  });
+});
