@@ -98,6 +98,16 @@ export class TokenWriter {
   }
 }
 
+/** Bytes shared by many queues (a server's total receive buffer); claims wait in arrival order. */
+export interface ReadBudget {
+  /** Claims `n` bytes; `granted` resolves once they are. `cancel` withdraws a claim still waiting (false if granted). */
+  claim(n: number): { granted: Promise<void>; cancel(): boolean };
+  release(n: number): void;
+}
+
+/** Budget is claimed and given back in steps of this size: most reads never touch it. */
+export const BUDGET_STEP = 64 * 1024;
+
 interface PendingRead {
   need: number;
   what: string;
@@ -118,6 +128,11 @@ export interface ByteQueueOptions {
    * One byte a second passes an idle timeout but not this.
    */
   minRate?: { windowMs: number; bytes: number };
+  /**
+   * Every byte read counts against this until `release`d (or the queue is disposed); a read that
+   * would exceed what the queue holds first claims more, and waits (reading nothing) until it may.
+   */
+  budget?: ReadBudget;
 }
 
 /**
@@ -137,6 +152,11 @@ export class ByteQueue {
   private deadlineTimer: ReturnType<typeof setTimeout> | null = null;
   /** Total bytes received, for statistics. */
   received = 0;
+  /** Budget this queue holds, and how much of it reads have used and not released. */
+  private held = 0;
+  private used = 0;
+  private disposed = false;
+  private abortClaim: ((err: Error) => void) | null = null;
 
   constructor(private readonly options: ByteQueueOptions = {}) {}
 
@@ -164,6 +184,7 @@ export class ByteQueue {
   fail(err: Error): void {
     this.failure ??= err;
     this.ended = true;
+    this.abortClaim?.(this.failure);
     this.service();
   }
 
@@ -186,6 +207,23 @@ export class ByteQueue {
     this.setDeadline(null);
     this.clearTimer();
     this.clearWindow();
+    this.disposed = true;
+    this.abortClaim?.(new Error("connection finished"));
+    if (this.held > 0) this.options.budget?.release(this.held);
+    this.held = 0;
+    this.used = 0;
+  }
+
+  /** The consumer no longer keeps `n` bytes it read in memory (e.g. wrote them to disk). */
+  release(n: number): void {
+    const budget = this.options.budget;
+    if (!budget || this.disposed) return;
+    this.used = Math.max(0, this.used - n);
+    const spare = Math.floor((this.held - this.used) / BUDGET_STEP) * BUDGET_STEP;
+    if (spare > 0) {
+      this.held -= spare;
+      budget.release(spare);
+    }
   }
 
   get isEnded(): boolean {
@@ -200,6 +238,38 @@ export class ByteQueue {
   read(n: number, what = "data"): Promise<Uint8Array> {
     if (this.pending) return Promise.reject(new Error("ByteQueue: concurrent reads"));
     if (n === 0) return Promise.resolve(new Uint8Array(0));
+    const budget = this.options.budget;
+    if (budget && !this.disposed) {
+      const lacking = this.used + n - this.held;
+      if (lacking > 0) return this.claimThenRead(budget, Math.ceil(lacking / BUDGET_STEP) * BUDGET_STEP, n, what);
+      this.used += n;
+    }
+    return this.readNow(n, what);
+  }
+
+  private async claimThenRead(budget: ReadBudget, amount: number, n: number, what: string): Promise<Uint8Array> {
+    if (this.failure) throw this.failure;
+    const ticket = budget.claim(amount);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ticket.granted.then(resolve, reject);
+        this.abortClaim = (err) => {
+          if (ticket.cancel()) reject(err);
+        };
+      });
+    } finally {
+      this.abortClaim = null;
+    }
+    if (this.disposed) {
+      budget.release(amount);
+      throw this.failure ?? new Error("connection finished");
+    }
+    this.held += amount;
+    this.used += n;
+    return this.readNow(n, what);
+  }
+
+  private readNow(n: number, what: string): Promise<Uint8Array> {
     if (this.buffered >= n) return Promise.resolve(this.take(n));
     return new Promise((resolve, reject) => {
       this.pending = { need: n, what, resolve, reject };

@@ -1,6 +1,6 @@
 // One peer's byte streams as the job runner sees them, over a TCP socket or stdin/stdout (--inetd).
 import type { Socket } from "bun";
-import { ByteQueue, type TokenWriter } from "../protocol/index.ts";
+import { ByteQueue, type ReadBudget, type TokenWriter } from "../protocol/index.ts";
 
 export interface Connection {
   /** Printable peer address ("127.0.0.1", "::1", or "pipe"). */
@@ -15,6 +15,8 @@ export interface Connection {
 
 export interface SocketData {
   conn?: SocketConnection;
+  /** The peer's address while the connection counts against the listener's limits. */
+  peer?: string;
 }
 
 /** Adapter for a Bun TCP socket; the listener forwards the socket's callbacks to it. */
@@ -31,9 +33,13 @@ export class SocketConnection implements Connection {
   constructor(
     private readonly socket: Socket<SocketData>,
     private readonly idleTimeoutMs: number,
+    budget?: ReadBudget,
   ) {
     this.input = new ByteQueue({
       idleTimeoutMs,
+      budget,
+      // Little read ahead of what is asked for: the many connections of a busy daemon add up.
+      highWater: 256 * 1024,
       // A peer trickling bytes (slow-loris) must still deliver 4 KiB, or all it lacks, per idle period.
       minRate: { windowMs: idleTimeoutMs, bytes: 4096 },
       pause: () => socket.pause(),

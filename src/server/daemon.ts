@@ -12,6 +12,7 @@ import { CompilerAllowlist } from "./allowlist.ts";
 import { PipeConnection, SocketConnection, type SocketData } from "./connection.ts";
 import { type JobContext, runJob } from "./job.ts";
 import type { ServeOptions } from "./options.ts";
+import { ReceiveBudget } from "./budget.ts";
 import { ServerStats } from "./stats.ts";
 import { sweepDeadJobDirs } from "./sweep.ts";
 
@@ -62,6 +63,7 @@ export async function startServer(opts: ServeOptions): Promise<number> {
       compilerPath: process.env.DISTCCD_PATH || process.env.PATH || "/usr/local/bin:/usr/bin:/bin",
       saveTemps: process.env.DISTCC_SAVE_TEMPS === "1",
       headTimeoutMs: opts.ioTimeout * 1000,
+      receiveTimeoutMs: opts.receiveTimeout * 1000,
     },
     allowlist,
     log,
@@ -94,6 +96,7 @@ export async function startServer(opts: ServeOptions): Promise<number> {
   dropRoot(opts, log);
   if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`);
   log.notice("startup", `bundcc serve listening on ${opts.listen ?? "*"}:${listener.port}, ${opts.jobs} compile slots, allowing ${rules.map((r) => r.spec).join(" ")}${statsListener ? `, stats on port ${statsListener.port}` : ""}`);
+  log.info("startup", `limits: ${opts.maxConnections} connections, ${opts.maxPerClient} per address, ${opts.maxReceiveBuffer / 1024 / 1024} MiB receive buffer, request head within ${opts.ioTimeout} s, whole request within ${opts.receiveTimeout} s`);
   if (opts.readyFd) {
     writeSync(opts.readyFd, `ready ${process.pid}\n`);
     closeSync(opts.readyFd);
@@ -127,24 +130,29 @@ function fdSink(fd: number): LogSink {
   };
 }
 
+/**
+ * Accepts connections and starts receiving each at once: receiving is not compiling, so an idle or
+ * trickling peer holds no compile slot (those are taken only once a whole request is in). What a
+ * connection may hold is bounded instead: connections in all and per address (beyond them a new
+ * one is closed at once), memory through the shared receive buffer, time through the deadlines.
+ */
 function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJobs: Set<Promise<void>>): TCPSocketListener<SocketData> {
-  const maxActive = opts.maxConnections;
-  const maxWaiting = Math.max(64, maxActive * 8);
-  let active = 0;
-  const waiting: Array<Socket<SocketData>> = [];
-  const begin = (s: Socket<SocketData>) => {
-    const conn = s.data.conn!;
-    active++;
-    s.resume();
-    const job: Promise<void> = runJob(conn, ctx)
-      .catch((err) => ctx.log.error("job", `internal error: ${(err as Error)?.stack ?? err}`))
-      .finally(() => {
-        activeJobs.delete(job);
-        active--;
-        const next = waiting.shift();
-        if (next) begin(next);
-      });
-    activeJobs.add(job);
+  const perPeer = new Map<string, number>();
+  let open = 0;
+  const budget = new ReceiveBudget(opts.maxReceiveBuffer);
+  const shed = (s: Socket<SocketData>, peer: string, why: string) => {
+    ctx.log.warning("busy", `${peer}: ${why}: dropped`);
+    ctx.stats.record("REJ_OVERLOAD");
+    s.terminate();
+  };
+  const forget = (s: Socket<SocketData>) => {
+    const peer = s.data.peer;
+    if (peer === undefined) return;
+    s.data.peer = undefined;
+    open--;
+    const n = (perPeer.get(peer) ?? 1) - 1;
+    if (n > 0) perPeer.set(peer, n);
+    else perPeer.delete(peer);
   };
   return Bun.listen<SocketData>({
     hostname: opts.listen ?? "::",
@@ -159,22 +167,19 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJob
           s.terminate();
           return;
         }
+        if (open >= opts.maxConnections) return shed(s, peer, `${open} connections open (--max-connections ${opts.maxConnections})`);
+        const mine = perPeer.get(peer) ?? 0;
+        if (mine >= opts.maxPerClient) return shed(s, peer, `${mine} connections open from this address (--max-per-client ${opts.maxPerClient})`);
+        open++;
+        perPeer.set(peer, mine + 1);
         ctx.stats.record("TCP_ACCEPT");
         s.setNoDelay(true);
-        s.data = { conn: new SocketConnection(s, opts.ioTimeout * 1000) };
-        if (active >= maxActive) {
-          // Beyond the connections being served, a bounded queue waits (the listen backlog of
-          // distccd 3.4); past it a flood is shed at once instead of holding descriptors.
-          if (waiting.length >= maxWaiting) {
-            ctx.log.warning("busy", `${peer}: ${active} connections served and ${waiting.length} waiting: dropped`);
-            ctx.stats.record("REJ_OVERLOAD");
-            s.data = {};
-            s.terminate();
-            return;
-          }
-          s.pause();
-          waiting.push(s);
-        } else begin(s);
+        const conn = new SocketConnection(s, opts.ioTimeout * 1000, budget);
+        s.data = { conn, peer };
+        const job: Promise<void> = runJob(conn, ctx)
+          .catch((err) => ctx.log.error("job", `internal error: ${(err as Error)?.stack ?? err}`))
+          .finally(() => activeJobs.delete(job));
+        activeJobs.add(job);
       },
       data(s, chunk) {
         s.data.conn?.onData(chunk);
@@ -187,8 +192,7 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJob
       },
       close(s, err) {
         s.data.conn?.onClose(err);
-        const i = waiting.indexOf(s);
-        if (i >= 0) waiting.splice(i, 1);
+        forget(s);
       },
       error(s, err) {
         s.data.conn?.onClose(err);

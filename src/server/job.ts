@@ -39,6 +39,8 @@ export interface JobSettings {
   saveTemps: boolean;
   /** The whole request head (DIST…ARGV) must arrive within this many ms (0 = no limit). */
   headTimeoutMs?: number;
+  /** The whole request, head and body, must arrive within this many ms (0 = no limit). */
+  receiveTimeoutMs?: number;
 }
 
 export interface JobContext {
@@ -123,10 +125,13 @@ function logSummary(log: Logger, peer: string, s: Summary, ms: number): void {
 async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJobDir: (d: string) => void): Promise<void> {
   const { settings, log } = ctx;
   const reader = new TokenReader(conn.input);
-  // The head is small: a peer that trickles it (slow-loris) is cut off after one I/O timeout.
-  conn.input.setDeadline(settings.headTimeoutMs ?? 0, "the request head");
+  // The head is small: a peer that trickles it (slow-loris) is cut off after one I/O timeout; the
+  // rest must follow within the receive deadline, however steadily it trickles.
+  const receiveBy = settings.receiveTimeoutMs ? performance.now() + settings.receiveTimeoutMs : 0;
+  const headMs = Math.min(settings.headTimeoutMs || Infinity, settings.receiveTimeoutMs || Infinity);
+  conn.input.setDeadline(Number.isFinite(headMs) ? headMs : null, "the request head");
   const head = await readRequestHead(reader, settings.limits);
-  conn.input.setDeadline(null);
+  conn.input.setDeadline(receiveBy ? Math.max(1, Math.round(receiveBy - performance.now())) : null, "the request");
   const argv = head.argv;
   const shape = analyseCompile(argv);
   if (typeof shape === "string") {
@@ -149,12 +154,17 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     mkdirSync(root, { mode: 0o755 });
     const tree = new PumpTree(root, settings.limits);
     const cwd = await tree.makeWorkingDirectory(head.cwd ?? "/");
-    const files = await readPumpEntries(reader, settings.limits, (entry) => tree.add(entry));
+    const files = await readPumpEntries(reader, settings.limits, async (entry) => {
+      await tree.add(entry);
+      // On disk now: its bytes no longer count against the receive buffer.
+      if (entry.kind === "file") conn.input.release(entry.body.length);
+    });
     log.info("job", `${conn.peer}: protocol 3 (pump): ${files} files and links under ${root}`);
     pump = { root, cwd, depsPath: join(jobDir, `${base}.deps`), tree };
   } else {
     source = await readDoti(reader, head.version, settings.limits);
   }
+  conn.input.setDeadline(null);
 
   const check = ctx.allowlist.check(argv[0], settings.compilerPath);
   let refused = check.ok ? refusedArgument(argv, { preprocessed: head.version < 3 }) : check.reason!;
@@ -184,6 +194,8 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   } else {
     const inputPath = join(jobDir, `${base}.${preprocessedExtension(summary.input)}`);
     writeFileSync(inputPath, source!);
+    conn.input.release(conn.input.received);
+    source = null;
     const placed = [check.command!, ...argv.slice(1)];
     placed[shape.inputIndex] = inputPath;
     if (shape.outputIndex < 0) placed.push("-o", outputPath);

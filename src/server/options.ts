@@ -1,6 +1,6 @@
 // `bundcc serve` / distccd options, validated once (valibot) into plain settings.
 import * as v from "valibot";
-import { cpus } from "node:os";
+import { cpus, totalmem } from "node:os";
 import { LEVELS, type LogLevel } from "../common/log.ts";
 import { DEFAULT_LIMITS, type ProtocolLimits } from "../protocol/index.ts";
 import { DEFAULT_PORT, DEFAULT_STATS_PORT } from "../version.ts";
@@ -19,7 +19,14 @@ export interface ServeOptions {
   aclDefaulted: boolean;
   allowPrivate: boolean;
   jobs: number;
+  /** Connections open at once, whatever they are doing. */
   maxConnections: number;
+  /** Connections open at once from one address. */
+  maxPerClient: number;
+  /** Bytes all connections still receiving may hold in memory together. */
+  maxReceiveBuffer: number;
+  /** Seconds a whole request (head and body) may take to arrive. */
+  receiveTimeout: number;
   nice: number;
   user: string | null;
   pidFile: string | null;
@@ -54,7 +61,10 @@ const Schema = v.object({
   port: intIn(1, 65535),
   statsPort: intIn(1, 65535),
   jobs: intIn(1, 200),
-  maxConnections: intIn(1, 10_000),
+  maxConnections: intIn(1, 100_000),
+  maxPerClient: intIn(1, 100_000),
+  maxReceiveBuffer: intIn(1, 1024 * 1024),
+  receiveTimeout: intIn(1, 86_400),
   nice: intIn(-20, 19),
   jobLifetime: intIn(0, 86_400),
   ioTimeout: intIn(1, 86_400),
@@ -62,6 +72,19 @@ const Schema = v.object({
   maxArgc: intIn(1, 1_000_000),
   logLevel: v.picklist(LEVELS),
 });
+
+/**
+ * Connections held at once: enough for many clients' queued jobs, few enough that descriptors
+ * (each connection holds one; compiles need more) and per-connection memory stay small.
+ */
+export function defaultMaxConnections(jobs: number): number {
+  return Math.max(256, 16 * jobs);
+}
+
+/** MiB of request data held in memory at once: a quarter of the machine's memory, at most 1 GiB. */
+export function defaultReceiveBufferMiB(): number {
+  return Math.max(64, Math.min(1024, Math.floor(totalmem() / 4 / 1024 / 1024)));
+}
 
 /** Turns cac's parsed options into validated settings; throws an Error with a readable message. */
 export function resolveOptions(raw: Record<string, unknown>): ServeOptions {
@@ -71,7 +94,10 @@ export function resolveOptions(raw: Record<string, unknown>): ServeOptions {
     port: last(raw.port) ?? DEFAULT_PORT,
     statsPort: last(raw.statsPort) ?? DEFAULT_STATS_PORT,
     jobs,
-    maxConnections: last(raw.maxConnections) ?? Math.max(16, Number(jobs) * 4),
+    maxConnections: last(raw.maxConnections) ?? defaultMaxConnections(Number(jobs)),
+    maxPerClient: last(raw.maxPerClient) ?? Math.max(16, Number(jobs) * 4),
+    maxReceiveBuffer: last(raw.maxReceiveBuffer) ?? defaultReceiveBufferMiB(),
+    receiveTimeout: last(raw.receiveTimeout) ?? 300,
     nice: last(raw.nice) ?? 5,
     jobLifetime: last(raw.jobLifetime) ?? 0,
     ioTimeout: last(raw.ioTimeout) ?? 60,
@@ -107,6 +133,9 @@ export function resolveOptions(raw: Record<string, unknown>): ServeOptions {
     allowPrivate: Boolean(raw.allowPrivate),
     jobs: o.jobs,
     maxConnections: o.maxConnections,
+    maxPerClient: o.maxPerClient,
+    maxReceiveBuffer: o.maxReceiveBuffer * 1024 * 1024,
+    receiveTimeout: o.receiveTimeout,
     nice: o.nice,
     user: raw.user === undefined ? null : String(last(raw.user)),
     pidFile: raw.pidFile === undefined ? null : String(last(raw.pidFile)),
