@@ -89,11 +89,12 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
     } catch {
       // already closed by the peer
     }
-    if (jobDir && !ctx.settings.saveTemps) await removeJobDir(jobDir, ctx.log);
+    // Counted as soon as the client has its answer; the removal below runs off the event loop.
     if (!probe) {
       ctx.stats.record(summary.outcome);
       logSummary(ctx.log, conn.peer, summary, performance.now() - started);
     }
+    if (jobDir && !ctx.settings.saveTemps) await removeJobDir(jobDir, ctx.log);
   }
 }
 
