@@ -25,7 +25,7 @@ function buildCli() {
     .option("--receive-timeout <seconds>", "a whole request (head and body) must arrive within this (default 300)")
     .option("-N, --nice <n>", "niceness increment (default 5)")
     .option("--user <name>", "user to run as when started as root (default: distccd, then nobody)")
-    .option("-P, --pid-file <file>", "write the daemon's pid here")
+    .option("-P, --pid-file <file>", "write the daemon's pid here (before root is dropped; removed or emptied at exit)")
     .option("--log-file <file>", "log to this file (default: stderr)")
     .option("--log-stderr", "log to stderr")
     .option("--log-level <level>", "critical, error, warning, notice (default), info or debug")

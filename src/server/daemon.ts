@@ -1,8 +1,8 @@
 // The volunteer server process: listener, access control, job scheduling, stats page, signals.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import os from "node:os";
 import type { Socket, TCPSocketListener } from "bun";
-import { Exit } from "../common/exit.ts";
+import { DistccError, Exit } from "../common/exit.ts";
 import { Logger, stderrSink, type LogSink } from "../common/log.ts";
 import { useFullJit } from "../common/jit.ts";
 import { Semaphore } from "../common/semaphore.ts";
@@ -16,17 +16,44 @@ import { ReceiveBudget } from "./budget.ts";
 import { ServerStats } from "./stats.ts";
 import { sweepDeadJobDirs } from "./sweep.ts";
 
+/** A reason the daemon cannot start, with distcc's exit code for it. */
+class StartupError extends DistccError {}
+
+/** "EACCES: permission denied, open '/x'" → "permission denied": the path is already in the sentence. */
+function fsReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return (e.message ?? String(err)).replace(/^E[A-Z]+: /, "").replace(/, \w+ '.*'$/, "");
+}
+
 export async function startServer(opts: ServeOptions): Promise<number> {
   useFullJit();
   // Under inetd or ssh, stderr reaches the client's terminal: only trouble is worth printing there.
   const quietPipe = opts.inetd && !opts.logFile && !opts.logStderr;
   const log = new Logger(stderrSink, quietPipe ? "error" : opts.logLevel, "bundccd");
-  let logFd: number | null = null;
+  let toFile = false;
+  try {
+    return await serveUntilStopped(opts, log, () => (toFile = true));
+  } catch (err) {
+    if (!(err instanceof StartupError)) throw err;
+    // One line, in the log and — when the log is a file — on stderr too, where whoever started the
+    // daemon (an init script, a terminal, the detaching parent) reads it.
+    log.error("startup", err.message);
+    if (toFile) stderrSink(log.format("error", "startup", err.message));
+    return err.code;
+  }
+}
+
+async function serveUntilStopped(opts: ServeOptions, log: Logger, loggingToFile: () => void): Promise<number> {
   if (opts.logFile && !opts.logStderr) {
     // Opened before root is dropped so a root-owned log directory still works.
-    logFd = openSync(opts.logFile, "a", 0o644);
-    const fd = logFd;
+    let fd: number;
+    try {
+      fd = openSync(opts.logFile, "a", 0o644);
+    } catch (err) {
+      throw new StartupError(Exit.IO_ERROR, `cannot open log file '${opts.logFile}': ${fsReason(err)}`);
+    }
     log.setSink(fdSink(fd));
+    loggingToFile();
   }
 
   if (opts.nice) {
@@ -86,15 +113,35 @@ export async function startServer(opts: ServeOptions): Promise<number> {
   let listener: TCPSocketListener<SocketData>;
   let statsListener: TCPSocketListener<undefined> | null = null;
   const activeJobs = new Set<Promise<void>>();
-  try {
-    listener = listen(opts, rules, ctx, activeJobs);
-    if (opts.stats) statsListener = listenStats(opts, rules, stats, log);
-  } catch (err) {
-    log.error("startup", `cannot listen on ${opts.listen ?? "*"}:${opts.port}: ${(err as Error).message}`);
-    return Exit.BIND_FAILED;
+  listener = bindOrFail(opts.port, () => listen(opts, rules, ctx, activeJobs), opts);
+  if (opts.stats) {
+    try {
+      statsListener = bindOrFail(opts.statsPort, () => listenStats(opts, rules, stats, log), opts);
+    } catch (err) {
+      listener.stop(true);
+      throw err;
+    }
   }
-  dropRoot(opts, log);
-  if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`);
+  // Written while still root, as an init script expects of a daemon it starts (its directory is
+  // usually root's /run); the descriptor is kept so the file can be emptied at exit if the dropped
+  // user may not remove it.
+  let pidFd: number | null = null;
+  if (opts.pidFile) {
+    try {
+      pidFd = openSync(opts.pidFile, "w", 0o644);
+      writeSync(pidFd, `${process.pid}\n`);
+    } catch (err) {
+      listener.stop(true);
+      statsListener?.stop(true);
+      throw new StartupError(Exit.IO_ERROR, `cannot write pid file '${opts.pidFile}': ${fsReason(err)}`);
+    }
+  }
+  try {
+    dropRoot(opts, log);
+  } catch (err) {
+    if (opts.pidFile) removePidFile(opts.pidFile, pidFd);
+    throw err;
+  }
   log.notice("startup", `bundcc serve listening on ${opts.listen ?? "*"}:${listener.port}, ${opts.jobs} compile slots, allowing ${rules.map((r) => r.spec).join(" ")}${statsListener ? `, stats on port ${statsListener.port}` : ""}`);
   log.info("startup", `limits: ${opts.maxConnections} connections, ${opts.maxPerClient} per address, ${opts.maxReceiveBuffer / 1024 / 1024} MiB receive buffer, request head within ${opts.ioTimeout} s, whole request within ${opts.receiveTimeout} s`);
   if (opts.readyFd) {
@@ -110,7 +157,7 @@ export async function startServer(opts: ServeOptions): Promise<number> {
       log.notice("shutdown", `${signal}: stopping`);
       listener.stop(true);
       statsListener?.stop(true);
-      if (opts.pidFile && existsSync(opts.pidFile)) rmSync(opts.pidFile, { force: true });
+      if (opts.pidFile) removePidFile(opts.pidFile, pidFd);
       // Closing the connections ends their jobs: let them kill their compilers and remove their
       // job directories (bounded), so a stopped server leaves nothing in TMPDIR.
       if (activeJobs.size) await Promise.race([Promise.allSettled([...activeJobs]), Bun.sleep(5000)]);
@@ -118,6 +165,30 @@ export async function startServer(opts: ServeOptions): Promise<number> {
     };
     for (const s of STOP_SIGNALS) process.on(s, () => void stop(s));
   });
+}
+
+/** Binds a listener; a failure is the daemon's "bind failed" (102), said in one line. */
+function bindOrFail<T>(port: number, bind: () => T, opts: ServeOptions): T {
+  try {
+    return bind();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "EADDRINUSE" ? "the port is in use" : code === "EADDRNOTAVAIL" ? "no such local address" : code === "EACCES" ? "permission denied (ports below 1024 need root)" : (err as Error).message;
+    throw new StartupError(Exit.BIND_FAILED, `cannot listen on ${opts.listen ?? "*"}:${port}: ${why}`);
+  }
+}
+
+function removePidFile(path: string, fd: number | null): void {
+  try {
+    if (existsSync(path)) rmSync(path, { force: true });
+  } catch {
+    // Its directory is root's: empty the file instead, so no stale pid is ever read from it.
+    try {
+      if (fd !== null) ftruncateSync(fd, 0);
+    } catch {
+      // nothing more to do
+    }
+  }
 }
 
 function fdSink(fd: number): LogSink {
@@ -233,14 +304,10 @@ function dropRoot(opts: ServeOptions, log: Logger): void {
       log.info("startup", `running as user ${name} (${ids.uid}:${ids.gid})`);
       return;
     } catch (err) {
-      log.error("startup", `cannot switch to user ${name}: ${(err as Error).message}`);
-      process.exit(Exit.SETUID_FAILED);
+      throw new StartupError(Exit.SETUID_FAILED, `cannot switch to user ${name}: ${(err as Error).message}`);
     }
   }
-  if (opts.user) {
-    log.error("startup", `no such user '${opts.user}'`);
-    process.exit(Exit.SETUID_FAILED);
-  }
+  if (opts.user) throw new StartupError(Exit.SETUID_FAILED, `no such user '${opts.user}'`);
   process.setgid!(65534);
   process.setuid!(65534);
 }
