@@ -155,7 +155,7 @@ export async function compileRemote(job: Job, host: HostDef, preprocess: () => P
   job.state.phase(Phase.Connect);
   let conn;
   try {
-    conn = await connect(host, { connectTimeoutMs: s.connectTimeoutMs, ioTimeoutMs: s.ioTimeoutSec * 1000, ssh: s.ssh });
+    conn = await connect(host, { connectTimeoutMs: s.connectTimeoutMs, ioTimeoutMs: s.ioTimeoutSec * 1000, linkTimeoutMs: s.linkTimeoutMs, ssh: s.ssh });
   } catch (err) {
     return { kind: "host-failed", error: asDistccError(err, Exit.CONNECT_FAILED) };
   }

@@ -1,9 +1,13 @@
-// One job's byte stream to a server: TCP (Bun.connect, 4 s connect timeout) or an ssh child running
-// `distccd --inetd`. Reads go through a ByteQueue with the DISTCC_IO_TIMEOUT idle limit. The write
+// One job's byte stream to a server: TCP (Bun.connect, BUNDCC_CONNECT_TIMEOUT) or an ssh child running
+// `distccd --inetd`. Reads go through a ByteQueue with the DISTCC_IO_TIMEOUT idle limit. A TCP
+// connection also gives up once the server's machine has answered nothing for BUNDCC_LINK_TIMEOUT
+// (keepalive probes and a TCP user timeout, see setDeadPeerTimeout): a dead host or a blackholed
+// link costs seconds, while a compile that really takes minutes keeps its connection. The write
 // side is never shut down before the reply has been read: distccd takes EOF as "client gone".
 import { DistccError, Exit } from "../common/exit.ts";
 import { ByteQueue } from "../protocol/tokens.ts";
 import type { HostDef } from "./hosts.ts";
+import { setDeadPeerTimeout } from "./sys.ts";
 
 export interface Connection {
   readonly queue: ByteQueue;
@@ -15,7 +19,27 @@ export interface Connection {
 export interface ConnectOptions {
   connectTimeoutMs: number;
   ioTimeoutMs: number;
+  /** How long the peer's machine may leave TCP unanswered before the connection fails (0 = the kernel's default). */
+  linkTimeoutMs?: number;
   ssh?: string;
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset by peer",
+  EHOSTUNREACH: "no route to host",
+  ENETUNREACH: "network is unreachable",
+  EHOSTDOWN: "host is down",
+  ETIMEDOUT: "timed out",
+  EPIPE: "broken pipe",
+  EADDRNOTAVAIL: "address not available",
+  ENOTFOUND: "host name not found",
+};
+
+/** Bun says "Failed to connect" for every reason; the errno code says which. */
+function systemReason(err: Error): string {
+  const code = (err as { code?: string }).code;
+  return code ? (ERRNO_TEXT[code] ?? code) : err.message;
 }
 
 export function connect(host: HostDef, opts: ConnectOptions): Promise<Connection> {
@@ -33,13 +57,18 @@ export async function connectTcp(hostname: string, port: number, opts: ConnectOp
   let sock: Sock | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const where = `${hostname}:${port}`;
+  const socketFailure = (err: Error) =>
+    (err as { code?: string }).code === "ETIMEDOUT" && opts.linkTimeoutMs
+      ? new DistccError(Exit.TIMEOUT, `${where} answered nothing for ${opts.linkTimeoutMs / 1000} s (host or link down; BUNDCC_LINK_TIMEOUT)`)
+      : new DistccError(Exit.IO_ERROR, `connection to ${where} failed: ${systemReason(err)}`);
   const opened = new Promise<Sock>((resolve, reject) => {
-    timer = setTimeout(() => reject(new DistccError(Exit.CONNECT_FAILED, `connect to ${where} timed out after ${opts.connectTimeoutMs} ms`)), opts.connectTimeoutMs);
+    timer = setTimeout(() => reject(new DistccError(Exit.CONNECT_FAILED, `failed to connect to ${where}: timed out after ${opts.connectTimeoutMs / 1000} s (BUNDCC_CONNECT_TIMEOUT)`)), opts.connectTimeoutMs);
     Bun.connect({
       hostname,
       port,
       socket: {
         open(s) {
+          if (opts.linkTimeoutMs) setDeadPeerTimeout((s as unknown as { fd: number }).fd, 2, opts.linkTimeoutMs);
           resolve(s);
         },
         data(_s, d) {
@@ -53,25 +82,28 @@ export async function connectTcp(hostname: string, port: number, opts: ConnectOp
         end() {
           queue.end();
         },
-        close() {
+        close(_s, err) {
           closed = true;
+          // A reset or the kernel giving up (TCP_USER_TIMEOUT) arrives here, not in error().
+          if (err) failed ??= socketFailure(err);
+          if (failed) queue.fail(failed);
           queue.end();
           const d = drained;
           drained = null;
           d?.();
         },
         error(_s, err) {
-          failed ??= new DistccError(Exit.IO_ERROR, `connection to ${where} failed: ${err.message}`);
+          failed ??= socketFailure(err);
           queue.fail(failed);
           const d = drained;
           drained = null;
           d?.();
         },
         connectError(_s, err) {
-          reject(new DistccError(Exit.CONNECT_FAILED, `connect to ${where} failed: ${err.message}`));
+          reject(new DistccError(Exit.CONNECT_FAILED, `failed to connect to ${where}: ${systemReason(err)}`));
         },
       },
-    }).catch((err: Error) => reject(new DistccError(Exit.CONNECT_FAILED, `connect to ${where} failed: ${err.message}`)));
+    }).catch((err: Error) => reject(new DistccError(Exit.CONNECT_FAILED, `failed to connect to ${where}: ${systemReason(err)}`)));
   });
   try {
     sock = await opened;

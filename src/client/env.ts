@@ -21,6 +21,7 @@ export interface ClientSettings {
   errFd?: number;
   ssh?: string;
   connectTimeoutMs: number;
+  linkTimeoutMs: number;
 }
 
 /** distcc booleans accept only "0"/"1"; anything else is the default. */
@@ -34,6 +35,15 @@ function int(v: string | undefined, dflt: number): number {
   if (v === undefined || v === "") return dflt;
   const n = Number.parseInt(v, 10);
   return Number.isFinite(n) ? n : dflt;
+}
+
+/** A positive number of seconds (fractions allowed), returned in ms. */
+function seconds(env: Record<string, string | undefined>, name: string, dflt: number): number {
+  const v = env[name];
+  if (v === undefined || v === "") return dflt * 1000;
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new DistccError(Exit.BAD_ARGUMENTS, `${name} must be a positive number of seconds, got "${v}"`);
+  return Math.round(n * 1000);
 }
 
 export function readSettings(env: Record<string, string | undefined>): ClientSettings {
@@ -56,6 +66,7 @@ export function readSettings(env: Record<string, string | undefined>): ClientSet
     logFile: env.DISTCC_LOG || undefined,
     errFd: errFd > 2 || errFd === 2 ? errFd : undefined,
     ssh: env.DISTCC_SSH,
-    connectTimeoutMs: 4000,
+    connectTimeoutMs: seconds(env, "BUNDCC_CONNECT_TIMEOUT", 4),
+    linkTimeoutMs: seconds(env, "BUNDCC_LINK_TIMEOUT", 8),
   };
 }

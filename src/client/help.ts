@@ -38,6 +38,10 @@ Environment variables:
    DISTCC_SKIP_LOCAL_RETRY    do not retry a failed remote compile locally
    DISTCC_BACKOFF_PERIOD      seconds a failed host is avoided (default 60, 0 = never)
    DISTCC_IO_TIMEOUT          seconds to wait for network IO (default 300)
+   BUNDCC_CONNECT_TIMEOUT     seconds to wait for a TCP connection to a server (default 4)
+   BUNDCC_LINK_TIMEOUT        seconds a server's machine may leave TCP unanswered (keepalive
+                              probes, sent data) before its job is retried elsewhere (default
+                              8); the compile itself may take as long as it needs
    DISTCC_PAUSE_TIME_MSEC     milliseconds to wait when every slot is busy (default 1000)
    DISTCC_SAVE_TEMPS=1        keep temporary files
    DISTCC_NO_REWRITE_CROSS    do not rewrite gcc/clang for cross-compilation

@@ -26,6 +26,7 @@ const symbols = {
   access: { args: ["ptr", "i32"], returns: "i32" },
   readlink: { args: ["ptr", "ptr", "u64"], returns: "i64" },
   read: { args: ["i32", "ptr", "u64"], returns: "i64" },
+  setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
 } as const;
 
@@ -183,6 +184,36 @@ export function readLink(path: string): string | null {
   const n = Number(libc().readlink(ptr(cstr(path)), ptr(buf), buf.length));
   if (n < 0) return null;
   return new TextDecoder().decode(buf.subarray(0, n));
+}
+
+// Linux socket option numbers (the same on x86-64 and aarch64).
+const SOL_SOCKET = 1;
+const SO_KEEPALIVE = 9;
+const IPPROTO_TCP = 6;
+const TCP_KEEPIDLE = 4;
+const TCP_KEEPINTVL = 5;
+const TCP_KEEPCNT = 6;
+const TCP_USER_TIMEOUT = 18;
+
+/**
+ * Makes a TCP connection give up by itself once the peer's machine has answered nothing for
+ * `silentMs`: keepalive probes every second after `idleSec` of quiet (the peer's kernel answers
+ * them however long its compiler runs), and a user timeout that bounds both unanswered probes and
+ * unacknowledged data. False if the kernel refused an option.
+ */
+export function setDeadPeerTimeout(fd: number, idleSec: number, silentMs: number): boolean {
+  const v = new Int32Array(1);
+  const set = (level: number, name: number, value: number) => {
+    v[0] = value;
+    return libc().setsockopt(fd, level, name, ptr(v), 4) === 0;
+  };
+  return (
+    set(SOL_SOCKET, SO_KEEPALIVE, 1) &&
+    set(IPPROTO_TCP, TCP_KEEPIDLE, Math.max(1, idleSec)) &&
+    set(IPPROTO_TCP, TCP_KEEPINTVL, 1) &&
+    set(IPPROTO_TCP, TCP_KEEPCNT, Math.max(1, Math.ceil(silentMs / 1000))) &&
+    set(IPPROTO_TCP, TCP_USER_TIMEOUT, silentMs)
+  );
 }
 
 // struct flock on Linux x86-64/aarch64: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid.
