@@ -1,5 +1,5 @@
 // bundcc's own subcommands. Loaded only when the first argument names one (or asks for help/version).
-import { GNU_HOST, VERSION } from "./version.ts";
+import { VERSION, versionText as versionOf } from "./version.ts";
 import { writeOut } from "./common/output.ts";
 
 const ROLES = `bundcc ${VERSION} — distributed C/C++ compilation, wire-compatible with distcc 3.4
@@ -24,7 +24,7 @@ Run 'bundcc serve --help' for the server's options.
 `;
 
 export function versionText(program = "bundcc"): string {
-  return `${program} ${VERSION} ${GNU_HOST}\n  (protocols 1, 2 and 3) (default port 3632)\n`;
+  return versionOf(program);
 }
 
 export async function runSubcommand(args: string[]): Promise<number> {

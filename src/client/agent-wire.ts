@@ -24,6 +24,8 @@ export interface AgentRequest {
   args: string[];
   masquerade: boolean;
   cwd: string;
+  /** The caller's umask: the job's files get the modes the caller's own process would give them. */
+  umask: number;
   pid: number;
   env: Record<string, string>;
 }

@@ -17,6 +17,8 @@ const RequestSchema = v.object({
   args: v.array(v.string()),
   masquerade: v.boolean(),
   cwd: v.pipe(v.string(), v.startsWith("/")),
+  // Optional: a caller from an older bundcc gets the agent's own umask, as before.
+  umask: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0o777))),
   pid: v.pipe(v.number(), v.integer(), v.minValue(1)),
   env: v.record(v.string(), v.string()),
 });
@@ -65,6 +67,7 @@ class JobIo implements ClientIo {
   constructor(
     readonly pid: number,
     readonly cwd: string,
+    readonly umask: number | null,
     private readonly out: Outbox,
     readonly includeServer: IncludeServerHook | undefined,
   ) {}
@@ -131,7 +134,7 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
       return;
     }
     const req = parsed.output;
-    const job = new JobIo(req.pid, req.cwd, outbox, includeServer);
+    const job = new JobIo(req.pid, req.cwd, req.umask ?? null, outbox, includeServer);
     s.data.job = job;
     void store.run(job, async () => {
       let reply: Uint8Array;

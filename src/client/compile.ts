@@ -9,7 +9,7 @@ import { connect } from "./connection.ts";
 import type { ClientSettings } from "./env.ts";
 import type { HostDef } from "./hosts.ts";
 import { displayName } from "./hosts.ts";
-import { inJobDir, io, jobCwd } from "./io.ts";
+import { inJobDir, io, jobCwd, withJobUmask } from "./io.ts";
 import { pickLocal } from "./pick.ts";
 import { Phase, type StateFile } from "./state.ts";
 import { closeFd, EEXIST, makeDirs, O_CREAT, O_EXCL, O_WRONLY, openFile, readWholeFile, removeFile, SysError, writeWholeFile } from "./sys.ts";
@@ -72,7 +72,8 @@ export function startPreprocessor(job: Job): Preprocessed {
       slot = await pickLocal(job.localSlotsCpp, job.settings);
       const exe = argv[0].includes("/") ? argv[0] : (Bun.which(argv[0], { PATH: job.env.PATH ?? "" }) ?? argv[0]);
       trace("debug", "dcc_spawn_child", `forking to execute: ${argv.join(" ")}`);
-      const p = Bun.spawn([exe, ...argv.slice(1)], { argv0: argv[0], cwd: out.cwd ?? undefined, env: job.env as Record<string, string>, stdin: "ignore", stdout: fd, stderr: out.cppStderr });
+      // The preprocessor writes the .d of -MD itself: under the caller's umask, like the object.
+      const p = withJobUmask(() => Bun.spawn([exe, ...argv.slice(1)], { argv0: argv[0], cwd: out.cwd ?? undefined, env: job.env as Record<string, string>, stdin: "ignore", stdout: fd, stderr: out.cppStderr }));
       proc = p;
       if (p.stderr instanceof ReadableStream) for await (const chunk of p.stderr) await out.write(2, chunk);
       const code = await p.exited;
@@ -217,7 +218,9 @@ function asDistccError(err: unknown, code: number): DistccError {
 export async function writeObject(name: string, bytes: Uint8Array): Promise<void> {
   const output = inJobDir(name);
   const slash = output.lastIndexOf("/");
-  if (slash > 0) makeDirs(output.slice(0, slash));
-  removeFile(output);
-  writeWholeFile(output, bytes);
+  withJobUmask(() => {
+    if (slash > 0) makeDirs(output.slice(0, slash));
+    removeFile(output);
+    writeWholeFile(output, bytes);
+  });
 }

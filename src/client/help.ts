@@ -1,11 +1,10 @@
 // --help and --version of the client (loaded only when asked for).
 import { writeOut } from "../common/output.ts";
-import { GNU_HOST, VERSION } from "../version.ts";
+import { versionText } from "../version.ts";
 
 export async function printVersion(): Promise<void> {
   await writeOut(
-    `bundcc ${VERSION} ${GNU_HOST}\n` +
-      "  (distcc 3.4 compatible: protocols 1, 2 and 3) (default port 3632)\n" +
+    versionText("bundcc") +
       "Includes its own LZO1X-1 codec.\n\n" +
       "bundcc comes with ABSOLUTELY NO WARRANTY.\n",
   );

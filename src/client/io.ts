@@ -10,6 +10,8 @@ export interface ClientIo {
   readonly pid: number;
   /** The job's working directory; null means this process's own. */
   readonly cwd: string | null;
+  /** The file-creation mask of the job's caller; null means this process's own. */
+  readonly umask: number | null;
   /** Log threshold and destination (fd or file), set from the job's environment by setupTrace. */
   traceThreshold: number;
   traceTarget: number | string;
@@ -38,6 +40,7 @@ const encoder = new TextEncoder();
 class ProcessIo implements ClientIo {
   readonly pid = process.pid;
   readonly cwd = null;
+  readonly umask = null;
   traceThreshold = 1;
   traceTarget: number | string = 2;
   readonly cppStderr = "inherit" as const;
@@ -95,6 +98,23 @@ export function routeIo(find: () => ClientIo | undefined): void {
 export function inJobDir(path: string): string {
   const cwd = io().cwd;
   return cwd === null || path.startsWith("/") ? path : `${cwd}/${path}`;
+}
+
+/**
+ * Runs a synchronous step that creates the job's files (its object, .d, log) or starts a child that
+ * does (its preprocessor) under the caller's umask, so they get the modes the caller's own process
+ * would give them. The agent serves callers with different umasks, and the umask is per process:
+ * it is set for this step alone and restored at once. No other thread of the agent creates files.
+ */
+export function withJobUmask<T>(step: () => T): T {
+  const mask = io().umask;
+  if (mask === null) return step();
+  const own = process.umask(mask);
+  try {
+    return step();
+  } finally {
+    process.umask(own);
+  }
 }
 
 /** The job's working directory as an absolute path. */

@@ -92,7 +92,10 @@ function parseArgs(args: string[]): Options {
 }
 
 async function resolve(name: string): Promise<string | null> {
-  if (/^[\d.]+$/.test(name) || name.includes(":")) return name;
+  // A dotted quad names itself, if it is one: "127.0.0.%d" must stop at 127.0.0.256 as the
+  // resolver does, not probe numbers forever.
+  if (/^[\d.]+$/.test(name)) return /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/.test(name) ? name : null;
+  if (name.includes(":")) return name;
   try {
     const r = await Bun.dns.lookup(name, { family: 4 });
     return r[0]?.address ?? null;
@@ -174,16 +177,17 @@ function sameNetwork(a: string, b: string, bits: number): boolean {
 }
 
 export async function main(args: string[]): Promise<number> {
+  // As distcc's: --help prints the usage on stdout and exits 1 (its own test suite expects both).
+  if (args.includes("--help")) {
+    await writeOut(USAGE);
+    return 1;
+  }
   let o: Options;
   try {
     o = parseArgs(args);
   } catch (err) {
     await writeErr(`lsdistcc: ${(err as Error).message}\n${USAGE}`);
     return 1;
-  }
-  if (o.compiler === undefined && args.includes("--help")) {
-    await writeOut(USAGE);
-    return 0;
   }
   const deadline = Date.now() + o.timeoutSec * 1000;
   let names: string[];

@@ -8,7 +8,7 @@ import { type AgentRequest, Frame, FrameReader, frame, int32, readInt32, readWri
 const encoder = new TextEncoder();
 
 export async function relay(socketPath: string, argv0: string, args: string[], masquerade: boolean): Promise<number | null> {
-  const request: AgentRequest = { argv0, args, masquerade, cwd: process.cwd(), pid: process.pid, env: environment() };
+  const request: AgentRequest = { argv0, args, masquerade, cwd: process.cwd(), umask: process.umask(), pid: process.pid, env: environment() };
   const reader = new FrameReader();
   const outcome = Promise.withResolvers<number | null>();
   // Frames are handled strictly in order: output, compiler runs and the exit status.

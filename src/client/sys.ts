@@ -52,12 +52,17 @@ function errno(): number {
 
 /** A system call failure, with the errno name as `code` like Node's errors. */
 export class SysError extends Error {
+  /** The errno's text alone ("Permission denied"). */
+  readonly reason: string;
+
   constructor(
     readonly call: string,
     readonly errno: number,
     path: string,
   ) {
-    super(`${call} ${path}: ${ERRNO_TEXT[errno] ?? `errno ${errno}`}`);
+    const reason = ERRNO_TEXT[errno] ?? `errno ${errno}`;
+    super(`${call} ${path}: ${reason}`);
+    this.reason = reason;
   }
 }
 
@@ -141,10 +146,15 @@ export function readWholeFile(path: string): Uint8Array {
   }
 }
 
+/** Opens `path` for appending, creating it (0666 less the umask) if it does not exist. Throws SysError. */
+export function openAppend(path: string): number {
+  return openFile(path, O_WRONLY | O_CREAT | O_APPEND);
+}
+
 export function appendToFile(path: string, text: string): boolean {
   let fd: number;
   try {
-    fd = openFile(path, O_WRONLY | O_CREAT | O_APPEND);
+    fd = openAppend(path);
   } catch {
     return false;
   }

@@ -2,9 +2,9 @@
 // debug lines; DISTCC_LOG sends everything at info level and above to a file instead; without it
 // UNCACHED_ERR_FD names the descriptor to use (ccache sets it so our messages bypass its cache).
 // The settings belong to the job (io.ts), so the agent can run jobs with different environments.
-import { appendToFile } from "./sys.ts";
+import { appendToFile, closeFd, openAppend, SysError } from "./sys.ts";
 import type { ClientSettings } from "./env.ts";
-import { io } from "./io.ts";
+import { inJobDir, io, withJobUmask } from "./io.ts";
 
 const PREFIX = { error: "ERROR: ", warning: "Warning: ", info: "", debug: "" } as const;
 type Level = keyof typeof PREFIX;
@@ -14,7 +14,19 @@ const program = "bundcc";
 export function setupTrace(s: Pick<ClientSettings, "verbose" | "logFile" | "errFd">): void {
   const o = io();
   o.traceThreshold = s.verbose ? RANK.debug : s.logFile ? RANK.info : RANK.warning;
-  o.traceTarget = s.logFile ?? s.errFd ?? 2;
+  o.traceTarget = s.errFd ?? 2;
+  if (s.logFile === undefined) return;
+  // Opened (and created) once here, as distcc does, so that a log that cannot be written is
+  // reported instead of losing every message; the job then logs to stderr at the usual level.
+  const path = inJobDir(s.logFile);
+  try {
+    withJobUmask(() => closeFd(openAppend(path)));
+    o.traceTarget = path;
+  } catch (err) {
+    o.traceThreshold = s.verbose ? RANK.debug : RANK.warning;
+    o.traceTarget = 2;
+    trace("error", "dcc_set_trace_from_env", `failed to open logfile ${s.logFile}: ${err instanceof SysError ? err.reason : (err as Error).message}`);
+  }
 }
 
 export function traceEnabled(level: Level): boolean {

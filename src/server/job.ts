@@ -249,8 +249,10 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
     } catch (err) {
       summary.outcome = "COMPILE_ERROR";
       summary.status = waitStatus(Exit.COMPILER_MISSING, null);
-      const text = log.format("error", "job", `cannot run compiler '${command[0]}': ${(err as Error).message}`);
-      log.error("job", `cannot run compiler '${command[0]}': ${(err as Error).message}`);
+      // "failed to exec" is distccd's wording, which tools and distcc's own tests look for.
+      const why = `failed to exec ${command[0]}: cannot run compiler '${command[0]}' on the server: ${(err as Error).message}`;
+      const text = log.format("error", "job", why);
+      log.error("job", why);
       return failureReply(version, summary.status, encoder.encode(text));
     }
     const timers: Array<ReturnType<typeof setTimeout>> = [];
