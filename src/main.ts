@@ -11,6 +11,7 @@ const SELF_NAMES = new Set(["bundcc", "bun", "bun.exe", "main", "main.ts"]);
 const roleFile = (name: string) => [".", `${name}.ts`].join("/");
 const cliRole = (): Promise<typeof import("./cli.ts")> => import(roleFile("cli"));
 const clientRole = (): Promise<typeof import("./client/index.ts")> => import(roleFile("client/index"));
+const helperRole = (): Promise<typeof import("./suite-helpers.ts")> => import(roleFile("suite-helpers"));
 
 function baseName(path: string): string {
   const i = path.lastIndexOf("/");
@@ -47,6 +48,8 @@ async function dispatch(argv0: string, args: string[]): Promise<number> {
     }
     return client(argv0, args, false);
   }
+  // distcc's own test suite runs distcc's internal helper programs (h_scanargs, …) by name.
+  if (name.startsWith("h_")) return (await helperRole()).main(name, args);
   return client(argv0, args, true);
 }
 

@@ -25,6 +25,12 @@ function baseName(p: string): string {
   return i < 0 ? p : p.slice(i + 1);
 }
 
+/** Implicit mode (spec §5.1): `distcc -c x.c`, `distcc x.c` and `distcc x.o` compile with cc. */
+export function withImplicitCompiler(args: readonly string[]): string[] {
+  const first = args[0];
+  return first !== undefined && (first.startsWith("-") || isSource(first) || first.endsWith(".o")) ? ["cc", ...args] : [...args];
+}
+
 // Options whose presence alone sends the job to the local compiler.
 const LOCAL_EXACT = new Set(["-E", "-flto", "-march=native", "-mtune=native", "-fprofile-arcs", "-ftest-coverage", "--coverage", "-fprofile-correction", "-frepo"]);
 const LOCAL_PREFIX = ["-fprofile-generate", "-fprofile-use", "-fauto-profile", "-specs=", "-dr"];

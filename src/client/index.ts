@@ -1,7 +1,7 @@
 // The client (spec §5): explicit (`bundcc gcc …`, argv[0] distcc), implicit (`bundcc -c x.c`) and
 // masquerade (argv[0] gcc, cc, …). Decides where the job runs, runs it, and falls back locally.
 import { DistccError, Exit, statusToShell } from "../common/exit.ts";
-import { analyze, cppArgv, expandWp, isPreprocessed, isSource, preprocessedExtension, stripForServer } from "./args.ts";
+import { analyze, cppArgv, expandWp, isPreprocessed, isSource, preprocessedExtension, stripForServer, withImplicitCompiler } from "./args.ts";
 import { compileRemote, type Job, type RemoteOutcome, removeTemp, startPreprocessor, writeObject } from "./compile.ts";
 import { type ClientSettings, readSettings } from "./env.ts";
 import { type HostDef, type HostList, loadHosts, totalSlots } from "./hosts.ts";
@@ -78,8 +78,7 @@ async function run(inv: ClientInvocation, env: Record<string, string | undefined
       await (await import("./help.ts")).printHelp();
       return Exit.BAD_ARGUMENTS;
     }
-    // Implicit: `bundcc -c x.c` or `bundcc x.c` compiles with cc.
-    argv = first.startsWith("-") || isSource(first) || first.endsWith(".o") ? ["cc", ...inv.args] : [...inv.args];
+    argv = withImplicitCompiler(inv.args);
   }
 
   const level = safeguardLevel(env._DISTCC_SAFEGUARD);
@@ -329,7 +328,7 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
   if (local === code) clearBackoff(s.dccDir, host, s.backoffPeriodSec);
   else {
     trace("warning", "dcc_build_somewhere", `remote compilation of '${job.input}' failed with ${code} but local compilation gave ${local}`);
-    if (reply.version === 3) (await import("./pump.ts")).noteDiscrepancy(job.env);
+    if (reply.version === 3) await (await import("./pump.ts")).noteDiscrepancy(job.env, job.input, outcome.deps);
   }
   return local;
 }

@@ -3,7 +3,8 @@
 import { DistccError, Exit } from "../common/exit.ts";
 import { type PumpEntry, readArgv, TokenReader, TokenWriter, writeArgv, ByteQueue, DEFAULT_LIMITS } from "../protocol/index.ts";
 import { extension, isPreprocessed } from "./args.ts";
-import { jobCwd } from "./io.ts";
+import { inJobDir, jobCwd } from "./io.ts";
+import { trace } from "./trace.ts";
 import { appendToFile, mtimeMs, readLink, readWholeFile } from "./sys.ts";
 
 const MAX_SOCKET_PATH = 106;
@@ -20,7 +21,8 @@ export function pumpBlocker(input: string, env: Record<string, string | undefine
   return null;
 }
 
-function counterPath(env: Record<string, string | undefined>): string | null {
+/** The discrepancy counter beside the include server's socket, or null when its port is not `…/socket`. */
+export function counterPath(env: Record<string, string | undefined>): string | null {
   const port = env.INCLUDE_SERVER_PORT;
   return port?.endsWith("/socket") ? `${port.slice(0, -"socket".length)}discrepancy_counter` : null;
 }
@@ -31,10 +33,72 @@ function discrepancies(env: Record<string, string | undefined>): number {
   return Bun.file(path).size;
 }
 
-/** A pump job failed remotely but not locally: one more byte in the counter (spec §2.9). */
-export function noteDiscrepancy(env: Record<string, string | undefined>): void {
+/**
+ * A pump job failed remotely but not locally: one more byte in the counter (spec §2.9). When a
+ * dependency in the job's .d changed after the build started (the include server's socket was
+ * made), that change, not pump mode, is the likely cause: the warning says which file.
+ */
+export async function noteDiscrepancy(env: Record<string, string | undefined>, input: string, deps: string | null): Promise<void> {
+  const port = env.INCLUDE_SERVER_PORT;
+  if (deps !== null && port) {
+    const { statSync } = await import("node:fs");
+    const start = statSync(port, { throwIfNoEntry: false });
+    if (start) {
+      const log = (line: string) => trace("debug", "dcc_fresh_dependency_exists", line);
+      const fresh = freshDependency(inJobDir(deps), env.DISTCC_EXCLUDE_FRESH_FILES, Math.floor(start.ctimeMs / 1000), log, inJobDir);
+      if (fresh) trace("warning", "dcc_build_somewhere", `file '${fresh}', a dependency of ${input}, changed during the build`);
+    }
+  }
   const path = counterPath(env);
   if (path) appendToFile(path, "@");
+}
+
+/**
+ * The first dependency named in the .d file `dotdPath` whose status changed at or after `since`
+ * (seconds since the epoch), or null. A .d older than `since` is not from this build and is not
+ * believed; names matching the glob `exclude` (files the build generates) are passed over; a
+ * dependency that no longer exists ends the search. `log` hears each name checked.
+ */
+export function freshDependency(dotdPath: string, exclude: string | undefined, since: number, log: (line: string) => void, place: (name: string) => string = (n) => n): string | null {
+  const { readFileSync, statSync } = require("node:fs") as typeof import("node:fs");
+  const dotd = statSync(dotdPath, { throwIfNoEntry: false });
+  if (!dotd || Math.floor(dotd.mtimeMs / 1000) < since) return null;
+  let text: string;
+  try {
+    text = readFileSync(dotdPath, "latin1");
+  } catch {
+    return null;
+  }
+  const colon = text.indexOf(":");
+  if (colon < 0) return null;
+  const skip = exclude === undefined ? null : globRegExp(exclude);
+  // Backslash-newline continues a line; other backslashes are dropped, as distcc 3.4 reads a .d.
+  for (const name of text.slice(colon + 1).replace(/\\\n/g, "").replace(/\\/g, "").split(/\s+/)) {
+    if (name === "" || skip?.test(name)) continue;
+    log(`Checking dependency: ${name}`);
+    const st = statSync(place(name), { throwIfNoEntry: false });
+    if (!st) return null;
+    if (Math.floor(st.ctimeMs / 1000) >= since) return name;
+  }
+  return null;
+}
+
+/** fnmatch(3) with no flags: `*` and `?` match any character, `/` included; `[…]` is a set. */
+function globRegExp(glob: string): RegExp {
+  let re = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === "*") re += "[\\s\\S]*";
+    else if (c === "?") re += "[\\s\\S]";
+    else if (c === "[" && glob.indexOf("]", i + 2) > 0) {
+      const end = glob.indexOf("]", i + 2);
+      let set = glob.slice(i + 1, end);
+      if (set.startsWith("!")) set = `^${set.slice(1)}`;
+      re += `[${set.replace(/\\/g, "\\\\")}]`;
+      i = end;
+    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`);
 }
 
 /** One line per compile for `bundcc pump`'s summary ($INCLUDE_SERVER_DIR/jobs.log). */
@@ -100,12 +164,23 @@ export interface DepsPlan {
   argv: string[];
 }
 
+export interface DotdInfo {
+  /** Where the .d goes when one is written. */
+  path: string;
+  /** The compile writes one (an -M option or DEPENDENCIES_OUTPUT). */
+  needed: boolean;
+  /** The command names the target itself (-MT, -MQ). */
+  setsTarget: boolean;
+  /** The target DEPENDENCIES_OUTPUT names, if it does. */
+  envTarget: string | null;
+}
+
 /**
  * Which .d the compile would write locally (spec §2.5), so DOTD lands in the same place: -MF, else
  * DEPENDENCIES_OUTPUT, else the output with its extension replaced (what gcc -MD does, for -o X and
  * -oX alike; distcc 3.4 misses the joined form and falls back to the input's name).
  */
-export function planDeps(argv: readonly string[], output: string, env: Record<string, string | undefined>): DepsPlan {
+export function dotdInfo(argv: readonly string[], output: string, env: Record<string, string | undefined>): DotdInfo {
   let wanted = env.DEPENDENCIES_OUTPUT !== undefined;
   let hasTarget = false;
   let mf: string | null = null;
@@ -122,12 +197,18 @@ export function planDeps(argv: readonly string[], output: string, env: Record<st
       wanted = true;
     } else if (a.startsWith("-M")) wanted = true;
   }
-  if (!wanted) return { path: null, argv: [...argv] };
   const depsWords = (env.DEPENDENCIES_OUTPUT ?? "").trim().split(/\s+/).filter(Boolean);
   const path = mf ?? depsWords[0] ?? output.replace(/\.[^./]*$/, "") + ".d";
+  return { path, needed: wanted, setsTarget: hasTarget, envTarget: depsWords[1] ?? null };
+}
+
+/** The .d a pump job's DOTD is written to, and the argv that gets it the compiler's own target. */
+export function planDeps(argv: readonly string[], output: string, env: Record<string, string | undefined>): DepsPlan {
+  const d = dotdInfo(argv, output, env);
+  if (!d.needed) return { path: null, argv: [...argv] };
   const out = [...argv];
-  if (!hasTarget) out.push("-MT", depsWords[1] ?? output);
-  return { path, argv: out };
+  if (!d.setsTarget) out.push("-MT", d.envTarget ?? output);
+  return { path: d.path, argv: out };
 }
 
 /** `distcc --scan-includes COMPILER ARGS…`: what the running include server would have us send (spec §2.10). */

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { entriesFromMirror, planDeps, pumpBlocker } from "../../../src/client/pump.ts";
+import { entriesFromMirror, freshDependency, planDeps, pumpBlocker } from "../../../src/client/pump.ts";
 
 describe("where the .d goes in pump mode (spec §2.5)", () => {
   test.each([
@@ -74,4 +74,35 @@ test("mirror paths become NAME/FILE/LINK entries: prefix of three components, .l
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+describe("a dependency that changed during the build (spec §2.9)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "bundcc-fresh-"));
+  const at = (name: string) => join(dir, name);
+  const now = Math.floor(Date.now() / 1000);
+  for (const f of ["a.h", "b.h", "gen.h"]) writeFileSync(at(f), "");
+  writeFileSync(at("x.d"), `x.o: x.c \\\n a.h gen.h \\\n b.h\n`);
+  const check = (since: number, exclude?: string) => {
+    const checked: string[] = [];
+    const fresh = freshDependency(at("x.d"), exclude, since, (line) => checked.push(line), at);
+    return { fresh, checked };
+  };
+
+  test("a .d older than the build's start is not believed: nothing is checked", () => {
+    expect(check(now + 5)).toEqual({ fresh: null, checked: [] });
+  });
+
+  test("the first one changed at or after the start is named; an excluded glob is passed over", () => {
+    writeFileSync(at("x.c"), "");
+    expect(check(now - 5)).toEqual({ fresh: "x.c", checked: ["Checking dependency: x.c"] });
+    expect(check(now - 5, "*.[ch]").checked).toEqual([]);
+    expect(check(now - 5, "x.?")).toEqual({ fresh: "a.h", checked: ["Checking dependency: a.h"] });
+  });
+
+  test("a missing dependency ends the search; no colon means no dependencies", () => {
+    rmSync(at("a.h"));
+    expect(check(now - 5, "x.c")).toEqual({ fresh: null, checked: ["Checking dependency: a.h"] });
+    writeFileSync(at("x.d"), "no colon here\n");
+    expect(check(now - 5)).toEqual({ fresh: null, checked: [] });
+  });
 });
