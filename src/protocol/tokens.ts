@@ -100,8 +100,11 @@ export class TokenWriter {
 
 /** Bytes shared by many queues (a server's total receive buffer); claims wait in arrival order. */
 export interface ReadBudget {
-  /** Claims `n` bytes; `granted` resolves once they are. `cancel` withdraws a claim still waiting (false if granted). */
-  claim(n: number): { granted: Promise<void>; cancel(): boolean };
+  /**
+   * Claims `n` more bytes for a queue already holding `held`; `granted` resolves once they are (or
+   * rejects if the two together could never fit). `cancel` withdraws a claim still waiting (false if granted).
+   */
+  claim(n: number, held: number): { granted: Promise<void>; cancel(): boolean };
   release(n: number): void;
 }
 
@@ -249,7 +252,7 @@ export class ByteQueue {
 
   private async claimThenRead(budget: ReadBudget, amount: number, n: number, what: string): Promise<Uint8Array> {
     if (this.failure) throw this.failure;
-    const ticket = budget.claim(amount);
+    const ticket = budget.claim(amount, this.held);
     try {
       await new Promise<void>((resolve, reject) => {
         ticket.granted.then(resolve, reject);

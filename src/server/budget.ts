@@ -17,9 +17,9 @@ export class ReceiveBudget implements ReadBudget {
     return this.used;
   }
 
-  claim(n: number): { granted: Promise<void>; cancel(): boolean } {
-    if (n > this.capacity) {
-      const err = new ProtocolError(`a request needing ${n} bytes in memory exceeds the receive buffer of ${this.capacity} bytes`, Exit.OUT_OF_MEMORY);
+  claim(n: number, held = 0): { granted: Promise<void>; cancel(): boolean } {
+    if (held + n > this.capacity) {
+      const err = new ProtocolError(`a request needing ${held + n} bytes in memory exceeds the receive buffer of ${this.capacity} bytes`, Exit.OUT_OF_MEMORY);
       return { granted: Promise.reject(err), cancel: () => false };
     }
     if (this.waiters.length === 0 && this.used + n <= this.capacity) {

@@ -12,12 +12,12 @@ import {
   type ProtocolVersion,
   type Reply,
   failureReply,
-  readDoti,
   readPumpEntries,
   readRequestHead,
   stringToBytes,
   TokenReader,
   TokenWriter,
+  unpackBody,
   writeReply,
 } from "../protocol/index.ts";
 import { type CompilerAllowlist, preprocessedLanguages, refusedArgument } from "./allowlist.ts";
@@ -150,6 +150,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   // Read the whole request before judging it, so a refusal reaches a client that is still sending.
   let pump: { root: string; cwd: string; depsPath: string; tree: PumpTree } | null = null;
   let source: Uint8Array | null = null;
+  let dotiLength = 0;
   if (head.version >= 3) {
     const root = join(jobDir, "root");
     mkdirSync(root, { mode: 0o755 });
@@ -163,7 +164,9 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     log.info("job", `${conn.peer}: protocol 3 (pump): ${files} files and links under ${root}`);
     pump = { root, cwd, depsPath: join(jobDir, `${base}.deps`), tree };
   } else {
-    source = await readDoti(reader, head.version, settings.limits);
+    const body = await reader.expectBody("DOTI", settings.limits.maxBody);
+    dotiLength = body.length;
+    source = unpackBody(head.version, body, settings.limits.maxBody);
   }
   conn.input.setDeadline(null);
 
@@ -195,7 +198,8 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   } else {
     const inputPath = join(jobDir, `${base}.${preprocessedExtension(summary.input)}`);
     writeFileSync(inputPath, source!);
-    conn.input.release(conn.input.received);
+    // On disk now: the source no longer counts against the receive buffer (the arguments still do).
+    conn.input.release(dotiLength);
     source = null;
     const placed = [check.command!, ...argv.slice(1)];
     placed[shape.inputIndex] = inputPath;

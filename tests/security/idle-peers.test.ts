@@ -158,6 +158,15 @@ describe("the total limits", () => {
     expect(small.log()).toContain("exceeds the receive buffer of 1048576 bytes");
   });
 
+  test("--max-receive-buffer: arguments count too, refused once they pass the whole buffer", async () => {
+    const big = "-DX=" + "y".repeat(600 * 1024);
+    const t0 = Date.now();
+    const { bytes } = await exchange(small.port, plainRequest(1, ["gcc", big, big, "-c", "a.c", "-o", "a.o"], "int a;\n"), { timeoutMs: 10_000 });
+    expect(latin1(bytes).startsWith("DONE")).toBe(false);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(small.log()).toMatch(/a request needing \d+ bytes in memory exceeds the receive buffer of 1048576 bytes/);
+  });
+
   test("a request that does not fit beside another waits for it, then compiles; the holder is cut off at --receive-timeout", async () => {
     const source = `/* ${"x".repeat(700 * 1024)} */\nint big(void) { return 7; }\n`;
     const full = plainRequest(1, ["gcc", "-c", "w.c", "-o", "w.o"], source);
