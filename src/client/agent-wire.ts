@@ -15,7 +15,14 @@ export const Frame = {
   Exit: 0x58,
   /** agent → relay: this one needs the calling process (bundcc's own options): run it there. */
   OwnProcess: 0x50,
+  /** agent → relay, every second of a job: still working (a frozen agent goes quiet). */
+  Alive: 0x41,
+  /** agent → relay: a temporary file of the job, UTF-8 path: the caller removes it if the agent dies. */
+  Temp: 0x54,
 } as const;
+
+/** Seconds between Alive frames. */
+export const ALIVE_INTERVAL_MS = 1000;
 
 export const MAX_FRAME = 256 * 1024 * 1024;
 

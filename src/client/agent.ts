@@ -9,7 +9,7 @@ import { chmodSync, rmSync } from "node:fs";
 import type { Socket } from "bun";
 import * as v from "valibot";
 import { Exit } from "../common/exit.ts";
-import { Frame, FrameReader, frame, int32, readInt32, writePayload } from "./agent-wire.ts";
+import { ALIVE_INTERVAL_MS, Frame, FrameReader, frame, int32, readInt32, writePayload } from "./agent-wire.ts";
 import { type ClientIo, NeedsOwnProcess, routeIo } from "./io.ts";
 
 const RequestSchema = v.object({
@@ -82,6 +82,10 @@ class JobIo implements ClientIo {
     void this.write(fd, line);
   }
 
+  tempFile(path: string): void {
+    if (!this.cancelled) this.out.send(frame(Frame.Temp, encoder.encode(path)));
+  }
+
   runCompiler(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
     if (this.cancelled) return Promise.resolve(Exit.DISTCC_FAILED);
     const { promise, resolve } = Promise.withResolvers<number>();
@@ -136,6 +140,10 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
     const req = parsed.output;
     const job = new JobIo(req.pid, req.cwd, req.umask ?? null, outbox, includeServer);
     s.data.job = job;
+    // The caller gives up on an agent that goes quiet (stopped, hung) and compiles by itself.
+    const alive = setInterval(() => {
+      if (!job.cancelled) outbox.send(frame(Frame.Alive, new Uint8Array(0)));
+    }, ALIVE_INTERVAL_MS);
     void store.run(job, async () => {
       let reply: Uint8Array;
       try {
@@ -147,6 +155,7 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
         if (!(err instanceof NeedsOwnProcess)) await job.write(2, `bundcc: agent: ${(err as Error)?.stack ?? err}\n`);
         reply = frame(Frame.OwnProcess, new Uint8Array(0));
       }
+      clearInterval(alive);
       s.data.done = true;
       if (!job.cancelled) {
         outbox.send(reply);

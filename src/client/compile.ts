@@ -59,6 +59,7 @@ export function startPreprocessor(job: Job): Preprocessed {
   const argv = job.cppArgv;
   const { path, fd } = createTemp(inJobDir(job.settings.tmpDir), job.ppExt);
   const out = io();
+  out.tempFile?.(path);
   let proc: ReturnType<typeof Bun.spawn> | null = null;
   // Interrupted (make -j stopped with ^C, or the agent's caller gone): no temporary or state file left.
   out.onCancel(() => {
@@ -123,7 +124,7 @@ async function planPump(job: Job): Promise<PumpPlan | string> {
     slot = await pickLocal(job.localSlotsCpp, job.settings);
     const port = job.env.INCLUDE_SERVER_PORT!;
     const own = io().includeServer;
-    const paths = own && own.port === port ? await own.ask(jobCwd(), job.pumpArgv) : await pump.askIncludeServer(port, jobCwd(), job.pumpArgv, job.settings.ioTimeoutSec * 1000);
+    const paths = own && own.port === port ? await own.ask(jobCwd(), job.pumpArgv) : await pump.askIncludeServer(port, jobCwd(), job.pumpArgv, job.settings.includeTimeoutMs);
     if (paths.length === 0) return "the include server gave up analyzing (its log says why)";
     const plan = pump.planDeps(job.pumpArgv, job.output, job.env);
     return { entries: pump.entriesFromMirror(paths), argv: plan.argv, deps: plan.path };

@@ -22,6 +22,7 @@ export interface ClientSettings {
   ssh?: string;
   connectTimeoutMs: number;
   linkTimeoutMs: number;
+  includeTimeoutMs: number;
 }
 
 /** distcc booleans accept only "0"/"1"; anything else is the default. */
@@ -68,5 +69,6 @@ export function readSettings(env: Record<string, string | undefined>): ClientSet
     ssh: env.DISTCC_SSH,
     connectTimeoutMs: seconds(env, "BUNDCC_CONNECT_TIMEOUT", 4),
     linkTimeoutMs: seconds(env, "BUNDCC_LINK_TIMEOUT", 8),
+    includeTimeoutMs: seconds(env, "BUNDCC_INCLUDE_TIMEOUT", 10),
   };
 }

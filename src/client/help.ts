@@ -41,6 +41,10 @@ Environment variables:
    BUNDCC_LINK_TIMEOUT        seconds a server's machine may leave TCP unanswered (keepalive
                               probes, sent data) before its job is retried elsewhere (default
                               8); the compile itself may take as long as it needs
+   BUNDCC_AGENT_TIMEOUT       seconds a compile waits on a client agent that sends nothing
+                              before compiling by itself (default 5)
+   BUNDCC_INCLUDE_TIMEOUT     seconds a pump compile waits for the include server's answer
+                              before preprocessing locally (default 10)
    DISTCC_PAUSE_TIME_MSEC     milliseconds to wait when every slot is busy (default 1000)
    DISTCC_SAVE_TEMPS=1        keep temporary files
    DISTCC_NO_REWRITE_CROSS    do not rewrite gcc/clang for cross-compilation

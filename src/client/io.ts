@@ -22,6 +22,8 @@ export interface ClientIo {
   runCompiler(argv: readonly string[], env: Record<string, string | undefined>): Promise<number>;
   /** Where a preprocessor's diagnostics go: inherited here, relayed by the agent. */
   readonly cppStderr: "inherit" | "pipe";
+  /** Names a temporary file of the job, for whoever must remove it if this process dies (the agent's caller). */
+  tempFile?(path: string): void;
   /** Registers clean-up for an interrupted job; returns a function that unregisters it. */
   onCancel(fn: () => void): () => void;
   /** True once the job's caller is gone: nothing more may be written for it. */

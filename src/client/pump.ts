@@ -133,6 +133,9 @@ export async function askIncludeServer(socketPath: string, cwd: string, argv: re
     writeArgv(w, argv);
     socket.write(w.concat());
     return await readArgv(new TokenReader(queue), DEFAULT_LIMITS);
+  } catch (err) {
+    if ((err as DistccError).code === Exit.TIMEOUT) throw new DistccError(Exit.TIMEOUT, `it answered nothing for ${timeoutMs / 1000} s (BUNDCC_INCLUDE_TIMEOUT)`);
+    throw err;
   } finally {
     socket.end();
   }

@@ -2,8 +2,12 @@
 // this process only ships its invocation and relays what comes back, so it pays Bun's start-up and
 // little else, while the agent — warm, with its caches — does the job. Returns null when the agent
 // cannot be used; the caller then runs the job itself, so no compile is ever lost to the agent.
+// That includes an agent that stops answering: it sends a frame every second of a job, and after
+// BUNDCC_AGENT_TIMEOUT seconds (5) without one this process gives up on it. The silence is counted
+// in ticks of a one-second timer, so time this process itself spent stopped does not count. Should
+// the agent vanish mid-job, this process removes the temporary files it named.
 import { environment } from "../common/process.ts";
-import { type AgentRequest, Frame, FrameReader, frame, int32, readInt32, readWritePayload } from "./agent-wire.ts";
+import { ALIVE_INTERVAL_MS, type AgentRequest, Frame, FrameReader, frame, int32, readInt32, readWritePayload } from "./agent-wire.ts";
 
 const encoder = new TextEncoder();
 
@@ -14,16 +18,32 @@ export async function relay(socketPath: string, argv0: string, args: string[], m
   // Frames are handled strictly in order: output, compiler runs and the exit status.
   let chain: Promise<unknown> = Promise.resolve();
   let finished = false;
+  const temps: string[] = [];
+  // A compiler the agent had this process run decides the job: if the agent then goes quiet, that
+  // exit status is the answer (running it again would print its diagnostics twice).
+  let ranCode: number | null = null;
   const finish = (code: number | null) => {
+    if (finished) return;
     finished = true;
+    clearInterval(watchdog);
     outcome.resolve(code);
   };
+  const limitTicks = Math.max(1, Math.ceil(agentTimeoutMs() / ALIVE_INTERVAL_MS));
+  let quietTicks = 0;
+  let running = false;
+  const watchdog = setInterval(() => {
+    if (running || finished) return;
+    if (++quietTicks <= limitTicks) return;
+    Bun.write(Bun.stderr, `bundcc[${process.pid}] (relay) Warning: the client agent ${socketPath} sent nothing for ${limitTicks * ALIVE_INTERVAL_MS / 1000} s (BUNDCC_AGENT_TIMEOUT); ${ranCode === null ? "compiling without it" : "using the compiler's result"}\n`);
+    finish(ranCode);
+  }, ALIVE_INTERVAL_MS);
   let socket: Awaited<ReturnType<typeof Bun.connect>>;
   try {
     socket = await Bun.connect({
       unix: socketPath,
       socket: {
         data(s, data) {
+          quietTicks = 0;
           let frames;
           try {
             frames = reader.push(data);
@@ -43,6 +63,7 @@ export async function relay(socketPath: string, argv0: string, args: string[], m
       },
     });
   } catch {
+    clearInterval(watchdog);
     return null;
   }
 
@@ -57,10 +78,19 @@ export async function relay(socketPath: string, argv0: string, args: string[], m
       }
       case Frame.Run: {
         const { argv, env: runEnv } = JSON.parse(new TextDecoder().decode(payload)) as { argv: string[]; env: Record<string, string> };
+        running = true;
         const code = await (await import("./local.ts")).runCompiler(argv, runEnv);
+        running = false;
+        quietTicks = 0;
+        ranCode = code;
         s.write(frame(Frame.RunResult, int32(code)));
         return;
       }
+      case Frame.Alive:
+        return;
+      case Frame.Temp:
+        temps.push(new TextDecoder().decode(payload));
+        return;
       case Frame.Exit:
         finish(readInt32(payload));
         return;
@@ -71,6 +101,18 @@ export async function relay(socketPath: string, argv0: string, args: string[], m
 
   socket.write(frame(Frame.Request, encoder.encode(JSON.stringify(request))));
   const code = await outcome.promise;
+  if (code === null && temps.length > 0) {
+    // The agent did not finish the job: whatever it left of it goes now (unless it is kept on purpose).
+    if (process.env.DISTCC_SAVE_TEMPS !== "1") {
+      const { removeFile } = await import("./sys.ts");
+      for (const t of temps) removeFile(t.startsWith("/") ? t : `${process.cwd()}/${t}`);
+    }
+  }
   socket.end();
   return code;
+}
+
+function agentTimeoutMs(): number {
+  const n = Number(process.env.BUNDCC_AGENT_TIMEOUT);
+  return n > 0 && Number.isFinite(n) ? n * 1000 : 5000;
 }

@@ -302,15 +302,36 @@ export class ByteQueue {
     const ms = this.options.idleTimeoutMs ?? 0;
     if (ms > 0) {
       this.clearTimer();
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        const stuck = this.pending;
-        if (!stuck) return;
-        this.pending = null;
-        this.clearWindow();
-        stuck.reject(timedOut(stuck.what, ms));
-      }, ms);
+      this.armIdle(ms);
     }
+  }
+
+  /**
+   * The idle limit counts time waited on the wire, not time this process was stopped: it advances
+   * in steps of at most a second, and a step that took much longer (SIGSTOP, a starved machine)
+   * counts as two seconds. A process resumed after a long freeze handles the data that arrived
+   * meanwhile instead of blaming a peer that answered long ago.
+   */
+  private armIdle(ms: number): void {
+    const step = Math.min(ms, 1000);
+    let waited = 0;
+    let last = performance.now();
+    const tick = () => {
+      const now = performance.now();
+      waited += Math.min(now - last, 2 * step);
+      last = now;
+      if (waited < ms) {
+        this.timer = setTimeout(tick, Math.min(step, ms - waited));
+        return;
+      }
+      this.timer = null;
+      const stuck = this.pending;
+      if (!stuck) return;
+      this.pending = null;
+      this.clearWindow();
+      stuck.reject(timedOut(stuck.what, ms));
+    };
+    this.timer = setTimeout(tick, step);
   }
 
   private startWindow(): void {
