@@ -103,3 +103,14 @@ export function allowed(rules: readonly AclRule[], peerAddress: string): boolean
   }
   return false;
 }
+
+/**
+ * Whose connections count together against the per-client limit: an IPv4 address (however it
+ * arrives), or an IPv6 /64 — one host's usual allocation, so hopping addresses inside it gains nothing.
+ */
+export function clientKey(peerAddress: string): { key: string; what: string } {
+  const peer = parsePeer(peerAddress);
+  if (!peer) return { key: peerAddress, what: "this address" };
+  if (peer.family === 4) return { key: `4:${peer.address}`, what: "this address" };
+  return { key: `6:${peer.address >> 64n}`, what: "its /64 network" };
+}

@@ -15,8 +15,8 @@ export interface Connection {
 
 export interface SocketData {
   conn?: SocketConnection;
-  /** The peer's address while the connection counts against the listener's limits. */
-  peer?: string;
+  /** The client (see acl.ts clientKey) this connection counts for while it counts against the listener's limits. */
+  client?: string;
 }
 
 /** Adapter for a Bun TCP socket; the listener forwards the socket's callbacks to it. */

@@ -7,7 +7,7 @@ import { Logger, stderrSink, type LogSink } from "../common/log.ts";
 import { useFullJit } from "../common/jit.ts";
 import { Semaphore } from "../common/semaphore.ts";
 import { STOP_SIGNALS } from "../common/signals.ts";
-import { type AclRule, allowed, PRIVATE_NETWORKS } from "./acl.ts";
+import { type AclRule, allowed, clientKey, PRIVATE_NETWORKS } from "./acl.ts";
 import { CompilerAllowlist } from "./allowlist.ts";
 import { PipeConnection, SocketConnection, type SocketData } from "./connection.ts";
 import { type JobContext, runJob } from "./job.ts";
@@ -217,13 +217,13 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJob
     s.terminate();
   };
   const forget = (s: Socket<SocketData>) => {
-    const peer = s.data.peer;
-    if (peer === undefined) return;
-    s.data.peer = undefined;
+    const client = s.data.client;
+    if (client === undefined) return;
+    s.data.client = undefined;
     open--;
-    const n = (perPeer.get(peer) ?? 1) - 1;
-    if (n > 0) perPeer.set(peer, n);
-    else perPeer.delete(peer);
+    const n = (perPeer.get(client) ?? 1) - 1;
+    if (n > 0) perPeer.set(client, n);
+    else perPeer.delete(client);
   };
   return Bun.listen<SocketData>({
     hostname: opts.listen ?? "::",
@@ -239,14 +239,15 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJob
           return;
         }
         if (open >= opts.maxConnections) return shed(s, peer, `${open} connections open (--max-connections ${opts.maxConnections})`);
-        const mine = perPeer.get(peer) ?? 0;
-        if (mine >= opts.maxPerClient) return shed(s, peer, `${mine} connections open from this address (--max-per-client ${opts.maxPerClient})`);
+        const client = clientKey(peer);
+        const mine = perPeer.get(client.key) ?? 0;
+        if (mine >= opts.maxPerClient) return shed(s, peer, `${mine} connections open from ${client.what} (--max-per-client ${opts.maxPerClient})`);
         open++;
-        perPeer.set(peer, mine + 1);
+        perPeer.set(client.key, mine + 1);
         ctx.stats.record("TCP_ACCEPT");
         s.setNoDelay(true);
         const conn = new SocketConnection(s, opts.ioTimeout * 1000, budget);
-        s.data = { conn, peer };
+        s.data = { conn, client: client.key };
         const job: Promise<void> = runJob(conn, ctx)
           .catch((err) => ctx.log.error("job", `internal error: ${(err as Error)?.stack ?? err}`))
           .finally(() => activeJobs.delete(job));

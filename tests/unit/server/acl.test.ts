@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { allowed, parseIPv6, parseRule, PRIVATE_NETWORKS } from "../../../src/server/acl.ts";
+import { allowed, parseIPv6, parseRule, PRIVATE_NETWORKS, clientKey } from "../../../src/server/acl.ts";
 
 const rules = (...specs: string[]) => specs.map(parseRule);
 
@@ -58,4 +58,15 @@ test("an IPv4-mapped rule is an IPv4 rule", async () => {
   expect(allowed([rule], "::ffff:10.1.2.3")).toBe(true);
   expect(allowed([rule], "10.2.0.1")).toBe(false);
   expect(allowed([parseRule("::ffff:0:0/96")], "192.0.2.1")).toBe(true);
+});
+
+describe("whose connections count together (--max-per-client)", () => {
+  test("an IPv4 address however it arrives; an IPv6 /64", () => {
+    expect(clientKey("10.1.2.3").key).toBe(clientKey("::ffff:10.1.2.3").key);
+    expect(clientKey("10.1.2.3").key).not.toBe(clientKey("10.1.2.4").key);
+    expect(clientKey("2001:db8:1:2::1").key).toBe(clientKey("2001:db8:1:2:ffff:ffff:ffff:ffff").key);
+    expect(clientKey("2001:db8:1:2::1").key).not.toBe(clientKey("2001:db8:1:3::1").key);
+    expect(clientKey("2001:db8:1:2::1").what).toBe("its /64 network");
+    expect(clientKey("127.0.0.2").what).toBe("this address");
+  });
 });
