@@ -90,7 +90,7 @@ const stats = {
 
 async function main(): Promise<number> {
   const deadline = Date.now() + DURATION_S * 1000;
-  const fuzzed = await startDaemon("fuzzed", ["--io-timeout", "1", "--job-lifetime", "10", "--jobs", "4", "--max-connections", "64"]);
+  const fuzzed = await startDaemon("fuzzed", ["--io-timeout", "1", "--job-lifetime", "10", "--jobs", "4", "--max-connections", "128", "--max-per-client", "128"]);
   const seeds = await captureSeeds(fuzzed.port);
   const seed = Number(process.env.BUNDCC_FUZZ_SEED ?? (Date.now() & 0x7fffffff));
   const rng = new Rng(seed);

@@ -23,7 +23,7 @@ beforeAll(async () => {
   requireTool("distcc");
   requireTool("gcc");
   // Short timeouts: an input the fuzzer left half-sent is dropped in a second, not a minute.
-  server = await startBundccServe(["--io-timeout", "1", "--job-lifetime", "10", "--jobs", "4", "--max-connections", "64"]);
+  server = await startBundccServe(["--io-timeout", "1", "--job-lifetime", "10", "--jobs", "4", "--max-connections", "128", "--max-per-client", "128"]);
   pid = server.proc.pid;
   seeds = await captureSeeds(server.port);
   console.log(`fuzz seed ${seed}; ${seeds.length} captured requests`);
