@@ -4,7 +4,7 @@
 // with objects identical to a local build, in a bounded multiple of the same build undisturbed, and
 // no temporary file of the jobs in flight is left in TMPDIR.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNDCC, clientEnv, type Daemon, onCleanup, requireBundcc, run, startBundccServe, startProcess, tempDir, waitForFile } from "../lib/harness.ts";
 
@@ -132,4 +132,40 @@ describe("a frozen or killed local helper holds a compile for seconds, and leave
     await Bun.sleep(1500);
     expect(leftovers(env.TMPDIR)).toEqual([]);
   }, 150_000);
+
+  test("`bundcc agent -- CMD` becomes CMD (pid, status, kill); its agent leaves with it; stale agent directories go", async () => {
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${serve.port}` });
+    const agentDirs = () => readdirSync(env.TMPDIR).filter((n) => n.startsWith("bundcc-agent-"));
+    expect((await run([BUNDCC, "agent", "--", "sh", "-c", "exit 7"], { env })).code).toBe(7);
+    // A directory whose owner is gone (the pid of a process that has ended) is removed at start.
+    const gone = Bun.spawn(["true"]);
+    await gone.exited;
+    mkdirSync(join(env.TMPDIR, `bundcc-agent-${gone.pid}-stale1`));
+    writeFileSync(join(env.TMPDIR, `bundcc-agent-${gone.pid}-stale1`, "socket"), "");
+    expect((await run([BUNDCC, "agent", "--", "true"], { env })).code).toBe(0);
+    for (let i = 0; i < 60 && agentDirs().length > 0; i++) await Bun.sleep(50);
+    expect(agentDirs()).toEqual([]);
+
+    const mk = join(tempDir("bundcc-freeze-mk-"), "Makefile");
+    writeFileSync(mk, "all:\n\tsleep 20\n");
+    const p = Bun.spawn([BUNDCC, "agent", "--", "make", "-f", mk], { env, stdin: "ignore", stdout: "ignore", stderr: "pipe", detached: true });
+    onCleanup(() => {
+      try {
+        process.kill(-p.pid, "SIGKILL");
+      } catch {}
+    });
+    let comm = "";
+    for (let i = 0; i < 100 && comm !== "make"; i++) {
+      await Bun.sleep(30);
+      comm = existsSync(`/proc/${p.pid}/comm`) ? readFileSync(`/proc/${p.pid}/comm`, "utf8").trim() : "";
+    }
+    expect(comm).toBe("make"); // the process its caller waits for is the build itself
+    expect(agentDirs().length).toBe(1);
+    expect(agentDirs()[0].startsWith(`bundcc-agent-${p.pid}-`)).toBe(true);
+    process.kill(p.pid, "SIGKILL");
+    await p.exited;
+    expect(p.signalCode).toBe("SIGKILL"); // make itself was killed: nothing carries on under it
+    for (let i = 0; i < 100 && agentDirs().length > 0; i++) await Bun.sleep(50);
+    expect(agentDirs()).toEqual([]); // the agent noticed and left, removing its socket
+  }, 60_000);
 });
