@@ -19,7 +19,7 @@ function buildCli() {
     .option("-a, --allow <ip[/bits]>", "allow clients from this address or network (repeatable)")
     .option("--allow-private", "allow loopback and private networks (also the default without --allow)")
     .option("-j, --jobs <n>", "concurrent compiles (default: ncpus+2); received requests beyond them wait for a slot")
-    .option("--max-connections <n>", "connections open at once, receiving, waiting or compiling; more are closed at once (default: max(256, 16 × jobs))")
+    .option("--max-connections <n>", "connections open at once, receiving, waiting or compiling; when full, the one sending its request head the longest is closed to make room, else the new one (default: max(256, 16 × jobs))")
     .option("--max-per-client <n>", "connections open at once from one IPv4 address or IPv6 /64; more from it are closed at once (default: max(16, 4 × jobs))")
     .option("--max-receive-buffer <MiB>", "request data all connections may hold in memory together; a request that needs more waits, reading nothing (default: a quarter of RAM, 64 to 1024)")
     .option("--receive-timeout <seconds>", "a whole request (head and body) must arrive within this (default 300)")

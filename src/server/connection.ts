@@ -6,6 +6,8 @@ export interface Connection {
   /** Printable peer address ("127.0.0.1", "::1", or "pipe"). */
   readonly peer: string;
   readonly input: ByteQueue;
+  /** The whole request head has arrived (the listener stops treating the peer as possibly idle). */
+  headReceived?(): void;
   /** Writes every chunk; resolves when the last one was handed to the kernel. */
   send(message: TokenWriter): Promise<void>;
   /** Resolves when the peer closes its side or the connection breaks. */
@@ -31,7 +33,7 @@ export class SocketConnection implements Connection {
   private sendTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
-    private readonly socket: Socket<SocketData>,
+    readonly socket: Socket<SocketData>,
     private readonly idleTimeoutMs: number,
     budget?: ReadBudget,
   ) {
@@ -50,6 +52,20 @@ export class SocketConnection implements Connection {
 
   get peer(): string {
     return this.socket.remoteAddress;
+  }
+
+  /** Set by the listener while the connection is still sending its request head. */
+  onHeadReceived: (() => void) | null = null;
+
+  headReceived(): void {
+    const f = this.onHeadReceived;
+    this.onHeadReceived = null;
+    f?.();
+  }
+
+  /** Ends the connection from the server's side (its job sees it as gone). */
+  terminate(): void {
+    this.socket.terminate();
   }
 
   onData(chunk: Uint8Array): void {

@@ -209,6 +209,8 @@ function fdSink(fd: number): LogSink {
  */
 function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJobs: Set<Promise<void>>): TCPSocketListener<SocketData> {
   const perPeer = new Map<string, number>();
+  /** Connections still sending their request head, oldest first (a Set keeps insertion order). */
+  const sendingHead = new Set<SocketConnection>();
   let open = 0;
   const budget = new ReceiveBudget(opts.maxReceiveBuffer);
   const shed = (s: Socket<SocketData>, peer: string, why: string) => {
@@ -238,16 +240,30 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJob
           s.terminate();
           return;
         }
-        if (open >= opts.maxConnections) return shed(s, peer, `${open} connections open (--max-connections ${opts.maxConnections})`);
         const client = clientKey(peer);
         const mine = perPeer.get(client.key) ?? 0;
         if (mine >= opts.maxPerClient) return shed(s, peer, `${mine} connections open from ${client.what} (--max-per-client ${opts.maxPerClient})`);
+        if (open >= opts.maxConnections) {
+          // Full: the connection that has been sending its request head the longest makes room (an
+          // honest client sends its head at once, so a flood of idle peers only evicts its own).
+          const oldest = sendingHead.values().next().value;
+          if (!oldest) return shed(s, peer, `${open} connections open (--max-connections ${opts.maxConnections}), none of them still sending a request head`);
+          sendingHead.delete(oldest);
+          oldest.onHeadReceived = null;
+          ctx.log.warning("busy", `${oldest.peer}: closed to make room for ${peer}: ${open} connections open (--max-connections ${opts.maxConnections}) and it had been sending its request head the longest`);
+          ctx.stats.record("REJ_OVERLOAD");
+          oldest.terminate();
+          // Its close callback has not run yet: count it out now so the new one fits.
+          forget(oldest.socket);
+        }
         open++;
         perPeer.set(client.key, mine + 1);
         ctx.stats.record("TCP_ACCEPT");
         s.setNoDelay(true);
         const conn = new SocketConnection(s, opts.ioTimeout * 1000, budget);
         s.data = { conn, client: client.key };
+        sendingHead.add(conn);
+        conn.onHeadReceived = () => sendingHead.delete(conn);
         const job: Promise<void> = runJob(conn, ctx)
           .catch((err) => ctx.log.error("job", `internal error: ${(err as Error)?.stack ?? err}`))
           .finally(() => activeJobs.delete(job));
@@ -263,6 +279,7 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJob
         s.data.conn?.onEnd();
       },
       close(s, err) {
+        if (s.data.conn) sendingHead.delete(s.data.conn);
         s.data.conn?.onClose(err);
         forget(s);
       },

@@ -132,6 +132,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   const headMs = Math.min(settings.headTimeoutMs || Infinity, settings.receiveTimeoutMs || Infinity);
   conn.input.setDeadline(Number.isFinite(headMs) ? headMs : null, "the request head");
   const head = await readRequestHead(reader, settings.limits);
+  conn.headReceived?.();
   conn.input.setDeadline(receiveBy ? Math.max(1, Math.round(receiveBy - performance.now())) : null, "the request");
   const argv = head.argv;
   const shape = analyseCompile(argv);
