@@ -1,5 +1,5 @@
 // The volunteer server process: listener, access control, job scheduling, stats page, signals.
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import os from "node:os";
 import type { Socket, TCPSocketListener } from "bun";
 import { DistccError, Exit } from "../common/exit.ts";
@@ -138,6 +138,7 @@ async function serveUntilStopped(opts: ServeOptions, log: Logger, loggingToFile:
   }
   try {
     dropRoot(opts, log);
+    checkJobDirectory(tmpDir);
   } catch (err) {
     if (opts.pidFile) removePidFile(opts.pidFile, pidFd);
     throw err;
@@ -165,6 +166,15 @@ async function serveUntilStopped(opts: ServeOptions, log: Logger, loggingToFile:
     };
     for (const s of STOP_SIGNALS) process.on(s, () => void stop(s));
   });
+}
+
+/** Every job needs a directory in TMPDIR: a daemon whose user cannot make one could serve nothing. */
+function checkJobDirectory(tmpDir: string): void {
+  try {
+    accessSync(tmpDir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw new StartupError(Exit.IO_ERROR, `cannot create job directories in TMPDIR '${tmpDir}' as user ${process.getuid?.()}: ${fsReason(err)}`);
+  }
 }
 
 /** Binds a listener; a failure is the daemon's "bind failed" (102), said in one line. */

@@ -66,6 +66,15 @@ describe("start-up failures", () => {
     }
   });
 
+  test("a TMPDIR the daemon's user cannot write: exit 107", async () => {
+    const r = await run([BUNDCC, "serve", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--port", String(freePort())], {
+      env: { ...process.env, TMPDIR: "/nonexistent-bundcc-dir" } as Record<string, string>,
+      timeoutMs: 20_000,
+    });
+    expect(r.code).toBe(Exit.IO_ERROR);
+    oneLine(r.stderr, "cannot create job directories in TMPDIR '/nonexistent-bundcc-dir'");
+  });
+
   test("an unknown --user: exit 112 when root (nothing to drop otherwise); the pid file it wrote is gone", async () => {
     const dir = tempDir("bundcc-startup-");
     const pid = join(dir, "serve.pid");
