@@ -309,7 +309,7 @@ export class ByteQueue {
   /**
    * The idle limit counts time waited on the wire, not time this process was stopped: it advances
    * in steps of at most a second, and a step that took much longer (SIGSTOP, a starved machine)
-   * counts as two seconds. A process resumed after a long freeze handles the data that arrived
+   * counts as one and a half. A process resumed after a long freeze handles the data that arrived
    * meanwhile instead of blaming a peer that answered long ago.
    */
   private armIdle(ms: number): void {
@@ -318,7 +318,7 @@ export class ByteQueue {
     let last = performance.now();
     const tick = () => {
       const now = performance.now();
-      waited += Math.min(now - last, 2 * step);
+      waited += Math.min(now - last, 1.5 * step);
       last = now;
       if (waited < ms) {
         this.timer = setTimeout(tick, Math.min(step, ms - waited));

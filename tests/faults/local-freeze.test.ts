@@ -97,6 +97,28 @@ describe("a frozen or killed local helper holds a compile for seconds, and leave
     await agent.stop();
   }, 120_000);
 
+  test("an agent stopped longer than DISTCC_IO_TIMEOUT mid-job and resumed blames no server: its timers count time on the wire", async () => {
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${slowServe.port}`, DISTCC_IO_TIMEOUT: "2", BUNDCC_AGENT_TIMEOUT: "60", DISTCC_VERBOSE: "1" });
+    const agent = startAgent(env);
+    await waitForFile(agent.socket);
+    await run(["make", "clean"], { cwd: project });
+    const job = run([BUNDCC, "gcc", "-O2", "-MD", "-c", "f0.c", "-o", "f0.o"], { cwd: project, env: { ...env, BUNDCC_AGENT: agent.socket }, timeoutMs: 60_000 });
+    // Stopped while its job waits for the (2 s) remote compile, for longer than the 2 s idle limit.
+    for (let i = 0; i < 200 && leftovers(env.TMPDIR).length === 0; i++) await Bun.sleep(10);
+    await Bun.sleep(300);
+    process.kill(agent.proc.pid, "SIGSTOP");
+    await Bun.sleep(5000);
+    process.kill(agent.proc.pid, "SIGCONT");
+    const r = await job;
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    expect(r.stderr).toContain("compiling in the client agent");
+    expect(r.stderr).not.toContain("no data for");
+    expect(r.stderr).not.toContain("exec on localhost");
+    expect(Buffer.compare(readFileSync(join(project, "f0.o")), refs.get("f0.o")!)).toBe(0);
+    expect(existsSync(join(env.DISTCC_DIR, "lock", `backoff_tcp_127.0.0.1_${slowServe.port}_0`))).toBe(false);
+    await agent.stop();
+  }, 60_000);
+
   test("client agent killed (-9) mid-job: the callers compile by themselves and remove its temporary files", async () => {
     const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${slowServe.port}` });
     const agent = startAgent(env);
