@@ -31,8 +31,8 @@ export function createMirrorRoot(base = process.env.DISTCC_CLIENT_TMP): { prefix
   throw new Error(`no place for the include server's mirror (tried ${candidates.join(", ")}; DISTCC_CLIENT_TMP must be absolute and at most 2 components)`);
 }
 
-/** Removes mirrors left by include servers that are no longer running. */
-export function removeStaleMirrors(dirs = ["/dev/shm", process.env.TMPDIR || "/tmp"]): number {
+/** Removes mirrors left by include servers that are no longer running (the pid in the name). */
+export function removeStaleMirrors(dirs = mirrorPlaces()): number {
   let removed = 0;
   for (const dir of dirs) {
     let names: string[];
@@ -44,11 +44,21 @@ export function removeStaleMirrors(dirs = ["/dev/shm", process.env.TMPDIR || "/t
     for (const n of names) {
       const m = STALE_NAME.exec(n);
       if (!m || processAlive(Number(m[1]))) continue;
-      rmSync(`${dir}/${n}`, { recursive: true, force: true });
-      removed++;
+      try {
+        rmSync(`${dir}/${n}`, { recursive: true, force: true });
+        removed++;
+      } catch {
+        // someone else's: not ours to remove
+      }
     }
   }
   return removed;
+}
+
+/** Where createMirrorRoot may have put mirrors. */
+function mirrorPlaces(): string[] {
+  const base = process.env.DISTCC_CLIENT_TMP;
+  return [...(base ? [base] : []), "/dev/shm", process.env.TMPDIR || "/tmp"];
 }
 
 interface Stamp {

@@ -169,6 +169,8 @@ async function shutdown(dir: string | undefined, pid: string | undefined, report
     }
     await Bun.sleep(25);
   }
+  // An include server that was killed left its mirror: the one that stops it sees that and removes it.
+  (await import("./mirror.ts")).removeStaleMirrors();
   // Read once the include server has stopped: it writes its final report on the way out.
   if (report && existsSync(dir)) await writeOut(summary(dir));
   await writeOut(`${BAR}Shutting down bundcc pump include server\n`);

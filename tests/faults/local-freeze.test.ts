@@ -190,4 +190,21 @@ describe("a frozen or killed local helper holds a compile for seconds, and leave
     for (let i = 0; i < 100 && agentDirs().length > 0; i++) await Bun.sleep(50);
     expect(agentDirs()).toEqual([]); // the agent noticed and left, removing its socket
   }, 60_000);
+
+  test("pump's include server killed (-9): compiles go on in plain mode; the one who stops pump removes its mirror", async () => {
+    const mirrors = tempDir("bundcc-freeze-mirror-");
+    const env = await startPump(clientEnv({ DISTCC_HOSTS: `127.0.0.1:${serve.port},cpp,lzo`, DISTCC_CLIENT_TMP: mirrors }));
+    const calm = await build({ ...env, DISTCC_VERBOSE: "1" });
+    expect(calm.stderr).toContain("in pump mode");
+    expect(readdirSync(mirrors).filter((n) => n.startsWith("bundcc-is-")).length).toBe(1);
+    process.kill(Number(env.INCLUDE_SERVER_PID), "SIGKILL");
+    const after = await build({ ...env, DISTCC_VERBOSE: "1" });
+    expect(after.stderr).not.toContain("in pump mode");
+    expect(after.ms).toBeLessThan(30_000);
+    const down = await run([BUNDCC, "pump", "--shutdown"], { env, timeoutMs: 30_000 });
+    expect(down.code).toBe(0);
+    expect(readdirSync(mirrors)).toEqual([]);
+    expect(existsSync(env.INCLUDE_SERVER_DIR)).toBe(false);
+    expect(leftovers(env.TMPDIR)).toEqual([]);
+  }, 90_000);
 });
