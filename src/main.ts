@@ -1,5 +1,6 @@
 // Role dispatch. Runs on every compile of a build, so it imports nothing heavy: each role is loaded
 // on demand, and cac only ever sees bundcc's own subcommands (it would swallow `-c x.c`).
+import { type AgentHome, agentHome } from "./client/agent-home.ts";
 import { relay } from "./client/relay.ts";
 
 const SUBCOMMANDS = new Set(["serve", "pump", "include-server", "agent", "scan-includes", "hosts", "lsdistcc", "monitor", "help"]);
@@ -18,14 +19,27 @@ function baseName(path: string): string {
   return i < 0 ? path : path.slice(i + 1);
 }
 
-/** A compile: handed to the client agent when one is running (BUNDCC_AGENT), else run here. */
+/**
+ * A compile: handed to the client agent — the one BUNDCC_AGENT names, else this user's automatic one
+ * (started in the background by the first compile that finds none) — or run here when there is none
+ * or BUNDCC_AGENT=0.
+ */
 async function client(argv0: string, args: string[], masquerade: boolean): Promise<number> {
-  const agent = process.env.BUNDCC_AGENT;
-  if (agent && agent !== "0") {
-    const code = await relay(agent, argv0, args, masquerade);
-    if (code !== null) return code;
+  const setting = process.env.BUNDCC_AGENT;
+  let startAgent: AgentHome | null = null;
+  if (setting !== "0") {
+    const home = setting ? null : agentHome(process.env);
+    const socket = setting || home?.socket;
+    if (socket) {
+      const code = await relay(socket, argv0, args, masquerade, () => {
+        startAgent = home;
+      });
+      if (code !== null) return code;
+    }
   }
-  return (await clientRole()).main({ argv0, args, masquerade });
+  const role = await clientRole();
+  if (startAgent) role.startAgentInBackground(startAgent, process.env);
+  return role.main({ argv0, args, masquerade });
 }
 
 async function dispatch(argv0: string, args: string[]): Promise<number> {

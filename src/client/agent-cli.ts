@@ -5,7 +5,7 @@
 // once the build's process is gone. `bundcc agent --socket PATH` serves on PATH until stopped, for
 // an agent shared by several builds.
 import { dlopen, ptr, read } from "bun:ffi";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useFullJit } from "../common/jit.ts";
@@ -14,11 +14,15 @@ import { environment, processAlive } from "../common/process.ts";
 import { selfCommand } from "../common/self.ts";
 import { STOP_SIGNALS } from "../common/signals.ts";
 import { startAgent } from "./agent.ts";
+import { agentHome } from "./agent-home.ts";
+import { exitWatch, idleSetting, privateDir, releaseAgent, runningAgent, takeAgentLock } from "./agent-life.ts";
 
-const USAGE = "usage: bundcc agent [--] COMMAND ARGS…   |   bundcc agent --socket PATH\n";
+const USAGE = "usage: bundcc agent [--] COMMAND ARGS…   |   bundcc agent --socket PATH   |   bundcc agent --stop\n";
 const DIR_PREFIX = "bundcc-agent-";
 
 export async function agentMain(args: string[]): Promise<number> {
+  if (args[0] === "--auto" && args.length === 2 && args[1].startsWith("/")) return serveAutomatic(args[1]);
+  if (args[0] === "--stop" && args.length === 1) return stopAutomatic();
   if (args[0] === "--socket") {
     const path = args[1];
     // Hidden, for the agent `bundcc agent CMD` starts: --for PID DIR (serve while PID lives, then remove DIR).
@@ -134,4 +138,58 @@ async function answers(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+const WATCH_INTERVAL_MS = 2_000;
+
+/**
+ * The automatic agent, started in the background by a compile that found none (agent-life.ts). It
+ * serves until idle for BUNDCC_AGENT_IDLE seconds, until its binary is replaced or its socket taken
+ * away, or until SIGTERM; it says nothing (nobody reads its output) and leaves nothing behind.
+ */
+async function serveAutomatic(socket: string): Promise<number> {
+  const slash = socket.lastIndexOf("/");
+  const home = { dir: socket.slice(0, slash), socket, lock: `${socket.slice(0, -".sock".length)}.lock` };
+  if (!socket.endsWith(".sock") || !privateDir(home.dir)) return 1;
+  if (await answers(socket)) return 0;
+  // The compile that started us writes our pid into the lock right after the spawn: give it a moment.
+  let locked = false;
+  for (let i = 0; i < 10 && !locked; i++) {
+    locked = takeAgentLock(home.lock, false);
+    if (!locked) await Bun.sleep(20);
+  }
+  if (!locked) return 0;
+  useFullJit();
+  const agent = startAgent(socket);
+  let ino: number | null = null;
+  try {
+    ino = statSync(socket).ino;
+  } catch {
+    // removed already: the watch below ends this agent at once
+  }
+  const done = Promise.withResolvers<void>();
+  for (const s of STOP_SIGNALS) process.on(s, () => done.resolve());
+  const shouldExit = ino === null ? () => "its socket was removed" : exitWatch(socket, idleSetting(process.env), agent);
+  const timer = setInterval(() => {
+    if (shouldExit() !== null) done.resolve();
+  }, WATCH_INTERVAL_MS);
+  await done.promise;
+  clearInterval(timer);
+  agent.stop(true);
+  releaseAgent(home, ino);
+  return 0;
+}
+
+/** `bundcc agent --stop`: ends the automatic agent of this binary and environment, if one runs. */
+async function stopAutomatic(): Promise<number> {
+  const home = agentHome(process.env);
+  const pid = home ? runningAgent(home) : null;
+  if (pid === null) {
+    await writeErr("bundcc agent: no automatic agent is running here\n");
+    return 0;
+  }
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 100 && runningAgent(home!) === pid; i++) await Bun.sleep(20);
+  await writeErr(`bundcc agent: stopped the agent (pid ${pid})\n`);
+  return 0;
 }

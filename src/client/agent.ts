@@ -121,13 +121,20 @@ interface AgentConn {
 }
 
 export interface AgentHandle {
-  stop(): void;
+  /** Stops listening; removes the socket unless `keepSocket` (it may be another agent's by now). */
+  stop(keepSocket?: boolean): void;
+  /** Jobs being served now. */
+  active(): number;
+  /** Date.now() when the last job ended, or when the agent started. */
+  idleSince(): number;
 }
 
 /** Listens on `socketPath` (created 0600) and runs every compile sent to it. */
 export function startAgent(socketPath: string, includeServer?: IncludeServerHook): AgentHandle {
   const store = new AsyncLocalStorage<JobIo>();
   routeIo(() => store.getStore());
+  let active = 0;
+  let idleSince = Date.now();
 
   const start = (s: Socket<AgentConn>, payload: Uint8Array) => {
     const parsed = v.safeParse(RequestSchema, safeJson(payload));
@@ -144,6 +151,7 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
     const alive = setInterval(() => {
       if (!job.cancelled) outbox.send(frame(Frame.Alive, new Uint8Array(0)));
     }, ALIVE_INTERVAL_MS);
+    active++;
     void store.run(job, async () => {
       let reply: Uint8Array;
       try {
@@ -157,6 +165,8 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
       }
       clearInterval(alive);
       s.data.done = true;
+      active--;
+      idleSince = Date.now();
       if (!job.cancelled) {
         outbox.send(reply);
         s.end();
@@ -198,10 +208,12 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
   });
   chmodSync(socketPath, 0o600);
   return {
-    stop() {
+    stop(keepSocket = false) {
       listener.stop(true);
-      rmSync(socketPath, { force: true });
+      if (!keepSocket) rmSync(socketPath, { force: true });
     },
+    active: () => active,
+    idleSince: () => idleSince,
   };
 }
 

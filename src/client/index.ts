@@ -14,6 +14,8 @@ import { rewriteCommand } from "./rewrite.ts";
 import { Phase, StateFile } from "./state.ts";
 import { setupTrace, trace } from "./trace.ts";
 
+export { startAgentInBackground } from "./agent-life.ts";
+
 export interface ClientInvocation {
   /** argv[0] as invoked (a path or a bare name). */
   argv0: string;

@@ -11,7 +11,7 @@ import { ALIVE_INTERVAL_MS, type AgentRequest, Frame, FrameReader, frame, int32,
 
 const encoder = new TextEncoder();
 
-export async function relay(socketPath: string, argv0: string, args: string[], masquerade: boolean): Promise<number | null> {
+export async function relay(socketPath: string, argv0: string, args: string[], masquerade: boolean, onUnreachable?: () => void): Promise<number | null> {
   const request: AgentRequest = { argv0, args, masquerade, cwd: process.cwd(), umask: process.umask(), pid: process.pid, env: environment() };
   const reader = new FrameReader();
   const outcome = Promise.withResolvers<number | null>();
@@ -64,6 +64,7 @@ export async function relay(socketPath: string, argv0: string, args: string[], m
     });
   } catch {
     clearInterval(watchdog);
+    onUnreachable?.();
     return null;
   }
 

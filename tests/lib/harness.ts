@@ -1,6 +1,6 @@
 // Shared test plumbing: free ports, private temp dirs, processes that are always stopped, real peers.
 import { afterAll } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -28,6 +28,30 @@ afterAll(async () => {
     }
   }
 });
+
+/**
+ * Automatic client agents (src/client/agent-life.ts) that compiles of a test file start: they live in
+ * the file's DISTCC_DIRs or in its private XDG_RUNTIME_DIR, and are stopped when the file ends.
+ */
+export function stopAgentsIn(base: string): void {
+  for (const sub of ["agent", "bundcc"]) {
+    let names: string[];
+    try {
+      names = readdirSync(join(base, sub));
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (!n.endsWith(".lock")) continue;
+      const pid = Number.parseInt(readFileSync(join(base, sub, n), "utf8"), 10);
+      try {
+        if (pid > 1) process.kill(pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
 
 /** Runs `fn` when the current test file finishes, even if its tests failed. */
 export function onCleanup(fn: () => void | Promise<void>): void {
@@ -102,6 +126,8 @@ export function clientEnv(extra: Record<string, string | undefined> = {}): Recor
     env[k] = v;
   }
   env.DISTCC_DIR = tempDir("bundcc-dccdir-");
+  const dccDir = env.DISTCC_DIR;
+  onCleanup(() => stopAgentsIn(dccDir));
   env.TMPDIR = tempDir("bundcc-tmp-");
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
@@ -167,3 +193,9 @@ export async function startRealDistccd(extraArgs: string[] = [], env: Record<str
   await waitForPort(port);
   return { ...started, port, logFile, log: () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "") };
 }
+
+// Compiles that see no DISTCC_DIR put their automatic agent in XDG_RUNTIME_DIR: give every test file
+// its own, so no agent outlives the file or serves another file's compiles.
+const runtimeDir = tempDir("bundcc-runtime-");
+process.env.XDG_RUNTIME_DIR = runtimeDir;
+onCleanup(() => stopAgentsIn(runtimeDir));
