@@ -15,11 +15,16 @@ const STARTING_GRACE_MS = 10_000;
 
 /**
  * Makes the agent's directory: ours, a directory (not a link), closed to everyone else. Returns
- * false when it exists and is not all of those (somebody else made it: never use it).
+ * false when it exists and is not all of those (somebody else made it: never use it), and when its
+ * parent is missing (an explicit DISTCC_DIR that does not exist is never created, as in distcc).
  */
 export function privateDir(dir: string): boolean {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") return false;
+    }
     const st = lstatSync(dir);
     return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o077) === 0;
   } catch {
