@@ -86,7 +86,8 @@ export interface Started {
 /** Starts a long-running process that is killed (whole group) when the test file ends. */
 export function startProcess(cmd: string[], options: { env?: Record<string, string | undefined>; cwd?: string; stdout?: "pipe" | "inherit" | "ignore"; stderr?: "pipe" | "inherit" | "ignore" } = {}): Started {
   const proc = Bun.spawn(cmd, {
-    env: options.env as Record<string, string>,
+    // Bun.spawn without env passes the environment the test runner started with, not process.env.
+    env: (options.env ?? { ...process.env }) as Record<string, string>,
     cwd: options.cwd,
     stdin: "ignore",
     stdout: options.stdout ?? "ignore",
@@ -145,7 +146,7 @@ export interface RunResult {
 /** Runs a command to completion with a time bound. */
 export async function run(cmd: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; stdin?: Uint8Array } = {}): Promise<RunResult> {
   const proc = Bun.spawn(cmd, {
-    env: options.env,
+    env: options.env ?? { ...process.env },
     cwd: options.cwd,
     stdin: options.stdin ?? "ignore",
     stdout: "pipe",
@@ -198,4 +199,5 @@ export async function startRealDistccd(extraArgs: string[] = [], env: Record<str
 // its own, so no agent outlives the file or serves another file's compiles.
 const runtimeDir = tempDir("bundcc-runtime-");
 process.env.XDG_RUNTIME_DIR = runtimeDir;
+Bun.$.env({ ...process.env });
 onCleanup(() => stopAgentsIn(runtimeDir));
