@@ -11,6 +11,8 @@ Usage:
   bundcc include-server --port SOCK …    the include server on its own (what pump starts)
   bundcc agent [--] CMD ARGS…            run a build with a client agent (less CPU per compile)
   bundcc agent --socket PATH             a client agent on its own (export BUNDCC_AGENT=PATH)
+  bundcc agent --stop                    stop the automatic agent that compiles start by themselves
+                                         (BUNDCC_AGENT=0: none; BUNDCC_AGENT_IDLE: idle seconds, 600)
   bundcc scan-includes [COMPILER] ARGS… FILE
                                          print the files a pump-mode compile would send
   bundcc hosts                           show the configured hosts
