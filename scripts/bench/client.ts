@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   for (const [label, hosts] of [["protocol 1", `127.0.0.1:${realPort}/4`], ["protocol 2 (lzo)", `127.0.0.1:${realPort}/4,lzo`]] as const) {
     const cpu = { bundcc: [] as number[], distcc: [] as number[], agent: [] as number[] };
     const wall = { bundcc: [] as number[], distcc: [] as number[], agent: [] as number[] };
-    const envB = clientEnv(hosts);
+    const envB = { ...clientEnv(hosts), BUNDCC_AGENT: "0" }; // the compile's own process, no automatic agent
     const envD = clientEnv(hosts);
     const envA = { ...clientEnv(hosts), BUNDCC_AGENT: agentSocket };
     // Warm the agent up as a build's first compiles would, then count only what follows.
