@@ -143,27 +143,36 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   }
   summary.input = argv[shape.inputIndex];
   summary.compiler = argv[0];
-  const jobDir = mkdtempSync(join(settings.tmpDir, `${JOB_DIR_PREFIX}${process.pid}_`));
-  setJobDir(jobDir);
+  // Made when first needed: a request refused early costs no directory.
+  let made: string | null = null;
+  const makeJobDir = (): string => {
+    if (made === null) {
+      made = mkdtempSync(join(settings.tmpDir, `${JOB_DIR_PREFIX}${process.pid}_`));
+      setJobDir(made);
+    }
+    return made;
+  };
   const base = baseName(summary.input).replace(/\.[^.]*$/, "") || "input";
-  const outputPath = join(jobDir, `${base}.${shape.mode === "-S" ? "s" : "o"}`);
 
   // Read the whole request before judging it, so a refusal reaches a client that is still sending.
   let pump: { root: string; cwd: string; depsPath: string; tree: PumpTree } | null = null;
   let source: Uint8Array | null = null;
   let dotiLength = 0;
   if (head.version >= 3) {
-    const root = join(jobDir, "root");
-    mkdirSync(root, { mode: 0o755 });
-    const tree = new PumpTree(root, settings.limits);
-    const cwd = await tree.makeWorkingDirectory(head.cwd ?? "/");
+    const tree = new PumpTree(() => {
+      const root = join(makeJobDir(), "root");
+      mkdirSync(root, { mode: 0o755 });
+      return root;
+    }, settings.limits);
+    tree.setWorkingDirectory(head.cwd ?? "/");
     const files = await readPumpEntries(reader, settings.limits, async (entry) => {
       await tree.add(entry);
       // On disk now: its bytes no longer count against the receive buffer.
       if (entry.kind === "file") conn.input.release(entry.body.length);
     });
+    const { root, cwd } = await tree.finish();
     log.info("job", `${conn.peer}: protocol 3 (pump): ${files} files and links under ${root}`);
-    pump = { root, cwd, depsPath: join(jobDir, `${base}.deps`), tree };
+    pump = { root, cwd, depsPath: join(makeJobDir(), `${base}.deps`), tree };
   } else {
     const body = await reader.expectBody("DOTI", settings.limits.maxBody);
     dotiLength = body.length;
@@ -188,6 +197,8 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     return;
   }
 
+  const jobDir = makeJobDir();
+  const outputPath = join(jobDir, `${base}.${shape.mode === "-S" ? "s" : "o"}`);
   let command: string[];
   let cwd = jobDir;
   let depsTarget = "";

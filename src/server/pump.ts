@@ -56,12 +56,29 @@ export class PumpTree {
   private readonly dirs = new Set<string>([""]);
   private readonly taken = new Set<string>();
   private bytes = 0;
+  private rootPath: string | null = null;
+  private cwdParts: string[] = [];
 
+  /**
+   * `prepare` makes the (empty) root and returns its path. It is called only once the first entry
+   * has passed its checks, so a request refused on its first NAME costs no directory at all.
+   */
   constructor(
-    readonly root: string,
+    private readonly prepare: () => string | Promise<string>,
     private readonly limits: ProtocolLimits,
     private readonly maxDirs = TREE_LIMITS.maxDirs,
   ) {}
+
+  get root(): string {
+    if (this.rootPath === null) throw new Error("pump tree used before it was prepared");
+    return this.rootPath;
+  }
+
+  private async ready(): Promise<void> {
+    if (this.rootPath !== null) return;
+    this.rootPath = await this.prepare();
+    await this.ensureParents([...this.cwdParts, "."]);
+  }
 
   /** Lays one entry out; the file-system calls run off the event loop, one request's work bounded. */
   async add(entry: PumpEntry): Promise<void> {
@@ -69,6 +86,7 @@ export class PumpTree {
     if (parts.length === 0) throw new SandboxViolation("NAME '/' names the root itself");
     const rel = parts.join("/");
     if (this.taken.has(rel) || this.dirs.has(rel)) throw new SandboxViolation(`'${clip(entry.name)}' sent twice`);
+    await this.ready();
     // Judged before anything is created, so a refused entry costs no directories.
     const target = entry.kind === "link" ? this.linkTarget(parts, entry.target) : "";
     await this.ensureParents(parts);
@@ -84,11 +102,15 @@ export class PumpTree {
     }
   }
 
-  /** Creates the client's working directory under the root; returns its server path. */
-  async makeWorkingDirectory(cwd: string): Promise<string> {
-    const parts = components(cwd, "CDIR");
-    await this.ensureParents([...parts, "."]);
-    return parts.length ? `${this.root}/${parts.join("/")}` : this.root;
+  /** The client's working directory, checked now and made with the root. */
+  setWorkingDirectory(cwd: string): void {
+    this.cwdParts = components(cwd, "CDIR");
+  }
+
+  /** Makes sure the root and the working directory exist (a request may have no entries); returns both. */
+  async finish(): Promise<{ root: string; cwd: string }> {
+    await this.ready();
+    return { root: this.root, cwd: this.cwdParts.length ? `${this.root}/${this.cwdParts.join("/")}` : this.root };
   }
 
   /**

@@ -39,28 +39,30 @@ describe("one small request cannot stall the daemon", () => {
   test("a NAME of 2,047 components, sent back to back, leaves the honest job's time within 2x", async () => {
     const idle = Math.min(await honestJob(), await honestJob());
     const deep = pumpRequest([pumpFile(`${"/x".repeat(2047)}/a.h`), pumpFile("/w/a.c")]);
-    let sent = 0;
-    let stop = false;
-    const answers: string[] = [];
-    const attacker = (async () => {
-      for (let i = 0; i < 2000 && !stop; i++) {
-        const { bytes } = await exchange(server.port, deep, { timeoutMs: 10_000 });
-        answers.push(latin1(bytes));
-        sent++;
-      }
+    const requestFile = join(work, "deep.req");
+    writeFileSync(requestFile, deep);
+    const attacker = Bun.spawn(["nice", "-n", "19", process.execPath, join(import.meta.dir, "replay.ts"), String(server.port), requestFile, "50000"], { stdout: "pipe", stderr: "inherit" });
+    let dots = "";
+    const reading = (async () => {
+      for await (const chunk of attacker.stdout) dots += new TextDecoder().decode(chunk);
     })();
+    const sent = () => dots.length;
     try {
-      while (sent < 3) await Bun.sleep(10);
-      const busy = await honestJob();
-      console.log(`honest job: ${Math.round(idle)} ms idle, ${Math.round(busy)} ms under ${sent} deep-NAME requests`);
+      for (let i = 0; i < 500 && sent() < 3; i++) await Bun.sleep(10);
+      // Measured like the idle time (best of two), so both sides see the machine's noise alike.
+      const busy = Math.min(await honestJob(), await honestJob());
+      // The requests kept coming for the whole measurement.
+      expect(attacker.exitCode).toBeNull();
+      console.log(`honest job: ${Math.round(idle)} ms idle, ${Math.round(busy)} ms under ${sent()} deep-NAME requests`);
       expect(busy).toBeLessThan(2 * idle);
     } finally {
-      stop = true;
-      await attacker;
+      attacker.kill("SIGKILL");
+      await attacker.exited;
+      await reading;
     }
-    expect(sent).toBeGreaterThan(3);
-    // Refused on the NAME itself, with the reason in the log; no directory was ever made for it.
-    expect(answers.every((a) => !a.startsWith("DONE00000003STAT00000000"))).toBe(true);
+    expect(sent()).toBeGreaterThan(3);
+    // Refused on the NAME itself (no compile), with the reason in the log; nothing left behind.
+    expect(server.log()).not.toMatch(/COMPILE_OK exit:0 sig:0 core:0 ret:0 time:\d+ms gcc \/w\/a\.c/);
     expect(server.log()).toMatch(/NAME of 4098 bytes exceeds the limit of 3072/);
     expect(await leftovers(server.tmp)).toEqual([]);
   }, 120_000);

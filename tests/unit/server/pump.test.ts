@@ -62,20 +62,21 @@ describe("pump command rewriting (spec §2.4)", () => {
 describe("pump tree sandbox", () => {
   const fresh = () => {
     const dir = mkdtempSync(join(tmpdir(), "bundcc-tree-"));
-    return { dir, tree: new PumpTree(join(dir), DEFAULT_LIMITS, 300), done: () => rmSync(dir, { recursive: true, force: true }) };
+    return { dir, tree: new PumpTree(() => dir, DEFAULT_LIMITS, 300), done: () => rmSync(dir, { recursive: true, force: true }) };
   };
   const file = (name: string, text = "x") => ({ kind: "file" as const, name, body: lzoCompress(new TextEncoder().encode(text)) });
 
   test("files, directories, mirrored and system links land where they should", async () => {
     const { dir, tree, done } = fresh();
     try {
-      expect(await tree.makeWorkingDirectory("/home/u/src")).toBe(`${dir}/home/u/src`);
+      tree.setWorkingDirectory("/home/u/src");
       await tree.add(file("/home/u/src/a.c", "int a;"));
       await tree.add({ kind: "link", name: "/home/u/src/lnk", target: "/home/u/inc" });
       const depth = dir.split("/").filter(Boolean).length;
       await tree.add({ kind: "link", name: "/usr/include", target: "../".repeat(20 + depth) + "usr/include" });
       await tree.add({ kind: "file", name: "/home/u/src/foo/forcing_technique_271828", body: new Uint8Array(0) });
       await tree.add({ kind: "link", name: "/home/u/src/rel", target: "../inc/x.h" });
+      expect(await tree.finish()).toEqual({ root: dir, cwd: `${dir}/home/u/src` });
       expect(tree.systemLinks).toEqual(["/usr/include"]);
       tree.checkSystemLinks(new Set(["/usr/include", "/usr/local/include"]), "gcc");
       expect(() => tree.checkSystemLinks(new Set(["/usr/local/include"]), "gcc")).toThrow(/'\/usr\/include'.*not a system include directory of gcc/);
