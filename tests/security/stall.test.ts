@@ -37,30 +37,47 @@ async function honestJob(): Promise<number> {
 
 describe("one small request cannot stall the daemon", () => {
   test("a NAME of 2,047 components, sent back to back, leaves the honest job's time within 2x", async () => {
-    const idle = Math.min(await honestJob(), await honestJob());
     const deep = pumpRequest([pumpFile(`${"/x".repeat(2047)}/a.h`), pumpFile("/w/a.c")]);
     const requestFile = join(work, "deep.req");
     writeFileSync(requestFile, deep);
-    const attacker = Bun.spawn(["nice", "-n", "19", process.execPath, join(import.meta.dir, "replay.ts"), String(server.port), requestFile, "50000"], { stdout: "pipe", stderr: "inherit" });
-    let dots = "";
-    const reading = (async () => {
-      for await (const chunk of attacker.stdout) dots += new TextDecoder().decode(chunk);
-    })();
-    const sent = () => dots.length;
-    try {
-      for (let i = 0; i < 500 && sent() < 3; i++) await Bun.sleep(10);
-      // Measured like the idle time (best of two), so both sides see the machine's noise alike.
-      const busy = Math.min(await honestJob(), await honestJob());
-      // The requests kept coming for the whole measurement.
-      expect(attacker.exitCode).toBeNull();
-      console.log(`honest job: ${Math.round(idle)} ms idle, ${Math.round(busy)} ms under ${sent()} deep-NAME requests`);
-      expect(busy).toBeLessThan(2 * idle);
-    } finally {
-      attacker.kill("SIGKILL");
-      await attacker.exited;
-      await reading;
+    /** The attacker stands for another machine: a process at the lowest priority, so its own CPU is not what is measured. */
+    const attack = () => {
+      const proc = Bun.spawn(["nice", "-n", "19", process.execPath, join(import.meta.dir, "replay.ts"), String(server.port), requestFile, "50000"], { stdout: "pipe", stderr: "inherit" });
+      let dots = 0;
+      const reading = (async () => {
+        for await (const chunk of proc.stdout) dots += chunk.length;
+      })();
+      return {
+        sent: () => dots,
+        running: () => proc.exitCode === null,
+        stop: async () => {
+          proc.kill("SIGKILL");
+          await proc.exited;
+          await reading;
+          return dots;
+        },
+      };
+    };
+    // Idle and attacked runs interleaved, best of three each: the other load on this machine changes
+    // over seconds and must weigh on both sides alike.
+    const idle: number[] = [];
+    const busy: number[] = [];
+    let sent = 0;
+    for (let round = 0; round < 3; round++) {
+      idle.push(await honestJob());
+      const a = attack();
+      try {
+        for (let i = 0; i < 500 && a.sent() < 3; i++) await Bun.sleep(10);
+        busy.push(await honestJob());
+        // The requests kept coming for the whole measurement.
+        expect(a.running()).toBe(true);
+      } finally {
+        sent += await a.stop();
+      }
     }
-    expect(sent()).toBeGreaterThan(3);
+    console.log(`honest job: best ${Math.round(Math.min(...idle))} ms idle, ${Math.round(Math.min(...busy))} ms under ${sent} deep-NAME requests`);
+    expect(Math.min(...busy)).toBeLessThan(2 * Math.min(...idle));
+    expect(sent).toBeGreaterThan(9);
     // Refused on the NAME itself (no compile), with the reason in the log; nothing left behind.
     expect(server.log()).not.toMatch(/COMPILE_OK exit:0 sig:0 core:0 ret:0 time:\d+ms gcc \/w\/a\.c/);
     expect(server.log()).toMatch(/NAME of 4098 bytes exceeds the limit of 3072/);
