@@ -1,7 +1,7 @@
 // `bundcc pump [--startup | --shutdown] [--] CMD ARGS…` (also argv[0] pump / distcc-pump): starts the
 // include server, runs the build with INCLUDE_SERVER_PORT and PATH set, stops it, and says what went
 // where (spec §3).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { writeErr, writeOut } from "../common/output.ts";
@@ -39,9 +39,17 @@ export async function pumpMain(args: string[]): Promise<number> {
     return 1;
   }
   const self = selfCommand();
-  if (!startupOnly) await writeOut(`${BAR}Using bundcc pump from ${dirname(process.execPath)}\n`);
-
   const env = environment();
+  // DISTCC_LOCATION: the directory whose `distcc` the build runs (e.g. /usr/bin for Debian's
+  // client); without it, bundcc itself is that client.
+  const location = env.DISTCC_LOCATION || null;
+  const client = location ? join(location, "distcc") : process.execPath;
+  if (location && !isExecutable(client)) {
+    await writeErr(`${BAR}DISTCC_LOCATION=${location}: there is no executable distcc in that directory\n`);
+    return 1;
+  }
+  if (!startupOnly) await writeOut(`${BAR}Using bundcc pump from ${dirname(process.execPath)}${location ? `, with the distcc client ${client}` : ""}\n`);
+
   const dir = mkdtempSync(join(env.TMPDIR || tmpdir(), "distcc-pump."));
   const socket = join(dir, "socket");
   const pidFile = join(dir, "pid");
@@ -78,9 +86,12 @@ export async function pumpMain(args: string[]): Promise<number> {
     return hostCheck;
   }
 
-  const bin = join(dir, "bin");
-  mkdirSync(bin);
-  symlinkSync(process.execPath, join(bin, "distcc"));
+  let bin = location;
+  if (!bin) {
+    bin = join(dir, "bin");
+    mkdirSync(bin);
+    symlinkSync(process.execPath, join(bin, "distcc"));
+  }
   env.PATH = `${bin}:${env.PATH ?? "/usr/bin:/bin"}`;
   env.INCLUDE_SERVER_PORT = socket;
   env.INCLUDE_SERVER_DIR = dir;
@@ -101,6 +112,15 @@ export async function pumpMain(args: string[]): Promise<number> {
   const status = await runWrappedCommand("bundcc pump", command, env);
   await shutdown(dir, String(server.pid), true);
   return status;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 async function probeHosts(self: string[], env: Record<string, string>): Promise<string[]> {
@@ -215,6 +235,11 @@ export function summary(dir: string): string {
     const reasons = new Map<string, number>();
     for (const j of jobs) if (j.why) reasons.set(`${j.mode}: ${j.why}`, (reasons.get(`${j.mode}: ${j.why}`) ?? 0) + 1);
     for (const [why, n] of reasons) out += `${BAR}  ${n} × ${why}\n`;
+  }
+  else if (is && is.requests > 0) {
+    // A client that keeps no jobs.log (distcc 3.4's own, via DISTCC_LOCATION): the include server's
+    // count is what there is. An answered request is a compile sent in pump mode (unless the host then failed).
+    out += `${BAR}${is.requests} compile(s) asked the include server: ${is.answered} in pump mode, ${is.requests - is.answered} preprocessed locally\n`;
   }
   if (is && is.declined.length) {
     out += `${BAR}The include server declined ${is.declined.length} of ${is.requests} request(s) (those compiles were preprocessed locally):\n`;
