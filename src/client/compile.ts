@@ -153,11 +153,15 @@ export async function compileRemote(job: Job, host: HostDef, preprocess: () => P
   }
   const pp = plan ? null : preprocess();
   const where = displayName(host);
+  // ,beat (bundcc servers over TCP): the server says it is alive every second, so silence longer
+  // than BUNDCC_LINK_TIMEOUT means a dead or frozen server, however long the compile takes.
+  const beats = host.beat === true && host.kind === "tcp";
   job.state.set({ host: where });
   job.state.phase(Phase.Connect);
   let conn;
   try {
-    conn = await connect(host, { connectTimeoutMs: s.connectTimeoutMs, ioTimeoutMs: s.ioTimeoutSec * 1000, linkTimeoutMs: s.linkTimeoutMs, ssh: s.ssh });
+    const ioTimeoutMs = beats ? Math.min(s.ioTimeoutSec * 1000, s.linkTimeoutMs) : s.ioTimeoutSec * 1000;
+    conn = await connect(host, { connectTimeoutMs: s.connectTimeoutMs, ioTimeoutMs, linkTimeoutMs: s.linkTimeoutMs, ssh: s.ssh });
   } catch (err) {
     return { kind: "host-failed", error: asDistccError(err, Exit.CONNECT_FAILED) };
   }
@@ -165,17 +169,17 @@ export async function compileRemote(job: Job, host: HostDef, preprocess: () => P
   try {
     if (plan) {
       trace("info", "dcc_compile_remote", `exec on ${where} in pump mode (${plan.entries.length} files and links): ${plan.argv.join(" ")}`);
-      const w = writeRequestHead(new TokenWriter(), { version: 3, cwd: jobCwd(), argv: plan.argv });
+      const w = writeRequestHead(new TokenWriter(), { version: 3, cwd: jobCwd(), argv: plan.argv, heartbeat: beats });
       writePumpEntries(w, plan.entries);
       job.state.phase(Phase.Send);
       await conn.write(w.length <= 256 * 1024 ? [w.concat()] : w.chunks);
       job.state.phase(Phase.Compile);
-      const reply = await readReply(new TokenReader(conn.queue), 3, DEFAULT_LIMITS);
+      const reply = await readReply(new TokenReader(conn.queue), 3, DEFAULT_LIMITS, beats);
       job.state.phase(Phase.Receive);
       return { kind: "reply", reply, deps: plan.deps, pumpReverted };
     }
     trace("info", "dcc_compile_remote", `exec on ${where}: ${job.serverArgv.join(" ")}`);
-    const head = writeRequestHead(new TokenWriter(), { version, argv: job.serverArgv });
+    const head = writeRequestHead(new TokenWriter(), { version, argv: job.serverArgv, heartbeat: beats });
     job.state.phase(Phase.Preprocess);
     // Send the head while cpp runs; a failure here is the host's, but only once cpp is known good.
     // One write for the whole head, and at most two for DOTI: distcc corks the socket for the same
@@ -199,7 +203,7 @@ export async function compileRemote(job: Job, host: HostDef, preprocess: () => P
     const w = new TokenWriter().bytes("DOTI", packBody(version, source));
     await conn.write(w.length <= 256 * 1024 ? [w.concat()] : w.chunks);
     job.state.phase(Phase.Compile);
-    const reply = await readReply(new TokenReader(conn.queue), version, DEFAULT_LIMITS);
+    const reply = await readReply(new TokenReader(conn.queue), version, DEFAULT_LIMITS, beats);
     job.state.phase(Phase.Receive);
     return { kind: "reply", reply, deps: null, pumpReverted };
   } catch (err) {

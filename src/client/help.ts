@@ -56,7 +56,9 @@ Host specifications:
    localhost[/LIMIT]          run on this machine, no network
    HOST[:PORT][/LIMIT][,OPT]  TCP connection, port 3632 by default
    [USER]@HOST[/LIMIT][:COMMAND][,OPT]   SSH connection
-   OPT                        lzo (compress), cpp,lzo (pump mode), down (never use)
+   OPT                        lzo (compress), cpp,lzo (pump mode), down (never use),
+                              beat (a bundcc server: it sends a heartbeat, so its silence for
+                              BUNDCC_LINK_TIMEOUT ends the job; bundcc only)
    -- LIMIT                   number of jobs for the host (default 4; localhost 2)
 `);
 }

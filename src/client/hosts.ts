@@ -17,6 +17,8 @@ export interface HostDef {
   lzo: boolean;
   cpp: boolean;
   down: boolean;
+  /** `,beat`: a bundcc server, asked to send a heartbeat while it compiles (bundcc only). */
+  beat?: boolean;
   auth?: string;
   /** 1 plain, 2 plain+lzo, 3 pump. */
   protocol: 1 | 2 | 3;
@@ -81,7 +83,7 @@ function parsePort(token: string, s: string, i: number): [number, number] {
   return [port, j];
 }
 
-/** `,lzo,cpp,down,auth[=NAME]`, matched by prefix as 3.4 does. */
+/** `,lzo,cpp,down,auth[=NAME]`, matched by prefix as 3.4 does; bundcc's own `,beat` exactly. */
 function parseOptions(token: string, s: string, i: number, h: HostDef): void {
   while (i < s.length) {
     if (s[i] !== ",") throw bad(`unexpected "${s.slice(i)}" in host specification "${token}"`);
@@ -91,6 +93,7 @@ function parseOptions(token: string, s: string, i: number, h: HostDef): void {
     if (opt.startsWith("lzo")) h.lzo = true;
     else if (opt.startsWith("cpp")) h.cpp = true;
     else if (opt.startsWith("down")) h.down = true;
+    else if (opt === "beat") h.beat = true;
     else if (opt.startsWith("auth")) h.auth = opt.startsWith("auth=") ? opt.slice(5) : "";
     else throw bad(`unrecognized option in host specification: ,${opt} (in "${token}")`);
     i = j;

@@ -30,8 +30,18 @@ export function checkVersion(value: number): ProtocolVersion {
 
 // ---------------------------------------------------------------- request
 
+/**
+ * bundcc's opt-in heartbeat: a request whose DIST carries this bit (sent only to hosts marked
+ * `,beat`, never to a distcc peer) gets a BEAT token every second while the server works, before
+ * its reply. Nothing else changes: protocols 1–3 stay byte for byte what distcc sends.
+ */
+export const HEARTBEAT_FLAG = 0x10000;
+export const HEARTBEAT_TOKEN = "BEAT";
+
 export interface RequestHead {
   version: ProtocolVersion;
+  /** Asks for BEAT tokens while the server works (bundcc peers only). */
+  heartbeat?: boolean;
   /** The client's working directory; protocol 3 only. */
   cwd?: string;
   argv: string[];
@@ -39,7 +49,7 @@ export interface RequestHead {
 
 /** DIST [CDIR] ARGC ARGV… — what every request starts with. */
 export function writeRequestHead(w: TokenWriter, head: RequestHead): TokenWriter {
-  w.int("DIST", head.version);
+  w.int("DIST", head.version | (head.heartbeat ? HEARTBEAT_FLAG : 0));
   if (head.version >= 3) w.string("CDIR", head.cwd ?? "/");
   return writeArgv(w, head.argv);
 }
@@ -59,11 +69,13 @@ export async function readArgv(r: TokenReader, limits: ProtocolLimits): Promise<
 }
 
 export async function readRequestHead(r: TokenReader, limits: ProtocolLimits): Promise<RequestHead> {
-  const version = checkVersion(await r.expect("DIST"));
+  const dist = await r.expect("DIST");
+  const heartbeat = (dist & ~0xffff) === HEARTBEAT_FLAG;
+  const version = checkVersion(heartbeat ? dist & 0xffff : dist);
   const cwd = version >= 3 ? await r.expectString("CDIR", limits.maxString) : undefined;
   const argv = await readArgv(r, limits);
   if (argv.length === 0) throw new ProtocolError("empty argument vector");
-  return { version, cwd, argv };
+  return heartbeat ? { version, cwd, argv, heartbeat } : { version, cwd, argv };
 }
 
 /** DOTI: the preprocessed source of protocols 1 and 2, returned decompressed. */
@@ -145,8 +157,11 @@ export function failureReply(version: ProtocolVersion, status: number, stderr: U
   return { version, status, stderr, stdout: EMPTY, object: EMPTY };
 }
 
-export async function readReply(r: TokenReader, version: ProtocolVersion, limits: ProtocolLimits): Promise<Reply> {
-  const done = await r.expect("DONE");
+export async function readReply(r: TokenReader, version: ProtocolVersion, limits: ProtocolLimits, beats = false): Promise<Reply> {
+  let first = await r.header("DONE token");
+  while (beats && first.name === HEARTBEAT_TOKEN) first = await r.header("DONE token");
+  if (first.name !== "DONE") throw new ProtocolError(`protocol derailment: expected DONE, got ${JSON.stringify(first.name)}`);
+  const done = first.value;
   if (done !== version) throw new ProtocolError(`server answered protocol ${done} to a protocol ${version} request`);
   const status = await r.expect("STAT");
   const stderr = unpackBody(version, await r.expectBody("SERR", limits.maxBody), limits.maxBody);

@@ -407,8 +407,8 @@ export class ByteQueue {
 export class TokenReader {
   constructor(readonly queue: ByteQueue) {}
 
-  async header(): Promise<{ name: string; value: number }> {
-    return decodeHeader(await this.queue.read(HEADER_LENGTH, "a token header"));
+  async header(what = "a token header"): Promise<{ name: string; value: number }> {
+    return decodeHeader(await this.queue.read(HEADER_LENGTH, what));
   }
 
   /** Reads a header and insists on its name: a mismatch is a protocol derailment (spec §1.1). */

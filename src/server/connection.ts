@@ -1,6 +1,8 @@
 // One peer's byte streams as the job runner sees them, over a TCP socket or stdin/stdout (--inetd).
 import type { Socket } from "bun";
-import { ByteQueue, type ReadBudget, type TokenWriter } from "../protocol/index.ts";
+import { ByteQueue, encodeHeader, HEARTBEAT_TOKEN, type ReadBudget, type TokenWriter } from "../protocol/index.ts";
+
+const BEAT = encodeHeader(HEARTBEAT_TOKEN, 0);
 
 export interface Connection {
   /** Printable peer address ("127.0.0.1", "::1", or "pipe"). */
@@ -10,6 +12,8 @@ export interface Connection {
   headReceived?(): void;
   /** Writes every chunk; resolves when the last one was handed to the kernel. */
   send(message: TokenWriter): Promise<void>;
+  /** The request asked for a heartbeat (bundcc's opt-in): a BEAT token every second until the reply. */
+  heartbeat?(): void;
   /** Resolves when the peer closes its side or the connection breaks. */
   readonly gone: Promise<void>;
   close(): void;
@@ -31,6 +35,7 @@ export class SocketConnection implements Connection {
   private failed: ((err: Error) => void) | null = null;
   private closed = false;
   private sendTimer: ReturnType<typeof setTimeout> | null = null;
+  private beat: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     readonly socket: Socket<SocketData>,
@@ -77,8 +82,23 @@ export class SocketConnection implements Connection {
     this.markGone();
   }
 
+  heartbeat(): void {
+    this.beat ??= setInterval(() => {
+      // Only between messages: the reply's send() stops the beat before its first byte.
+      if (this.closed || this.pending.length > 0) return;
+      this.pending.push(BEAT);
+      this.flush();
+    }, 1000);
+  }
+
+  private stopHeartbeat(): void {
+    if (this.beat) clearInterval(this.beat);
+    this.beat = null;
+  }
+
   onClose(err?: Error): void {
     this.closed = true;
+    this.stopHeartbeat();
     this.stopSendTimer();
     this.input.dispose();
     if (err) this.input.fail(err);
@@ -92,6 +112,7 @@ export class SocketConnection implements Connection {
   }
 
   send(message: TokenWriter): Promise<void> {
+    this.stopHeartbeat();
     if (this.closed) return Promise.reject(new Error("connection closed"));
     this.pending.push(...message.chunks);
     return new Promise((resolve, reject) => {
@@ -149,6 +170,7 @@ export class SocketConnection implements Connection {
   }
 
   close(): void {
+    this.stopHeartbeat();
     this.input.dispose();
     if (this.closed) return;
     this.closed = true;

@@ -133,6 +133,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   conn.input.setDeadline(Number.isFinite(headMs) ? headMs : null, "the request head");
   const head = await readRequestHead(reader, settings.limits);
   conn.headReceived?.();
+  if (head.heartbeat) conn.heartbeat?.();
   conn.input.setDeadline(receiveBy ? Math.max(1, Math.round(receiveBy - performance.now())) : null, "the request");
   const argv = head.argv;
   const shape = analyseCompile(argv);

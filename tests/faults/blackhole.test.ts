@@ -19,6 +19,7 @@ let project: string;
 let refs: Map<string, Buffer>;
 let slowCc: string;
 const toStop: Started[] = [];
+const daemons: Started[] = [];
 
 beforeAll(async () => {
   if (!IS_ROOT) throw new Error("network namespaces need root (CI runs as root)");
@@ -62,6 +63,7 @@ beforeAll(async () => {
       env: { ...process.env, TMPDIR: tmp, DISTCCD_PATH: `${slowCc}:/usr/bin:/bin` } as Record<string, string>,
     });
     toStop.push(p);
+    daemons.push(p);
     for (let i = 0; ; i++) {
       const r = await run(client.exec(["bash", "-c", `exec 3<>/dev/tcp/${addr(n)}/${PORT}`]), { timeoutMs: 5_000 });
       if (r.code === 0) break;
@@ -138,4 +140,28 @@ describe("a server blackholed mid-build costs seconds, not DISTCC_IO_TIMEOUT", (
       expect({ what, ok: hit.ms < 2 * calm.ms + 20_000 }).toEqual({ what, ok: true });
     }, 150_000);
   }
+
+  test("a bundcc server frozen (SIGSTOP) mid-build, marked ,beat: its silence is noticed, the build goes on", async () => {
+    const env = clientEnv({ DISTCC_HOSTS: `${addr(1)}:${PORT}/3,beat ${addr(2)}:${PORT}/3,beat`, DISTCC_VERBOSE: "1" });
+    const calm = await build(env);
+    expect({ code: calm.code, stderr: calm.stderr.slice(-1500) }).toEqual({ code: 0, stderr: expect.any(String) });
+    const env2 = { ...env, DISTCC_DIR: tempDir("bundcc-bh-dcc-") };
+    const pid = daemons[1].proc.pid;
+    let hit;
+    try {
+      hit = await build(env2, async () => {
+        await Bun.sleep(Math.min(1500, calm.ms / 3));
+        process.kill(pid, "SIGSTOP");
+      });
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    const what = `undisturbed ${(calm.ms / 1000).toFixed(1)} s, server frozen ${(hit.ms / 1000).toFixed(1)} s\n${hit.stderr.slice(-3000)}`;
+    console.log(`,beat: ${what.split("\n")[0]}`);
+    expect({ what, code: hit.code }).toEqual({ what, code: 0 });
+    const failures = hit.stderr.split("\n").filter((l) => l.includes(`on ${addr(2)}:${PORT}`) && l.includes("failed"));
+    expect(failures.length).toBeGreaterThan(0);
+    expect({ failures, ok: failures.every((l) => /no data for 8000 ms|timed out/.test(l)) }).toEqual({ failures, ok: true });
+    expect({ what, ok: hit.ms < 2 * calm.ms + 20_000 }).toEqual({ what, ok: true });
+  }, 150_000);
 });

@@ -207,4 +207,17 @@ describe("a frozen or killed local helper holds a compile for seconds, and leave
     expect(existsSync(env.INCLUDE_SERVER_DIR)).toBe(false);
     expect(leftovers(env.TMPDIR)).toEqual([]);
   }, 90_000);
+
+  test(",beat: a bundcc server's heartbeat keeps a compile longer than BUNDCC_LINK_TIMEOUT alive", async () => {
+    const compileOnce = (hosts: string, extra: Record<string, string>) =>
+      run([BUNDCC, "gcc", "-O2", "-c", "f1.c", "-o", "beat.o"], { cwd: project, env: clientEnv({ DISTCC_HOSTS: hosts, DISTCC_FALLBACK: "0", ...extra }), timeoutMs: 60_000 });
+    // The compile takes 2 s; the client allows 1 s of silence.
+    const beat = await compileOnce(`127.0.0.1:${slowServe.port},beat`, { BUNDCC_LINK_TIMEOUT: "1", DISTCC_IO_TIMEOUT: "1" });
+    expect({ code: beat.code, stderr: beat.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(Buffer.compare(readFileSync(join(project, "beat.o")), refs.get("f1.o")!)).toBe(0);
+    // Without the heartbeat the same silence ends the job.
+    const quiet = await compileOnce(`127.0.0.1:${slowServe.port}`, { DISTCC_IO_TIMEOUT: "1" });
+    expect(quiet.code).not.toBe(0);
+    expect(quiet.stderr).toContain("no data for 1000 ms");
+  }, 60_000);
 });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   ByteQueue, decodeHeader, DEFAULT_LIMITS, encodeHeader, readArgv, readPumpEntries, readRequestHead, TokenReader, TokenWriter,
-  writePumpEntries, writeRequestHead, type PumpEntry,
+  readReply, writePumpEntries, writeReply, writeRequestHead, type PumpEntry,
 } from "../../../src/protocol/index.ts";
 
 const text = (b: Uint8Array) => new TextDecoder("latin1").decode(b);
@@ -79,5 +79,25 @@ describe("token framing", () => {
     const q = new ByteQueue({ idleTimeoutMs: 50 });
     q.push(new Uint8Array(3));
     await expect(q.read(10, "a slow body")).rejects.toThrow(/no data for 50 ms while reading a slow body/);
+  });
+});
+
+describe("bundcc's opt-in heartbeat", () => {
+  test("without it the head is distcc's bytes; with it DIST carries the flag and the reader sees it", async () => {
+    const plain = writeRequestHead(new TokenWriter(), { version: 2, argv: ["gcc", "-c", "x.c"] }).concat();
+    expect(text(plain).startsWith("DIST00000002ARGC00000003")).toBe(true);
+    const beat = writeRequestHead(new TokenWriter(), { version: 3, cwd: "/w", argv: ["gcc", "-c", "x.c"], heartbeat: true }).concat();
+    expect(text(beat).startsWith("DIST00010003CDIR")).toBe(true);
+    expect(await readRequestHead(readerOf(beat), DEFAULT_LIMITS)).toEqual({ version: 3, cwd: "/w", argv: ["gcc", "-c", "x.c"], heartbeat: true });
+    expect(await readRequestHead(readerOf(plain), DEFAULT_LIMITS)).toEqual({ version: 2, cwd: undefined, argv: ["gcc", "-c", "x.c"] });
+    const other = writeRequestHead(new TokenWriter(), { version: 2, argv: ["gcc"] }).concat();
+    other.set(new TextEncoder().encode("DIST00020002"), 0);
+    await expect(readRequestHead(readerOf(other), DEFAULT_LIMITS)).rejects.toThrow(/unsupported protocol version/);
+  });
+
+  test("BEAT tokens before DONE are skipped only when asked for", async () => {
+    const reply = writeReply(new TokenWriter().int("BEAT", 0).int("BEAT", 0), { version: 1, status: 0, stderr: new Uint8Array(0), stdout: new Uint8Array(0), object: new TextEncoder().encode("obj") }).concat();
+    expect(text((await readReply(readerOf(reply), 1, DEFAULT_LIMITS, true)).object)).toBe("obj");
+    await expect(readReply(readerOf(reply), 1, DEFAULT_LIMITS)).rejects.toThrow(/expected DONE/);
   });
 });
