@@ -106,7 +106,9 @@ export class IncludeAnalyzer {
   private defIds = new WeakMap<MacroDefinition, number>();
   private cmdlineDefs = new Map<string, MacroDefinition>();
   private nextDefId = 1;
-  readonly counters = { requests: 0, declines: 0, scans: 0, computedHits: 0, computedMisses: 0 };
+  readonly counters = { requests: 0, declines: 0, scans: 0, computedHits: 0, computedMisses: 0, appeared: 0 };
+  /** The last file noticed appearing where a look-up had failed (for logs and tests). */
+  lastAppeared: string | null = null;
 
   constructor(options: AnalyzerOptions = {}) {
     this.fs = options.fs ?? new RealFs();
@@ -119,6 +121,13 @@ export class IncludeAnalyzer {
 
   analyze(cwd: string, argv: readonly string[]): Analysis {
     this.counters.requests++;
+    // Before any cached answer is used: a header generated since may now shadow or fill a miss.
+    const appeared = this.paths.appeared();
+    if (appeared !== null) {
+      this.counters.appeared++;
+      this.lastAppeared = appeared;
+      this.forgetPaths();
+    }
     const result = this.tryAnalyze(cwd, argv);
     if (!result.ok) this.counters.declines++;
     return result;
@@ -224,6 +233,17 @@ export class IncludeAnalyzer {
       list.unshift(entry);
       if (list.length > 8) list.pop();
     }
+  }
+
+  /**
+   * Drops what depends on where names resolve (a file appeared); file scans and computed-include
+   * values depend only on file contents and stay.
+   */
+  forgetPaths(): void {
+    this.results.clear();
+    this.resultFiles = 0;
+    this.configs.clear();
+    this.paths.reset();
   }
 
   /** Drops every cache (files changed under the build). */

@@ -4,6 +4,16 @@ import { lstatSync, readFileSync, readlinkSync, realpathSync, statSync } from "n
 
 export type Kind = "file" | "dir" | "symlink" | "other" | "none";
 
+/**
+ * A directory's modification stamp: it changes whenever an entry is created, removed or renamed in
+ * it. `settled` is false while the stamp is too recent to prove nothing changed since (a change
+ * within the same clock tick leaves it as it was, like git's "racy" index entries).
+ */
+export interface DirStamp {
+  id: string;
+  settled: boolean;
+}
+
 export interface FileSystem {
   /** Kind of the path after following symlinks ("none" when missing or unreadable). */
   stat(path: string): Kind;
@@ -13,7 +23,12 @@ export interface FileSystem {
   readlink(path: string): string;
   /** Canonical absolute path (symlinks, "." and ".." resolved); undefined when it does not exist. */
   realpath(path: string): string | undefined;
+  /** The directory's stamp, undefined when it is missing or cannot be examined. */
+  dirStamp(path: string): DirStamp | undefined;
 }
+
+// Generous: timestamps come from a coarse kernel clock, and from the server's clock on NFS.
+const SETTLE_MS = 2000;
 
 function kindOf(s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): Kind {
   if (s.isSymbolicLink()) return "symlink";
@@ -48,6 +63,16 @@ export class RealFs implements FileSystem {
       return undefined;
     }
   }
+  dirStamp(path: string): DirStamp | undefined {
+    try {
+      const s = statSync(path, { bigint: true, throwIfNoEntry: false });
+      if (!s) return undefined;
+      // ctime too: a directory renamed into place keeps its own mtime but gets a new ctime and inode.
+      return { id: `${s.dev}:${s.ino}:${s.mtimeNs}:${s.ctimeNs}`, settled: Date.now() - Number(s.mtimeNs / 1_000_000n) > SETTLE_MS };
+    } catch {
+      return undefined;
+    }
+  }
 }
 
 type MemNode = { kind: "file"; data: Uint8Array } | { kind: "dir" } | { kind: "symlink"; target: string };
@@ -55,31 +80,48 @@ type MemNode = { kind: "file"; data: Uint8Array } | { kind: "dir" } | { kind: "s
 /** A tree in memory; paths are absolute and normalised by the caller's `add*` helpers. */
 export class MemFs implements FileSystem {
   private nodes = new Map<string, MemNode>([["/", { kind: "dir" }]]);
+  /** Per directory, how many times an entry was added or removed in it (its "mtime"). */
+  private versions = new Map<string, number>();
   /** Every call, for tests that check caching ("each file is read once"). */
-  readonly calls = { stat: 0, lstat: 0, readFile: 0, readlink: 0 };
+  readonly calls = { stat: 0, lstat: 0, readFile: 0, readlink: 0, dirStamp: 0 };
+
+  private touch(path: string): void {
+    const parent = path.slice(0, Math.max(1, path.lastIndexOf("/")));
+    this.versions.set(parent, (this.versions.get(parent) ?? 0) + 1);
+  }
+  private put(path: string, node: MemNode): this {
+    this.ensureParents(path);
+    const old = this.nodes.get(path);
+    // Rewriting a file's contents leaves its directory alone, as on a real disk.
+    if (!old || old.kind !== node.kind || node.kind !== "file") this.touch(path);
+    this.nodes.set(path, node);
+    return this;
+  }
+  /** Deletes a file or symlink (or an empty directory). */
+  remove(path: string): this {
+    if (this.nodes.delete(path)) this.touch(path);
+    return this;
+  }
 
   private ensureParents(path: string): void {
     let i = path.indexOf("/", 1);
     while (i > 0) {
       const dir = path.slice(0, i);
-      if (!this.nodes.has(dir)) this.nodes.set(dir, { kind: "dir" });
+      if (!this.nodes.has(dir)) {
+        this.nodes.set(dir, { kind: "dir" });
+        this.touch(dir);
+      }
       i = path.indexOf("/", i + 1);
     }
   }
   file(path: string, text: string | Uint8Array): this {
-    this.ensureParents(path);
-    this.nodes.set(path, { kind: "file", data: typeof text === "string" ? Buffer.from(text, "latin1") : text });
-    return this;
+    return this.put(path, { kind: "file", data: typeof text === "string" ? Buffer.from(text, "latin1") : text });
   }
   dir(path: string): this {
-    this.ensureParents(path);
-    this.nodes.set(path, { kind: "dir" });
-    return this;
+    return this.put(path, { kind: "dir" });
   }
   symlink(path: string, target: string): this {
-    this.ensureParents(path);
-    this.nodes.set(path, { kind: "symlink", target });
-    return this;
+    return this.put(path, { kind: "symlink", target });
   }
   /** Follows symlinks in every component like the kernel; undefined when the path does not resolve. */
   private resolve(path: string, followLast: boolean, depth = 0): { path: string; node: MemNode } | undefined {
@@ -134,5 +176,11 @@ export class MemFs implements FileSystem {
   }
   realpath(path: string): string | undefined {
     return this.resolve(path, true)?.path;
+  }
+  dirStamp(path: string): DirStamp | undefined {
+    this.calls.dirStamp++;
+    const r = this.resolve(path, true);
+    if (!r || r.node.kind !== "dir") return undefined;
+    return { id: String(this.versions.get(r.path) ?? 0), settled: true };
   }
 }

@@ -1,7 +1,7 @@
 // Path resolution the way the kernel does it, component by component, remembering what the
 // server must reproduce for the same path string to work there: symlinks met on the way (mirrored
 // as links to their real targets) and directories a `..` steps out of (they must exist).
-import type { FileSystem, Kind } from "./fs.ts";
+import type { DirStamp, FileSystem, Kind } from "./fs.ts";
 
 export interface Walk {
   /** Canonical path of what the path names. */
@@ -38,8 +38,14 @@ export class PathResolver {
   private lstatCache = new Map<string, Kind>();
   private linkCache = new Map<string, Walk | null>();
   private walkCache = new Map<string, Walk | null>();
+  /**
+   * Every answer here that depends on a name being absent: per (canonical) directory, the names
+   * looked up in it and not found, and the directory's stamp when that was learnt. A header the
+   * build generates later appears as a new entry, which changes its directory's stamp.
+   */
+  private missing = new Map<string, { stamp: DirStamp | undefined; names: string[] }>();
   /** Counters for the benchmark and cache tests. */
-  readonly counts = { lstat: 0, readlink: 0, walks: 0, walkHits: 0 };
+  readonly counts = { lstat: 0, readlink: 0, walks: 0, walkHits: 0, dirChecks: 0, rechecks: 0 };
 
   constructor(readonly fs: FileSystem) {}
 
@@ -49,8 +55,40 @@ export class PathResolver {
       this.counts.lstat++;
       k = this.fs.lstat(path);
       this.lstatCache.set(path, k);
+      if (k === "none") this.noteMissing(path);
     }
     return k;
+  }
+
+  private noteMissing(path: string): void {
+    const dir = dirname(path);
+    const name = path.slice(dir === "/" ? 1 : dir.length + 1);
+    const rec = this.missing.get(dir);
+    // The stamp is taken after the look-up: a change in between leaves it unsettled or different,
+    // so it is looked at again. Adding to an older stamp is only more cautious.
+    if (rec) rec.names.push(name);
+    else this.missing.set(dir, { stamp: this.fs.dirStamp(dir), names: [name] });
+  }
+
+  /**
+   * A path found missing before that exists now (the caller forgets what it learnt), or null. Costs
+   * one stat per directory with misses, plus a look-up per missing name in directories that changed
+   * or changed too recently to tell.
+   */
+  appeared(): string | null {
+    for (const [dir, rec] of this.missing) {
+      this.counts.dirChecks++;
+      const now = this.fs.dirStamp(dir);
+      if (now && rec.stamp?.settled && now.id === rec.stamp.id) continue;
+      for (const name of rec.names) {
+        this.counts.rechecks++;
+        const path = dir === "/" ? `/${name}` : `${dir}/${name}`;
+        if (this.fs.lstat(path) !== "none") return path;
+      }
+      // Taken before the look-ups just made: still absent at least since this stamp.
+      rec.stamp = now;
+    }
+    return null;
   }
 
   /**
@@ -136,5 +174,6 @@ export class PathResolver {
     this.lstatCache.clear();
     this.linkCache.clear();
     this.walkCache.clear();
+    this.missing.clear();
   }
 }

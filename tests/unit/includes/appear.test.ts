@@ -1,0 +1,77 @@
+import { describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { FixedCompilerProbe, IncludeAnalyzer, MemFs, RealFs } from "../../../src/includes/index.ts";
+
+const SYS = "/usr/include";
+const probe = () => new FixedCompilerProbe({ "*": [SYS] });
+const ARGV = ["cc", "-Ifirst", "-Isecond", "-c", "m.c"];
+
+function files(a: IncludeAnalyzer, argv = ARGV, cwd = "/src"): string[] {
+  const r = a.analyze(cwd, argv);
+  if (!r.ok) throw new Error(`declined: ${r.reason}`);
+  return r.files.map((f) => f.path).sort();
+}
+
+describe("files that appear during the build", () => {
+  test("a header created in an earlier -I directory shadows the one found before", () => {
+    const fs = new MemFs().file("/src/m.c", "#include <gen.h>\n").dir("/src/first").file("/src/second/gen.h", "");
+    const a = new IncludeAnalyzer({ fs, probe: probe() });
+    expect(files(a)).toEqual(["/src/m.c", "/src/second/gen.h"]);
+    fs.file("/src/first/gen.h", '#include "more.h"\n').file("/src/first/more.h", "");
+    expect(files(a)).toEqual(["/src/first/gen.h", "/src/first/more.h", "/src/m.c"]);
+    expect(a.lastAppeared).toBe("/src/first/gen.h");
+  });
+
+  test("a header that was missing everywhere, in a directory that did not exist yet", () => {
+    const fs = new MemFs().file("/src/m.c", "#include <sub/gen.h>\n").dir("/src/second");
+    const a = new IncludeAnalyzer({ fs, probe: probe() });
+    // A missing header is the compiler's error to report; the analysis answers without it.
+    expect(files(a)).toEqual(["/src/m.c"]);
+    fs.file("/src/first/sub/gen.h", "");
+    expect(files(a)).toEqual(["/src/first/sub/gen.h", "/src/m.c"]);
+  });
+
+  test("an -I directory created after the first request joins the search path", () => {
+    const fs = new MemFs().file("/src/m.c", '#include "cfg.h"\n').file("/src/second/cfg.h", "");
+    const a = new IncludeAnalyzer({ fs, probe: probe() });
+    expect(files(a)).toEqual(["/src/m.c", "/src/second/cfg.h"]);
+    fs.file("/src/first/cfg.h", "");
+    expect(files(a)).toEqual(["/src/first/cfg.h", "/src/m.c"]);
+  });
+
+  test("warm requests cost one stamp per directory with misses; unrelated new files change nothing", () => {
+    const fs = new MemFs().file("/src/m.c", "#include <a.h>\n#include <b.h>\n").dir("/src/first").file("/src/second/a.h", "").file("/src/second/b.h", "");
+    const a = new IncludeAnalyzer({ fs, probe: probe() });
+    files(a);
+    const scans = a.counters.scans;
+    const before = { ...fs.calls };
+    for (let i = 0; i < 10; i++) files(a);
+    expect(fs.calls.lstat - before.lstat).toBe(0);
+    expect(fs.calls.readFile - before.readFile).toBe(0);
+    const perRequest = (fs.calls.dirStamp - before.dirStamp) / 10;
+    expect(perRequest).toBeGreaterThan(0);
+    expect(perRequest).toBeLessThanOrEqual(2);
+    // An object file written beside the sources: the directory changed, the misses still miss.
+    fs.file("/src/first/m.o", "");
+    expect(files(a)).toEqual(["/src/m.c", "/src/second/a.h", "/src/second/b.h"]);
+    expect(a.counters.appeared).toBe(0);
+    expect(a.counters.scans).toBe(scans);
+  });
+
+  test("on the real disk: a new entry is noticed at once, even within the directory's clock tick", () => {
+    const root = mkdtempSync(`${process.env.TMPDIR || tmpdir()}/appear-`);
+    try {
+      mkdirSync(`${root}/first`);
+      mkdirSync(`${root}/second`);
+      writeFileSync(`${root}/m.c`, "#include <gen.h>\n");
+      writeFileSync(`${root}/second/gen.h`, "");
+      const a = new IncludeAnalyzer({ fs: new RealFs(), probe: probe() });
+      expect(files(a, ARGV, root)).toEqual([`${root}/m.c`, `${root}/second/gen.h`]);
+      writeFileSync(`${root}/first/gen.h`, "");
+      expect(files(a, ARGV, root)).toEqual([`${root}/first/gen.h`, `${root}/m.c`]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
