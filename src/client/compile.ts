@@ -106,7 +106,9 @@ export type RemoteOutcome =
   /** Local preprocessing failed: not the host's fault; the command is re-run locally. */
   | { kind: "cpp-failed"; code: number }
   /** Transport, protocol or timeout failure: the host is to blame. */
-  | { kind: "host-failed"; error: DistccError };
+  | { kind: "host-failed"; error: DistccError }
+  /** The include server failed and the settings forbid hiding it (DISTCC_TESTING_INCLUDE_SERVER, DISTCC_FALLBACK=0): no host, no local run. */
+  | { kind: "abort"; error: DistccError };
 
 interface PumpPlan {
   entries: PumpEntry[];
@@ -114,22 +116,37 @@ interface PumpPlan {
   deps: string | null;
 }
 
-/** Asks the include server (under a local cpp slot) what a pump job ships; a string is why not. */
-async function planPump(job: Job): Promise<PumpPlan | string> {
+/** Why a pump job is not sent as one: `fatal` when the include server failed and that must not hide behind local preprocessing. */
+interface PumpRefusal {
+  why: string;
+  fatal: boolean;
+}
+
+/**
+ * Asks the include server (under a local cpp slot) what a pump job ships. DISTCC_TESTING_INCLUDE_SERVER=1
+ * (distcc's own suite) makes any include-server failure, a decline included, end the compile as
+ * distcc 3.4 does (exit 1); DISTCC_FALLBACK=0 does the same when the include server gives no answer.
+ */
+async function planPump(job: Job): Promise<PumpPlan | PumpRefusal> {
   const pump = await import("./pump.ts");
+  const testing = job.env.DISTCC_TESTING_INCLUDE_SERVER === "1";
   const blocker = pump.pumpBlocker(job.input, job.env);
-  if (blocker) return blocker;
+  if (blocker) {
+    // Only an include server that cannot be reached counts as its failure; CPATH and the like do not.
+    const port = job.env.INCLUDE_SERVER_PORT;
+    return { why: blocker, fatal: testing && (!port || port.length > pump.MAX_SOCKET_PATH) };
+  }
   let slot;
   try {
     slot = await pickLocal(job.localSlotsCpp, job.settings);
     const port = job.env.INCLUDE_SERVER_PORT!;
     const own = io().includeServer;
     const paths = own && own.port === port ? await own.ask(jobCwd(), job.pumpArgv) : await pump.askIncludeServer(port, jobCwd(), job.pumpArgv, job.settings.includeTimeoutMs);
-    if (paths.length === 0) return "the include server gave up analyzing (its log says why)";
+    if (paths.length === 0) return { why: "the include server gave up analyzing (its log says why)", fatal: testing };
     const plan = pump.planDeps(job.pumpArgv, job.output, job.env);
     return { entries: pump.entriesFromMirror(paths), argv: plan.argv, deps: plan.path };
   } catch (err) {
-    return `the include server could not be used: ${(err as Error).message}`;
+    return { why: `the include server could not be used: ${(err as Error).message}`, fatal: testing || !job.settings.fallback };
   } finally {
     slot?.lock.release();
   }
@@ -144,10 +161,11 @@ export async function compileRemote(job: Job, host: HostDef, preprocess: () => P
   if (version === 3) {
     job.state.phase(Phase.Preprocess);
     const p = await planPump(job);
-    if (typeof p === "string") {
-      // Every reason of spec §2.8 sends this job as protocol 2, to the same host.
-      trace("warning", "dcc_build_somewhere", `${p}; preprocessing ${job.input} locally`);
-      pumpReverted = p;
+    if ("why" in p) {
+      if (p.fatal) return { kind: "abort", error: new DistccError(1, `${p.why}; not preprocessing ${job.input} locally (${job.env.DISTCC_TESTING_INCLUDE_SERVER === "1" ? "DISTCC_TESTING_INCLUDE_SERVER" : "DISTCC_FALLBACK=0"})`) };
+      // Every other reason of spec §2.8 sends this job as protocol 2, to the same host.
+      trace("warning", "dcc_build_somewhere", `${p.why}; preprocessing ${job.input} locally`);
+      pumpReverted = p.why;
       version = 2;
     } else plan = p;
   }

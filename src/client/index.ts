@@ -275,6 +275,10 @@ async function distribute(job: Job, list: HostList): Promise<number> {
       }
       // The caller is gone (killed, or the agent's client hung up): not the host's fault, nothing to write.
       if (io().cancelled) return Exit.DISTCC_FAILED;
+      if (outcome.kind === "abort") {
+        trace("error", "dcc_build_somewhere", outcome.error.message);
+        return outcome.error.code;
+      }
       if (outcome.kind === "host-failed") {
         lastError = outcome.error;
         trace("error", "dcc_build_somewhere", `compile ${job.input} on ${host.spec} failed: ${outcome.error.message}`);

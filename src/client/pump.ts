@@ -7,7 +7,7 @@ import { inJobDir, jobCwd } from "./io.ts";
 import { trace } from "./trace.ts";
 import { appendToFile, mtimeMs, readLink, readWholeFile } from "./sys.ts";
 
-const MAX_SOCKET_PATH = 106;
+export const MAX_SOCKET_PATH = 106;
 
 /** Why this job cannot use pump mode (it then goes out as protocol 2 to the same host), or null. */
 export function pumpBlocker(input: string, env: Record<string, string | undefined>): string | null {

@@ -45,3 +45,43 @@ test("DISTCC_LOCATION naming a directory without distcc: one clear error, exit 1
   expect(r.stderr).toContain(`DISTCC_LOCATION=${empty}: there is no executable distcc`);
   expect(existsSync(join(empty, "ran"))).toBe(false);
 });
+
+test("DISTCC_TESTING_INCLUDE_SERVER=1 or DISTCC_FALLBACK=0: an include server that does not answer ends the compile with exit 1, as distcc 3.4's client does", async () => {
+  const dir = project();
+  const gone = join(tempDir("bundcc-noserver-"), "socket"); // no include server listens there
+  const base = { DISTCC_HOSTS: `127.0.0.1:${server.port},cpp,lzo`, INCLUDE_SERVER_PORT: gone };
+  const compile = (client: string, extra: Record<string, string>, out: string) => run([client, "gcc", "-c", "a.c", "-o", out], { cwd: dir, env: clientEnv({ ...base, ...extra }) });
+  for (const [client, name] of [["/usr/bin/distcc", "real"], [BUNDCC, "bundcc"]]) {
+    const testing = await compile(client, { DISTCC_TESTING_INCLUDE_SERVER: "1" }, `${name}-t.o`);
+    expect(testing.code).toBe(1);
+    expect(existsSync(join(dir, `${name}-t.o`))).toBe(false);
+    // Without it the job quietly goes out in plain mode to the same host.
+    const quiet = await compile(client, {}, `${name}-q.o`);
+    expect(quiet.code).toBe(0);
+    expect(existsSync(join(dir, `${name}-q.o`))).toBe(true);
+  }
+  const bundccTesting = await compile(BUNDCC, { DISTCC_TESTING_INCLUDE_SERVER: "1" }, "t2.o");
+  expect(bundccTesting.stderr).toContain("the include server could not be used");
+  expect(bundccTesting.stderr).toContain("DISTCC_TESTING_INCLUDE_SERVER");
+  // bundcc only: DISTCC_FALLBACK=0 means the same for pump mode.
+  const noFallback = await compile(BUNDCC, { DISTCC_FALLBACK: "0" }, "f.o");
+  expect(noFallback.code).toBe(1);
+  expect(noFallback.stderr).toContain("DISTCC_FALLBACK=0");
+  expect(existsSync(join(dir, "f.o"))).toBe(false);
+  // Booleans are "0"/"1" only: 0 is unset.
+  expect((await compile(BUNDCC, { DISTCC_TESTING_INCLUDE_SERVER: "0" }, "z.o")).code).toBe(0);
+});
+
+test("DISTCC_TESTING_INCLUDE_SERVER=1 under pump: a declined analysis fails the compile too (distcc 3.4 does); DISTCC_FALLBACK=0 alone still sends it in plain mode", async () => {
+  const dir = project();
+  writeFileSync(join(dir, "abs.c"), `#include "${join(dir, "common.h")}"\nint z(void) { return TWICE(1); }\n`);
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port},cpp,lzo` });
+  for (const client of ["/usr/bin/distcc", BUNDCC]) {
+    const testing = await run([BUNDCC, "pump", client, "gcc", "-c", "abs.c", "-o", "t.o"], { cwd: dir, env: { ...env, DISTCC_TESTING_INCLUDE_SERVER: "1" } });
+    expect(testing.code).toBe(1);
+    expect(existsSync(join(dir, "t.o"))).toBe(false);
+  }
+  const plain = await run([BUNDCC, "pump", BUNDCC, "gcc", "-c", "abs.c", "-o", "p.o"], { cwd: dir, env: { ...env, DISTCC_FALLBACK: "0" } });
+  expect(plain.code).toBe(0);
+  expect(plain.stdout).toContain("1 in plain mode");
+});
