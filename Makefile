@@ -18,7 +18,7 @@ build: dist/bundcc
 # (long-lived roles switch back, see src/common/jit.ts) and never reads a .env or bunfig.toml from
 # whatever directory a build runs in.
 dist/bundcc: node_modules/.installed $(SOURCES)
-	$(BUN) build --compile --bytecode --format=cjs --minify --no-compile-autoload-dotenv --no-compile-autoload-bunfig --compile-jit-policy=100 src/main.ts src/cli.ts src/client/index.ts src/pump/analysis-worker.ts src/suite-helpers.ts --outfile dist/bundcc
+	$(BUN) build --compile --bytecode --format=cjs --minify --no-compile-autoload-dotenv --no-compile-autoload-bunfig --compile-jit-policy=100 src/main.ts src/cli.ts src/client/index.ts src/pump/analysis-worker.ts src/suite-helpers.ts src/server/sandbox-worker.ts --outfile dist/bundcc
 
 # Real distcc 3.4 and friends from Debian, for interop tests and benchmarks (skipped when present).
 peers:
@@ -36,6 +36,7 @@ demo: build peers
 bench: build peers
 	$(BUN) scripts/bench/lzo.ts
 	$(BUN) scripts/bench/serve.ts
+	$(BUN) scripts/bench/sandbox.ts
 	$(BUN) scripts/bench/client.ts --no-build
 	$(BUN) scripts/bench/includes.ts
 	$(BUN) scripts/bench/build.ts

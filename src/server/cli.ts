@@ -5,7 +5,7 @@ import { writeErr, writeOut } from "../common/output.ts";
 import { versionText } from "../cli.ts";
 import { selfCommand } from "../common/self.ts";
 import { startServer, stdinIsSocket } from "./daemon.ts";
-import { resolveOptions } from "./options.ts";
+import { resolveOptions, SKIP_ARGUMENT_CHECK_FLAG, SKIP_ARGUMENT_CHECK_KEY } from "./options.ts";
 
 function buildCli() {
   const cli = cac("bundcc serve");
@@ -37,6 +37,7 @@ function buildCli() {
     .option("--allowlist-dir <dir>", "directory of allowed compiler names (repeatable; default /usr/lib/distcc and /usr/lib/bundcc)")
     .option("--enable-tcp-insecure", "run any compiler name a client sends (dangerous)")
     .option("--make-me-a-botnet", "alias of --enable-tcp-insecure")
+    .option("--sandbox <mode>", "confine each compiler to its job directory with Landlock: auto (default: if the kernel offers it, else say so and run unconfined), required (refuse to start without it) or off")
     .option("--max-body <bytes>", "largest body accepted on the wire (default 256 MiB)")
     .option("--max-argc <n>", "most arguments in one request (default 10000)")
     .option("--ready-fd <fd>", "(internal) report readiness on this descriptor")
@@ -52,12 +53,16 @@ function buildCli() {
 export async function main(args: string[]): Promise<number> {
   const cli = buildCli();
   let raw: Record<string, unknown>;
+  // Taken out before cac sees the line, so it appears in no help text.
+  const skipCheck = args.includes(SKIP_ARGUMENT_CHECK_FLAG);
+  const visible = args.filter((a) => a !== SKIP_ARGUMENT_CHECK_FLAG);
   try {
-    const parsed = cli.parse(["bundcc", "serve", ...args], { run: false });
+    const parsed = cli.parse(["bundcc", "serve", ...visible], { run: false });
     cli.globalCommand.checkUnknownOptions();
     cli.globalCommand.checkOptionValue();
     if (parsed.args.length > 0) throw new Error(`unexpected argument '${parsed.args[0]}'`);
     raw = parsed.options;
+    if (skipCheck) raw[SKIP_ARGUMENT_CHECK_KEY] = true;
   } catch (err) {
     await writeErr(`bundcc serve: ${(err as Error).message}\n`);
     return Exit.BAD_ARGUMENTS;

@@ -1,5 +1,5 @@
 // One compile job: read the request, run the allowed compiler in a private directory, answer, clean up.
-import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DistccError, Exit, waitStatus } from "../common/exit.ts";
 import { environment } from "../common/process.ts";
@@ -27,6 +27,7 @@ import type { Connection } from "./connection.ts";
 import { scrubDebugPaths } from "./elf.ts";
 import { PumpTree, rewriteDotd, rewritePumpCommand } from "./pump.ts";
 import { compilerSystemDirs } from "./sysdirs.ts";
+import { type Spawner, unconfined } from "./sandbox.ts";
 import type { JobOutcome, ServerStats } from "./stats.ts";
 
 export interface JobSettings {
@@ -41,6 +42,8 @@ export interface JobSettings {
   headTimeoutMs?: number;
   /** The whole request, head and body, must arrive within this many ms (0 = no limit). */
   receiveTimeoutMs?: number;
+  /** Tests only (a hidden command-line flag): skip the argument check so the sandbox alone is tested. */
+  skipArgumentCheck?: boolean;
 }
 
 export interface JobContext {
@@ -49,6 +52,8 @@ export interface JobContext {
   log: Logger;
   stats: ServerStats;
   compileSlots: Semaphore;
+  /** How compilers are started: confined by the sandbox, or as the daemon's user (sandbox.ts). */
+  spawner?: Spawner;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -71,9 +76,13 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
   const started = performance.now();
   const summary: Summary = { outcome: "OTHER", status: 0, compiler: "", input: "" };
   let jobDir: string | null = null;
+  let release: (() => void) | null = null;
   let probe = false;
   try {
-    await serve(conn, ctx, summary, (dir) => (jobDir = dir));
+    await serve(conn, ctx, summary, (dir, done) => {
+      jobDir = dir;
+      release = done;
+    });
   } catch (err) {
     const e = err as Error;
     // Port probes (lsdistcc without -p, health checks) connect and leave without a word.
@@ -95,6 +104,7 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
       logSummary(ctx.log, conn.peer, summary, performance.now() - started);
     }
     if (jobDir && !ctx.settings.saveTemps) await removeJobDir(jobDir, ctx.log);
+    (release as (() => void) | null)?.();
   }
 }
 
@@ -123,7 +133,7 @@ function logSummary(log: Logger, peer: string, s: Summary, ms: number): void {
   log.notice("job", `client: ${peer} ${s.outcome} exit:${exit} sig:${sig} core:${core} ret:${sig ? 128 + sig : exit} time:${Math.round(ms)}ms${named}`);
 }
 
-async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJobDir: (d: string) => void): Promise<void> {
+async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJobDir: (d: string, release: () => void) => void): Promise<void> {
   const { settings, log } = ctx;
   const reader = new TokenReader(conn.input);
   // The head is small: a peer that trickles it (slow-loris) is cut off after one I/O timeout; the
@@ -144,13 +154,14 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   }
   summary.input = argv[shape.inputIndex];
   summary.compiler = argv[0];
-  // Made when first needed: a request refused early costs no directory.
-  let made: string | null = null;
-  const makeJobDir = (): string => {
-    if (made === null) {
-      made = mkdtempSync(join(settings.tmpDir, `${JOB_DIR_PREFIX}${process.pid}_`));
-      setJobDir(made);
-    }
+  // Made when first needed: a request refused early costs no directory (and no sandbox lane).
+  let made: Promise<string> | null = null;
+  const makeJobDir = (): Promise<string> => {
+    made ??= (async () => {
+      const job = await (await (ctx.spawner ?? unconfined)).jobDirectory(settings.tmpDir, `${JOB_DIR_PREFIX}${process.pid}_`);
+      setJobDir(job.dir, job.release);
+      return job.dir;
+    })();
     return made;
   };
   const base = baseName(summary.input).replace(/\.[^.]*$/, "") || "input";
@@ -160,8 +171,8 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   let source: Uint8Array | null = null;
   let dotiLength = 0;
   if (head.version >= 3) {
-    const tree = new PumpTree(() => {
-      const root = join(makeJobDir(), "root");
+    const tree = new PumpTree(async () => {
+      const root = join(await makeJobDir(), "root");
       mkdirSync(root, { mode: 0o755 });
       return root;
     }, settings.limits);
@@ -173,7 +184,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     });
     const { root, cwd } = await tree.finish();
     log.info("job", `${conn.peer}: protocol 3 (pump): ${files} files and links under ${root}`);
-    pump = { root, cwd, depsPath: join(makeJobDir(), `${base}.deps`), tree };
+    pump = { root, cwd, depsPath: join(await makeJobDir(), `${base}.deps`), tree };
   } else {
     const body = await reader.expectBody("DOTI", settings.limits.maxBody);
     dotiLength = body.length;
@@ -182,7 +193,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   conn.input.setDeadline(null);
 
   const check = ctx.allowlist.check(argv[0], settings.compilerPath);
-  let refused = check.ok ? refusedArgument(argv, { preprocessed: head.version < 3 }) : check.reason!;
+  let refused = !check.ok ? check.reason! : settings.skipArgumentCheck ? null : refusedArgument(argv, { preprocessed: head.version < 3 });
   if (!refused && pump?.tree.systemLinks.length) {
     try {
       pump.tree.checkSystemLinks(await compilerSystemDirs(check.command!, settings.compilerPath), argv[0]);
@@ -198,7 +209,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     return;
   }
 
-  const jobDir = makeJobDir();
+  const jobDir = await makeJobDir();
   const outputPath = join(jobDir, `${base}.${shape.mode === "-S" ? "s" : "o"}`);
   let command: string[];
   let cwd = jobDir;
@@ -254,14 +265,13 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
   try {
     let proc;
     try {
-      proc = Bun.spawn(command, {
+      proc = await (ctx.spawner ?? unconfined).spawn({
+        jobDir,
+        command,
         cwd,
         env: compilerEnv(settings.compilerPath, jobDir),
-        stdin: "ignore",
-        // Files, not pipes: no event-loop work while the compiler runs, and no pipe to keep drained.
-        stdout: Bun.file(join(cwd, "compiler.stdout")),
-        stderr: Bun.file(join(cwd, "compiler.stderr")),
-        detached: true,
+        stdout: join(cwd, "compiler.stdout"),
+        stderr: join(cwd, "compiler.stderr"),
       });
     } catch (err) {
       summary.outcome = "COMPILE_ERROR";

@@ -6,6 +6,15 @@ import { DEFAULT_LIMITS, type ProtocolLimits } from "../protocol/index.ts";
 import { DEFAULT_PORT, DEFAULT_STATS_PORT } from "../version.ts";
 import { type AclRule, parseRule, PRIVATE_NETWORKS } from "./acl.ts";
 import { DEFAULT_ALLOWLIST_DIRS } from "./allowlist.ts";
+import { type SandboxMode, SANDBOX_MODES } from "./sandbox.ts";
+
+/**
+ * The hidden flag that switches the argument check off, for the tests that show the sandbox alone
+ * holds. Only a command-line flag: nothing a peer sends and no environment variable reaches it,
+ * it is absent from --help, and the daemon then refuses to start without a working sandbox.
+ */
+export const SKIP_ARGUMENT_CHECK_FLAG = "--unsafe-test-only-skip-argument-check";
+export const SKIP_ARGUMENT_CHECK_KEY = "unsafeTestOnlySkipArgumentCheck";
 
 export interface ServeOptions {
   inetd: boolean;
@@ -42,6 +51,10 @@ export interface ServeOptions {
   limits: ProtocolLimits;
   /** Internal: file descriptor on which a detached child reports that it listens. */
   readyFd: number | null;
+  /** How compilers are confined beyond the argument check (sandbox.ts). */
+  sandbox: SandboxMode;
+  /** Tests only, from a hidden flag: no argument check, so that the sandbox alone is tested. */
+  skipArgumentCheck: boolean;
 }
 
 const list = (x: unknown): string[] => (x === undefined || x === false ? [] : Array.isArray(x) ? x.map(String) : [String(x)]);
@@ -71,6 +84,7 @@ const Schema = v.object({
   maxBody: intIn(1024, 2 ** 31),
   maxArgc: intIn(1, 1_000_000),
   logLevel: v.picklist(LEVELS),
+  sandbox: v.picklist(SANDBOX_MODES),
 });
 
 /**
@@ -104,6 +118,7 @@ export function resolveOptions(raw: Record<string, unknown>): ServeOptions {
     maxBody: last(raw.maxBody) ?? DEFAULT_LIMITS.maxBody,
     maxArgc: last(raw.maxArgc) ?? DEFAULT_LIMITS.maxArgc,
     logLevel: raw.verbose ? "debug" : (last(raw.logLevel) ?? "notice"),
+    sandbox: last(raw.sandbox) ?? "auto",
   });
   if (!parsed.success) {
     const issue = parsed.issues[0];
@@ -150,5 +165,7 @@ export function resolveOptions(raw: Record<string, unknown>): ServeOptions {
     allowlistDirs: raw.allowlistDir === undefined ? DEFAULT_ALLOWLIST_DIRS : list(raw.allowlistDir),
     limits: { ...DEFAULT_LIMITS, maxBody: o.maxBody, maxArgc: o.maxArgc },
     readyFd: readyFd === undefined ? null : Number(readyFd),
+    sandbox: o.sandbox,
+    skipArgumentCheck: raw[SKIP_ARGUMENT_CHECK_KEY] === true,
   };
 }

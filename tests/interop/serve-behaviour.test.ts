@@ -115,15 +115,15 @@ describe("refusals: the daemon answers clearly and keeps serving", () => {
 
 describe("limits and disconnects", () => {
   /** A server whose `g++` is a script that takes its time: compile length no longer depends on the machine. */
-  async function slowServer(): Promise<Daemon & { tmp: string; marker: string; nap: string }> {
+  async function slowServer(): Promise<Daemon & { tmp: string; nap: string }> {
     const bin = tempDir("bundcc-slowbin-");
-    const marker = join(bin, "started");
     // A sleep length of its own, so pgrep finds this test's compiler and no one else's.
     const nap = `30.${process.pid}${Math.floor(Math.random() * 1e6)}`;
-    writeFileSync(join(bin, "g++"), `#!/bin/sh\ntouch ${marker}\nsleep ${nap}\nexec /usr/bin/g++ "$@"\n`);
+    // The compiler is sandboxed (it may write only in its job): the test sees it start with pgrep.
+    writeFileSync(join(bin, "g++"), `#!/bin/sh\nsleep ${nap}\nexec /usr/bin/g++ "$@"\n`);
     chmodSync(join(bin, "g++"), 0o755);
     const d = await startBundccServe(["--job-lifetime", "1"], { DISTCCD_PATH: `${bin}:/usr/bin:/bin` });
-    return { ...d, marker, nap };
+    return { ...d, nap };
   }
 
   test("--job-lifetime answers exit status 118 and leaves nothing behind", async () => {
@@ -146,8 +146,9 @@ describe("limits and disconnects", () => {
     const request = plainRequest(1, ["g++", "-c", "gone.cc", "-o", "gone.o"], HELLO_I);
     const socket = await Bun.connect({ hostname: "127.0.0.1", port: slow.port, socket: { data() {} } });
     socket.write(request);
-    for (let i = 0; i < 100 && !existsSync(slow.marker); i++) await Bun.sleep(20);
-    expect(existsSync(slow.marker)).toBe(true); // the compiler is running now
+    const napping = async () => (await run(["pgrep", "-f", `sleep ${slow.nap}`])).stdout.trim() !== "";
+    for (let i = 0; i < 100 && !(await napping()); i++) await Bun.sleep(20);
+    expect(await napping()).toBe(true); // the compiler is running now
     socket.end();
     for (let i = 0; i < 100 && !slow.log().includes("CLI_DISCONN"); i++) await Bun.sleep(20);
     expect(slow.log()).toContain("CLI_DISCONN");
