@@ -13,7 +13,7 @@ import { PipeConnection, SocketConnection, type SocketData } from "./connection.
 import { JOB_DIR_PREFIX, type JobContext, runJob } from "./job.ts";
 import type { ServeOptions } from "./options.ts";
 import { ReceiveBudget } from "./budget.ts";
-import { sandboxReads, startSandbox } from "./sandbox.ts";
+import { sandboxReads, type Spawner, startSandbox } from "./sandbox.ts";
 import { ServerStats } from "./stats.ts";
 import { sweepDeadJobDirs } from "./sweep.ts";
 
@@ -105,17 +105,22 @@ async function serveUntilStopped(opts: ServeOptions, log: Logger, loggingToFile:
 
   if (opts.inetd) {
     dropRoot(opts, log);
-    if (!(await confine(opts, ctx))) return Exit.DISTCC_FAILED;
+    const spawner = await confine(opts, ctx);
+    if (!spawner) return Exit.DISTCC_FAILED;
+    ctx.spawner = spawner;
     const conn = new PipeConnection(opts.ioTimeout * 1000);
     stats.record("TCP_ACCEPT");
     await runJob(conn, ctx);
-    ctx.spawner?.close();
+    (await ctx.spawner)?.close();
     return 0;
   }
 
   let listener: TCPSocketListener<SocketData>;
   let statsListener: TCPSocketListener<undefined> | null = null;
   const activeJobs = new Set<Promise<void>>();
+  // The sandbox is set up as the dropped user, after binding: a job accepted before then waits for it.
+  let sandboxReady!: (s: Spawner) => void;
+  ctx.spawner = new Promise<Spawner>((resolve) => (sandboxReady = resolve));
   listener = bindOrFail(opts.port, () => listen(opts, rules, ctx, activeJobs), opts);
   if (opts.stats) {
     try {
@@ -146,12 +151,14 @@ async function serveUntilStopped(opts: ServeOptions, log: Logger, loggingToFile:
     if (opts.pidFile) removePidFile(opts.pidFile, pidFd);
     throw err;
   }
-  if (!(await confine(opts, ctx))) {
+  const spawner = await confine(opts, ctx);
+  if (!spawner) {
     listener.stop(true);
     statsListener?.stop(true);
     if (opts.pidFile) removePidFile(opts.pidFile, pidFd);
     return Exit.DISTCC_FAILED;
   }
+  sandboxReady(spawner);
   log.notice("startup", `bundcc serve listening on ${opts.listen ?? "*"}:${listener.port}, ${opts.jobs} compile slots, allowing ${rules.map((r) => r.spec).join(" ")}${statsListener ? `, stats on port ${statsListener.port}` : ""}`);
   log.info("startup", `limits: ${opts.maxConnections} connections, ${opts.maxPerClient} per address, ${opts.maxReceiveBuffer / 1024 / 1024} MiB receive buffer, request head within ${opts.ioTimeout} s, whole request within ${opts.receiveTimeout} s`);
   if (opts.readyFd) {
@@ -171,7 +178,7 @@ async function serveUntilStopped(opts: ServeOptions, log: Logger, loggingToFile:
       // Closing the connections ends their jobs: let them kill their compilers and remove their
       // job directories (bounded), so a stopped server leaves nothing in TMPDIR.
       if (activeJobs.size) await Promise.race([Promise.allSettled([...activeJobs]), Bun.sleep(5000)]);
-      ctx.spawner?.close();
+      (await ctx.spawner)?.close();
       resolve(0);
     };
     for (const s of STOP_SIGNALS) process.on(s, () => void stop(s));
@@ -212,23 +219,22 @@ function removePidFile(path: string, fd: number | null): void {
 }
 
 /**
- * Sets up the compiler sandbox as the user that will run the compilers; false when the daemon must
+ * Sets up the compiler sandbox as the user that will run the compilers; null when the daemon must
  * not start (--sandbox=required, or the test-only switch without a working sandbox).
  */
-async function confine(opts: ServeOptions, ctx: JobContext): Promise<boolean> {
+async function confine(opts: ServeOptions, ctx: JobContext): Promise<Spawner | null> {
   const reads = sandboxReads(ctx.settings.compilerPath, opts.allowlistDirs);
   const mode = opts.skipArgumentCheck ? "required" : opts.sandbox;
   const spawner = await startSandbox(mode, { tmpDir: ctx.settings.tmpDir, prefix: `${JOB_DIR_PREFIX}${process.pid}_`, reads, log: ctx.log });
   if (typeof spawner === "string") {
     ctx.log.error("startup", opts.skipArgumentCheck ? `${spawner} (the argument check is switched off)` : spawner);
-    return false;
+    return null;
   }
-  ctx.spawner = spawner;
   if (opts.skipArgumentCheck) {
     ctx.settings.skipArgumentCheck = true;
     ctx.log.warning("startup", "TEST ONLY: the argument check is switched off; only the sandbox confines compilers");
   }
-  return true;
+  return spawner;
 }
 
 function fdSink(fd: number): LogSink {

@@ -52,8 +52,11 @@ export interface JobContext {
   log: Logger;
   stats: ServerStats;
   compileSlots: Semaphore;
-  /** How compilers are started: confined by the sandbox, or as the daemon's user (sandbox.ts). */
-  spawner?: Spawner;
+  /**
+   * How compilers are started: confined by the sandbox, or as the daemon's user (sandbox.ts). A
+   * promise while the daemon sets the sandbox up: a job accepted meanwhile waits for it.
+   */
+  spawner?: Spawner | Promise<Spawner>;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -265,7 +268,7 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
   try {
     let proc;
     try {
-      proc = await (ctx.spawner ?? unconfined).spawn({
+      proc = await (await (ctx.spawner ?? unconfined)).spawn({
         jobDir,
         command,
         cwd,
