@@ -79,12 +79,12 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
   const started = performance.now();
   const summary: Summary = { outcome: "OTHER", status: 0, compiler: "", input: "" };
   let jobDir: string | null = null;
-  let release: (() => void) | null = null;
+  let retire: (() => string) | null = null;
   let probe = false;
   try {
     await serve(conn, ctx, summary, (dir, done) => {
       jobDir = dir;
-      release = done;
+      retire = done;
     });
   } catch (err) {
     const e = err as Error;
@@ -106,8 +106,8 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
       ctx.stats.record(summary.outcome);
       logSummary(ctx.log, conn.peer, summary, performance.now() - started);
     }
-    if (jobDir && !ctx.settings.saveTemps) await removeJobDir(jobDir, ctx.log);
-    (release as (() => void) | null)?.();
+    const gone = jobDir ? (retire as (() => string) | null)?.() ?? jobDir : null;
+    if (gone && !ctx.settings.saveTemps) await removeJobDir(gone, ctx.log);
   }
 }
 
@@ -136,7 +136,7 @@ function logSummary(log: Logger, peer: string, s: Summary, ms: number): void {
   log.notice("job", `client: ${peer} ${s.outcome} exit:${exit} sig:${sig} core:${core} ret:${sig ? 128 + sig : exit} time:${Math.round(ms)}ms${named}`);
 }
 
-async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJobDir: (d: string, release: () => void) => void): Promise<void> {
+async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJobDir: (d: string, retire: () => string) => void): Promise<void> {
   const { settings, log } = ctx;
   const reader = new TokenReader(conn.input);
   // The head is small: a peer that trickles it (slow-loris) is cut off after one I/O timeout; the
@@ -162,7 +162,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   const makeJobDir = (): Promise<string> => {
     made ??= (async () => {
       const job = await (await (ctx.spawner ?? unconfined)).jobDirectory(settings.tmpDir, `${JOB_DIR_PREFIX}${process.pid}_`);
-      setJobDir(job.dir, job.release);
+      setJobDir(job.dir, job.retire);
       return job.dir;
     })();
     return made;

@@ -3,7 +3,7 @@
 // the system's program and library trees, and make no TCP connection. Each compile is started from
 // a thread of its own (sandbox-worker.ts) that seals itself first; threads are started ahead of
 // need, so a job only pays for one rule, the seal and two messages.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../common/log.ts";
 import { landlockAbi } from "./landlock.ts";
@@ -22,8 +22,11 @@ export interface CompilerProcess {
 
 export interface JobDirectory {
   dir: string;
-  /** Called once the job directory has been removed (or kept, with DISTCC_SAVE_TEMPS). */
-  release(): void;
+  /**
+   * Called once the job is over: frees what holds the directory and returns where it now is, for
+   * the caller to remove (or keep, with DISTCC_SAVE_TEMPS).
+   */
+  retire(): string;
 }
 
 export interface Spawner {
@@ -49,7 +52,8 @@ export const unconfined: Spawner = {
   description: "off",
   confined: false,
   async jobDirectory(tmpDir, prefix) {
-    return { dir: mkdtempSync(join(tmpDir, prefix)), release() {} };
+    const dir = mkdtempSync(join(tmpDir, prefix));
+    return { dir, retire: () => dir };
   },
   close() {},
   async spawn(job) {
@@ -64,6 +68,12 @@ export const unconfined: Spawner = {
     });
   },
 };
+
+/** Six letters and digits, as mkdtemp makes them (the start-up sweep knows that shape). */
+function randomName(): string {
+  const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  return Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => abc[b % abc.length]).join("");
+}
 
 function workerUrl(): string {
   return import.meta.url.startsWith("file:///$bunfs/") ? "./server/sandbox-worker.ts" : new URL("./sandbox-worker.ts", import.meta.url).href;
@@ -149,13 +159,26 @@ class LandlockSpawner implements Spawner {
     }
     return {
       dir,
-      release: () => {
+      retire: () => {
+        // Moved out of the lane at once (a rename), so the lane can take the next job while this
+        // one's files are removed off the event loop: a flood of requests reuses a few lanes
+        // instead of opening one each. The next job never sees this one's files.
         held.busy = false;
         held.worker.unref();
-        const kept = existsSync(dir); // DISTCC_SAVE_TEMPS, or a removal that failed
-        if (held.tainted || kept) return this.closeLane(held, !kept);
-        held.idle = setTimeout(() => this.closeLane(held, true), LANE_IDLE_MS);
-        held.idle.unref?.();
+        const out = join(tmpDir, `${prefix}${randomName()}`);
+        try {
+          renameSync(dir, out);
+        } catch {
+          // Not moved: the lane is retired with it, and the caller removes both.
+          this.closeLane(held, false);
+          return held.dir;
+        }
+        if (held.tainted) this.closeLane(held, true);
+        else {
+          held.idle = setTimeout(() => this.closeLane(held, true), LANE_IDLE_MS);
+          held.idle.unref?.();
+        }
+        return out;
       },
     };
   }
@@ -260,8 +283,7 @@ async function selfTest(spawner: Spawner, tmpDir: string, prefix: string): Promi
   } catch (err) {
     return (err as Error).message;
   } finally {
-    rmSync(job.dir, { recursive: true, force: true });
+    rmSync(job.retire(), { recursive: true, force: true });
     rmSync(outside, { force: true });
-    job.release();
   }
 }
