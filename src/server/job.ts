@@ -196,6 +196,8 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   conn.input.setDeadline(null);
 
   const check = ctx.allowlist.check(argv[0], settings.compilerPath);
+  // The daemon may still be setting the sandbox up (and with it the test-only switch): wait for it.
+  await ctx.spawner;
   let refused = !check.ok ? check.reason! : settings.skipArgumentCheck ? null : refusedArgument(argv, { preprocessed: head.version < 3 });
   if (!refused && pump?.tree.systemLinks.length) {
     try {
