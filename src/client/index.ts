@@ -103,6 +103,8 @@ async function run(inv: ClientInvocation, env: Record<string, string | undefined
   state.set({ file: a.input ?? "" });
   if (a.local !== null) {
     trace("info", "dcc_scan_args", `${a.local}; running locally`);
+    // Links and -E runs are not compiles: the pump summary counts the rest.
+    if (env.INCLUDE_SERVER_PORT && argv.some((x) => x === "-c" || x === "-S") && !argv.includes("-E")) await noteJob(env, "local", "localhost", a.local);
     // The host list still sizes the local pools (--localslots, --localslots_cpp).
     const list = await loadHosts(env).catch(() => null);
     return runLocally(argv, env, settings, state, a.preprocessOnly ? "cpp" : "compile", list && "hosts" in list ? list : undefined);
@@ -115,10 +117,12 @@ async function run(inv: ClientInvocation, env: Record<string, string | undefined
     if (!(err instanceof DistccError)) throw err;
     trace("error", "dcc_parse_hosts", err.message);
     if (!settings.fallback) return err.code;
+    await noteJob(env, "local", "localhost", `host list: ${err.message}`);
     return runLocally(argv, env, settings, state, "compile", undefined);
   }
   if ("none" in hosts) {
     trace("warning", "dcc_parse_hosts", hosts.none);
+    await noteJob(env, "local", "localhost", hosts.none);
     return runLocally(argv, env, settings, state, "compile", undefined);
   }
   for (const w of hosts.warnings) trace("warning", "dcc_parse_hosts", w);
@@ -240,7 +244,7 @@ async function distribute(job: Job, list: HostList): Promise<number> {
         if (lastError) {
           trace("warning", "dcc_build_somewhere", `failed to distribute, running locally instead`);
           await noteJob(job.env, "local", "localhost", `host failure: ${lastError.message}`);
-        }
+        } else await noteJob(job.env, "local", "localhost", "every host is backed off (a recent failure) or down");
         return runLocally(job.argv, job.env, s, job.state, "compile", list);
       }
       let picked;
@@ -249,6 +253,7 @@ async function distribute(job: Job, list: HostList): Promise<number> {
       } catch (err) {
         trace("error", "dcc_lock_host", `failed to lock a slot: ${(err as Error).message}`);
         if (!s.fallback) return Exit.DISTCC_FAILED;
+        await noteJob(job.env, "local", "localhost", `no host slot: ${(err as Error).message}`);
         return runLocally(job.argv, job.env, s, job.state, "compile", list);
       }
       const { host, lock } = picked;
@@ -257,6 +262,7 @@ async function distribute(job: Job, list: HostList): Promise<number> {
         try {
           job.state.set({ host: "localhost" });
           job.state.phase(Phase.Compile);
+          await noteJob(job.env, "local", "localhost", "localhost picked from DISTCC_HOSTS");
           return await io().runCompiler(job.argv, job.env);
         } finally {
           lock.release();
@@ -269,6 +275,7 @@ async function distribute(job: Job, list: HostList): Promise<number> {
       } catch (err) {
         trace("error", "dcc_build_somewhere", (err as Error).message);
         if (!s.fallback) return (err as DistccError).code ?? Exit.IO_ERROR;
+        await noteJob(job.env, "local", "localhost", (err as Error).message);
         return runLocally(job.argv, job.env, s, job.state, "compile", list);
       } finally {
         lock.release();
@@ -288,6 +295,7 @@ async function distribute(job: Job, list: HostList): Promise<number> {
       }
       if (outcome.kind === "cpp-failed") {
         trace("warning", "dcc_build_somewhere", `local preprocessing of ${job.input} failed; running the whole command locally`);
+        await noteJob(job.env, "local", "localhost", "local preprocessing failed");
         return runLocally(job.argv, job.env, s, job.state, "compile", list);
       }
       return await finish(job, host, outcome, list);
@@ -326,15 +334,37 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
   backOff(s.dccDir, s.dccDirExplicit, host, s.backoffPeriodSec);
   if (!s.fallback) {
     await writeErr(reply.stderr);
+    await noteJob(job.env, reply.version === 3 ? "pump" : "plain", host.spec, `compile error (exit ${code}), DISTCC_FALLBACK=0`);
     return code;
   }
   trace("info", "dcc_build_somewhere", `remote compilation of '${job.input}' failed, retrying locally`);
   const local = await runLocally(job.argv, job.env, s, job.state, "compile", list);
-  await noteJob(job.env, "local", "localhost", `compile error on ${host.spec} (exit ${code}), retried locally`);
+  let why = `compile error on ${host.spec} (exit ${code}), retried locally`;
   if (local === code) clearBackoff(s.dccDir, host, s.backoffPeriodSec);
   else {
     trace("warning", "dcc_build_somewhere", `remote compilation of '${job.input}' failed with ${code} but local compilation gave ${local}`);
-    if (reply.version === 3) await (await import("./pump.ts")).noteDiscrepancy(job.env, job.input, outcome.deps);
+    if (reply.version === 3) why = await pumpDiscrepancy(job, host, reply.stderr, outcome.deps, code);
   }
+  await noteJob(job.env, "local", "localhost", why);
   return local;
+}
+
+/**
+ * A pump job failed on the server and not here. That is one compile's problem, not the host's (it
+ * stays in use, so the rest of the build is still distributed) and, when the server's compiler
+ * names a file it lacked, not one that demotes the build: the analysis missed that file, which is
+ * said loudly. Unexplained ones count towards DISTCC_MAX_DISCREPANCY as with distcc.
+ */
+async function pumpDiscrepancy(job: Job, host: HostDef, stderr: Uint8Array, deps: string | null, code: number): Promise<string> {
+  const s = job.settings;
+  clearBackoff(s.dccDir, host, s.backoffPeriodSec);
+  const pump = await import("./pump.ts");
+  const missed = pump.missedFiles(stderr);
+  if (missed.length === 0) {
+    await pump.noteDiscrepancy(job.env, job.input, deps);
+    return `pump-mode compile failed on ${host.spec} (exit ${code}) but not locally, retried locally`;
+  }
+  const names = missed.map((m) => `'${m}'`).join(", ");
+  trace("warning", "dcc_build_somewhere", `PUMP MODE MISSED A FILE: the server had no ${names}, which ${job.input} includes; the include server's analysis left it out (please report this line). Compiled locally; pump mode goes on`);
+  return `server lacked ${names} (missed by the include analysis), retried locally`;
 }

@@ -101,6 +101,17 @@ function globRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+/**
+ * The files a failed compile's diagnostics say it could not open: GCC's "NAME: No such file or
+ * directory" and clang's "'NAME' file not found" (fatal errors of #include and friends).
+ */
+export function missedFiles(stderr: Uint8Array | string): string[] {
+  const text = typeof stderr === "string" ? stderr : Buffer.from(stderr).toString("latin1");
+  const out = new Set<string>();
+  for (const m of text.matchAll(/fatal error: (?:'([^'\n]+)' file not found|([^\n:]+): No such file or directory)/g)) out.add(m[1] ?? m[2]);
+  return [...out];
+}
+
 /** One line per compile for `bundcc pump`'s summary ($INCLUDE_SERVER_DIR/jobs.log). */
 export function recordJob(env: Record<string, string | undefined>, mode: "pump" | "plain" | "local", host: string, why?: string): void {
   const port = env.INCLUDE_SERVER_PORT;

@@ -1,8 +1,9 @@
-// Pump mode on a build that generates headers between two compiles (issue 18): `bundcc pump make`
-// against bundcc serve. The include server must notice a header that appears in an earlier -I
-// directory (shadowing the one it found before) and one that appears where a look-up had failed.
+// Pump mode on real builds (issue 18): `bundcc pump make` against bundcc serve. The include server
+// must notice a header that appears in an earlier -I directory (shadowing the one it found before)
+// and one that appears where a look-up had failed; a compile that fails on the server and not
+// locally is that compile's problem, and the summary counts every compile.
 import { beforeAll, expect, test } from "bun:test";
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNDCC, clientEnv, type Daemon, requireBundcc, requireTool, run, startBundccServe, tempDir } from "../lib/harness.ts";
 
@@ -11,7 +12,17 @@ let server: Daemon & { tmp: string };
 beforeAll(async () => {
   requireBundcc();
   requireTool("make");
-  server = await startBundccServe();
+  // Fault injection on the server side only: its `gcc` loses every shipped lost.h first (as if the
+  // include analysis had missed it), and fails silently on fail.c. The client's gcc is the real one.
+  const wrap = tempDir("bundcc-gcc-wrap-");
+  // The client asks for gcc by its full name (x86_64-linux-gnu-gcc here): both names are wrapped.
+  const script = `#!/bin/sh\nfind "$TMPDIR" -name lost.h -type f -delete 2>/dev/null\nfor a in "$@"; do case "$a" in *fail.c) exit 1;; esac; done\nexec /usr/bin/gcc "$@"\n`;
+  const triplet = (await run(["gcc", "-dumpmachine"])).stdout.trim();
+  for (const name of ["gcc", `${triplet}-gcc`]) {
+    writeFileSync(join(wrap, name), script);
+    chmodSync(join(wrap, name), 0o755);
+  }
+  server = await startBundccServe([], { PATH: `${wrap}:${process.env.PATH}` });
 });
 
 // a.o is compiled before the headers exist; `gen` then writes inc1/shadow.h (inc2 has the old one)
@@ -71,4 +82,43 @@ test("headers generated mid-build: every compile in pump mode, objects identical
   for (const o of ["a.o", "b.o", "a2.o"]) expect(Buffer.compare(readFileSync(join(ours, o)), readFileSync(join(local, o))), o).toBe(0);
   // The generated headers really changed what was compiled.
   expect(Buffer.compare(readFileSync(join(local, "a.o")), readFileSync(join(local, "a2.o")))).not.toBe(0);
+}, 180_000);
+
+/** A -j1 build of the given sources (in order) with `bundcc pump make`, and the same build locally. */
+async function pumpBuild(sources: Record<string, string>, extraEnv: Record<string, string> = {}) {
+  const dir = tempDir("bundcc-pump-fail-");
+  const local = join(dir, "local");
+  const ours = join(dir, "ours");
+  mkdirSync(local);
+  const objects = Object.keys(sources).filter((n) => n.endsWith(".c")).map((n) => n.replace(/\.c$/, ".o"));
+  let mk = `all: ${objects.join(" ")}\n`;
+  for (const o of objects) mk += `${o}: ${o.replace(/\.o$/, ".c")}\n\t$(CC) -O2 -g0 -c ${o.replace(/\.o$/, ".c")} -o ${o}\n`;
+  writeFileSync(join(local, "Makefile"), mk);
+  for (const [n, text] of Object.entries(sources)) writeFileSync(join(local, n), text);
+  cpSync(local, ours, { recursive: true });
+  expect((await run(["make", "-j1", "CC=gcc"], { cwd: local, timeoutMs: 60_000 })).code).toBe(0);
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port},cpp,lzo`, ...extraEnv });
+  const r = await run([BUNDCC, "pump", "make", "-j1", "CC=distcc gcc"], { cwd: ours, env, timeoutMs: 120_000 });
+  const out = r.stdout + r.stderr;
+  expect(r.code, out).toBe(0);
+  for (const o of objects) expect(Buffer.compare(readFileSync(join(ours, o)), readFileSync(join(local, o))), o).toBe(0);
+  return out;
+}
+
+const PLAIN_SOURCE = "int f(void) { return 3; }\n";
+
+test("a file the server lacked: that compile is retried locally, named loudly, and the build stays in pump mode", async () => {
+  const out = await pumpBuild({ "lost.h": "#define LOST 4\n", "a.c": '#include "lost.h"\nint a(void) { return LOST; }\n', "b.c": PLAIN_SOURCE, "c.c": PLAIN_SOURCE });
+  expect(out).toContain("PUMP MODE MISSED A FILE");
+  expect(out).toMatch(/server had no 'lost\.h', which a\.c includes/);
+  expect(out).toContain("3 compile(s): 2 in pump mode, 0 in plain mode, 1 run locally");
+  expect(out).toContain("1 × local: server lacked 'lost.h' (missed by the include analysis), retried locally");
+  expect(out).not.toContain("demoted");
+}, 180_000);
+
+test("an unexplained server failure counts towards DISTCC_MAX_DISCREPANCY; after the demotion compiles still go to the server, in plain mode, and are counted", async () => {
+  const out = await pumpBuild({ "fail.c": PLAIN_SOURCE, "b.c": PLAIN_SOURCE, "c.c": PLAIN_SOURCE });
+  expect(out).toContain("3 compile(s): 0 in pump mode, 2 in plain mode, 1 run locally");
+  expect(out).toContain("Distcc-pump was demoted to plain mode.");
+  expect(out).toMatch(/1 × local: pump-mode compile failed on \S+ \(exit 1\) but not locally, retried locally/);
 }, 180_000);
