@@ -343,7 +343,8 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
   if (local === code) clearBackoff(s.dccDir, host, s.backoffPeriodSec);
   else {
     trace("warning", "dcc_build_somewhere", `remote compilation of '${job.input}' failed with ${code} but local compilation gave ${local}`);
-    if (reply.version === 3) why = await pumpDiscrepancy(job, host, reply.stderr, outcome.deps, code);
+    // A compile that fails here too is the user's error, whatever the exit code: never pump's.
+    if (reply.version === 3 && local === 0) why = await pumpDiscrepancy(job, host, reply.stderr, outcome.deps, code);
   }
   await noteJob(job.env, "local", "localhost", why);
   return local;
