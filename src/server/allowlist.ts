@@ -1,5 +1,6 @@
 // Which compilers a remote peer may run, and which arguments are refused (spec §6.3, CVE-2004-2687).
 import { accessSync, constants } from "node:fs";
+import { OPTION_TABLE, SEPARATE } from "./option-table.ts";
 
 export const DEFAULT_ALLOWLIST_DIRS = ["/usr/lib/distcc", "/usr/lib/bundcc", "/usr/local/lib/bundcc"];
 
@@ -104,9 +105,52 @@ export function refusedArgument(argv: readonly string[], options: { preprocessed
     if (a === "--param" && next !== undefined && /plugin/i.test(next)) return `'--param ${next}' refused`;
     if (/^-f(?:profile-use|auto-profile|profile-sample-use|profile-instr-use|profile-list=|sanitize-(?:black|ignore)list=|xray-(?:always|never|attr)|module-file=)/.test(a)) return `'${a}' refused (would read server files)`;
     const written = writtenPath(a, next);
-    if (written !== null && (written.startsWith("/") || written.split("/").includes(".."))) {
+    if (written !== null && outsideJob(written)) {
       return `'${a}' refused: it would write '${written}', outside the job directory`;
     }
+    const byTable = tableCheck(a, next);
+    if (byTable) return byTable;
+  }
+  return null;
+}
+
+const outsideJob = (path: string) => path.startsWith("/") || path.split("/").includes("..");
+
+interface TableOption {
+  forms: number;
+  writes: boolean;
+}
+const TABLE = new Map<string, TableOption>(OPTION_TABLE.map(([spelling, forms, writes]) => [spelling, { forms, writes: writes === 1 }]));
+/** The job runner replaces or removes these (the server's -o; dependency options), so they are not refused here. */
+const RUNNER_HANDLED = new Set(["-o", "-MF", "-MT", "-MQ"]);
+
+/**
+ * The systematic net, from the compilers' own option lists (option-table.ts): an option that
+ * writes a file it is given, in any spelling — separate (`-aux-info F`), joined (`-HfF`), `=`
+ * (`-aux-info=F`), or a joined value that carries its own `=F` (`-fdump-tree-all=F`) — may name
+ * only a place inside the job; an option the table does not know, given a path outside the job
+ * after '=' or ',', is refused (a newer compiler's writing option must not pass for harmless).
+ */
+function tableCheck(arg: string, next: string | undefined): string | null {
+  if (!arg.startsWith("-") || arg.length < 2) return null;
+  const exact = TABLE.get(arg);
+  if (exact?.writes && exact.forms & SEPARATE && !RUNNER_HANDLED.has(arg) && next !== undefined && outsideJob(next)) {
+    return `'${arg} ${next}' refused: it would write '${next}', outside the job directory`;
+  }
+  let known = exact !== undefined;
+  for (let n = arg.length - 1; n >= 2; n--) {
+    const spelling = arg.slice(0, n);
+    const option = TABLE.get(spelling);
+    if (!option) continue;
+    known = true;
+    if (!option.writes || RUNNER_HANDLED.has(spelling)) continue;
+    const bad = arg.slice(n).split(/[=,]/).find(outsideJob);
+    if (bad !== undefined) return `'${arg}' refused: it would write '${bad}', outside the job directory`;
+  }
+  if (!known) {
+    const eq = arg.indexOf("=");
+    const bad = eq > 0 ? arg.slice(eq + 1).split(/[=,]/).find(outsideJob) : undefined;
+    if (bad !== undefined) return `'${arg}' refused: an option neither gcc nor clang lists, naming '${bad}' outside the job directory`;
   }
   return null;
 }

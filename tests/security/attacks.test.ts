@@ -3,10 +3,11 @@
 // that load code, read server files or write outside the job directory. Each is refused or made
 // harmless; nothing runs, nothing is written outside the job directory, and good jobs still work.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Exit } from "../../src/common/exit.ts";
 import { preprocessedLanguages, refusedArgument } from "../../src/server/allowlist.ts";
+import { OPTION_TABLE, SEPARATE } from "../../src/server/option-table.ts";
 import { clientEnv, type Daemon, IS_ROOT, requireTool, run, startBundccServe } from "../lib/harness.ts";
 import { decodeReply, exchange, latin1, plainRequest } from "../lib/raw.ts";
 import { canaryDir, goodJobsStillWork, HELLO, leftovers, pumpFile, pumpRequest } from "./support.ts";
@@ -187,6 +188,37 @@ describe("arguments that load code, read server files or write elsewhere", () =>
       expect(existsSync(join(dir, "h.o"))).toBe(false);
       await nothingEscaped();
     }
+  });
+
+  test("every writing option of the generated table, in every spelling, through the real client: nothing of the daemon's outside the job", async () => {
+    // The client compiles some of these locally (as root, here): only files of another owner —
+    // the daemon's user — would be an escape. Raw requests reach the daemon whatever the client does.
+    const dir = canaryDir();
+    createdOutside.push(dir);
+    writeFileSync(join(dir, "t.c"), "int t(int a) { return a; }\n");
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}`, DISTCC_FALLBACK: "0", DISTCC_SKIP_LOCAL_RETRY: "1", DISTCC_BACKOFF_PERIOD: "0" });
+    const handled = new Set(["-o", "-MF", "-MT", "-MQ"]);
+    let sent = 0;
+    for (const [spelling, forms, writes] of OPTION_TABLE) {
+      if (!writes || handled.has(spelling)) continue;
+      const target = `${canary}/t-${sent}`;
+      const forms_: string[][] = [];
+      if (forms & SEPARATE) forms_.push([spelling, target]);
+      if (!spelling.endsWith("=")) forms_.push([`${spelling}${target}`]);
+      forms_.push([`${spelling.replace(/=$/, "")}=${target}`]);
+      for (const args of forms_) {
+        sent++;
+        await run(["distcc", "gcc", "-c", "t.c", "-o", "t.o", ...args], { cwd: dir, env, timeoutMs: 30_000 });
+        // Refused with 110, or (a spelling that reads as a second -o) closed as no compile at all.
+        const reply = await plain(["gcc", ...args, "-c", "t.c", "-o", "t.o"]);
+        expect({ args, status: reply?.status ?? "closed" }).toEqual({ args, status: /^-o./.test(args[0]) ? expect.anything() : Exit.COMPILER_MISSING << 8 });
+      }
+    }
+    expect(sent).toBeGreaterThan(90);
+    const foreign = readdirSync(canary).filter((f) => statSync(join(canary, f)).uid !== process.getuid!());
+    expect(foreign).toEqual([]);
+    for (const f of readdirSync(canary)) rmSync(join(canary, f), { recursive: true, force: true });
+    await nothingEscaped();
   });
 
   test("the daemon still serves after all of them", async () => {
