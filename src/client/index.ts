@@ -5,7 +5,7 @@ import { analyze, cppArgv, expandWp, isPreprocessed, isSource, preprocessedExten
 import { compileRemote, type Job, type RemoteOutcome, removeTemp, startPreprocessor, writeObject } from "./compile.ts";
 import { type ClientSettings, readSettings } from "./env.ts";
 import { type HostDef, type HostList, loadHosts, totalSlots } from "./hosts.ts";
-import { io, NeedsOwnProcess } from "./io.ts";
+import { inJobDir, io, jobCwd, NeedsOwnProcess } from "./io.ts";
 import { backOff, clearBackoff, isBackedOff } from "./locks.ts";
 import { RECURSION_MESSAGE, safeguardLevel, trimPath } from "./masquerade.ts";
 import { pick, pickLocal } from "./pick.ts";
@@ -344,10 +344,21 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
   else {
     trace("warning", "dcc_build_somewhere", `remote compilation of '${job.input}' failed with ${code} but local compilation gave ${local}`);
     // A compile that fails here too is the user's error, whatever the exit code: never pump's.
-    if (reply.version === 3 && local === 0) why = await pumpDiscrepancy(job, host, reply.stderr, outcome.deps, code);
+    if (reply.version === 3 && local === 0) {
+      why = await pumpDiscrepancy(job, host, reply.stderr, outcome.deps, code);
+      if (job.env.DISTCC_ENABLE_DISCREPANCY_EMAIL === "1") await mailDiscrepancy(job, host, reply.stderr, outcome.deps, code);
+    }
   }
   await noteJob(job.env, "local", "localhost", why);
   return local;
+}
+
+/** DISTCC_ENABLE_DISCREPANCY_EMAIL: a failure that no file changed during the build explains is mailed. */
+async function mailDiscrepancy(job: Job, host: HostDef, stderr: Uint8Array, deps: string | null, code: number): Promise<void> {
+  if ((await import("./pump.ts")).changedDependency(job.env, deps) !== null) return;
+  const port = job.env.INCLUDE_SERVER_PORT;
+  const report = { argv: job.argv, cwd: jobCwd(), input: job.input, host: host.spec, remoteStatus: code, remoteStderr: new TextDecoder().decode(stderr), localStatus: 0, depsPath: deps };
+  await (await import("./discrepancy-mail.ts")).mailDiscrepancy(job.env, port?.endsWith("/socket") ? port.slice(0, -"socket".length) : null, report, inJobDir);
 }
 
 /**

@@ -39,18 +39,21 @@ function discrepancies(env: Record<string, string | undefined>): number {
  * made), that change, not pump mode, is the likely cause: the warning says which file.
  */
 export async function noteDiscrepancy(env: Record<string, string | undefined>, input: string, deps: string | null): Promise<void> {
-  const port = env.INCLUDE_SERVER_PORT;
-  if (deps !== null && port) {
-    const { statSync } = await import("node:fs");
-    const start = statSync(port, { throwIfNoEntry: false });
-    if (start) {
-      const log = (line: string) => trace("debug", "dcc_fresh_dependency_exists", line);
-      const fresh = freshDependency(inJobDir(deps), env.DISTCC_EXCLUDE_FRESH_FILES, Math.floor(start.ctimeMs / 1000), log, inJobDir);
-      if (fresh) trace("warning", "dcc_build_somewhere", `file '${fresh}', a dependency of ${input}, changed during the build`);
-    }
-  }
+  const fresh = changedDependency(env, deps);
+  if (fresh) trace("warning", "dcc_build_somewhere", `file '${fresh}', a dependency of ${input}, changed during the build`);
   const path = counterPath(env);
   if (path) appendToFile(path, "@");
+}
+
+/** The first file of the job's .d that changed after the build started (the include server's socket was made), or null. */
+export function changedDependency(env: Record<string, string | undefined>, deps: string | null): string | null {
+  const port = env.INCLUDE_SERVER_PORT;
+  if (deps === null || !port) return null;
+  const { statSync } = require("node:fs") as typeof import("node:fs");
+  const start = statSync(port, { throwIfNoEntry: false });
+  if (!start) return null;
+  const log = (line: string) => trace("debug", "dcc_fresh_dependency_exists", line);
+  return freshDependency(inJobDir(deps), env.DISTCC_EXCLUDE_FRESH_FILES, Math.floor(start.ctimeMs / 1000), log, inJobDir);
 }
 
 /**
