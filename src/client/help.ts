@@ -51,6 +51,19 @@ Environment variables:
    UNCACHED_ERR_FD            file descriptor for messages when DISTCC_LOG is unset
    TMPDIR                     directory for temporary files
 
+   In pump mode:
+   INCLUDE_SERVER_PORT        the include server's socket (bundcc pump sets it)
+   DISTCC_MAX_DISCREPANCY     pump compiles failing on a server but not locally before the
+                              build drops to plain mode (default 1)
+   DISTCC_EXCLUDE_FRESH_FILES glob of files (generated ones) the "changed during the build"
+                              check passes over
+   DISTCC_ENABLE_DISCREPANCY_EMAIL=1   mail each such failure (sendmail -t or mail)
+   DISTCC_EMAILLOG_WHOM_TO_BLAME       its address (also DCC_EMAILLOG_WHOM_TO_BLAME;
+                              default distcc-pump-errors)
+   DISTCC_TESTING_INCLUDE_SERVER=1     exit 1 when the include server fails or declines,
+                              instead of preprocessing locally (so does DISTCC_FALLBACK=0
+                              when it does not answer)
+
 Host specifications:
    ALL OPTIONS                [--randomize] [--localslots=N] [--localslots_cpp=N]
    localhost[/LIMIT]          run on this machine, no network
