@@ -148,26 +148,45 @@ function ownCpuMs(): number {
 }
 
 /**
- * The automatic agents that a build's compiles started (they detach from make, so make's rusage does
- * not see them): their CPU and that of the preprocessors they reaped, then stopped.
+ * Client agents detach from make (the automatic one, and the one `bundcc agent --` starts beside the
+ * build), so make's rusage does not see them: their CPU, and that of the preprocessors they reap, is
+ * sampled from /proc while the build runs. Automatic agents are stopped at the end.
  */
-function stopAutoAgents(dccDir: string): number {
-  let ms = 0;
-  const dir = join(dccDir, "agent");
-  if (!existsSync(dir)) return 0;
-  for (const n of readdirSync(dir).filter((f) => f.endsWith(".lock"))) {
-    const pid = Number.parseInt(readFileSync(join(dir, n), "utf8"), 10);
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      // utime, stime, cutime, cstime are fields 14-17 of the whole line (11-14 after the name).
-      ms += ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / TICKS;
-      process.kill(pid, "SIGTERM");
-    } catch {
-      // gone
+function agentSampler(dccDir: string): { stop(): number } {
+  const last = new Map<number, number>();
+  const sample = () => {
+    for (const p of readdirSync("/proc")) {
+      if (!/^\d+$/.test(p)) continue;
+      try {
+        const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+        if (argv[0] !== BUNDCC || argv[1] !== "agent") continue;
+        const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        // utime, stime, cutime, cstime: fields 14-17 of the line, 11-14 after the name.
+        last.set(Number(p), ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / TICKS);
+      } catch {
+        // gone meanwhile
+      }
     }
-  }
-  return ms;
+  };
+  const timer = setInterval(sample, 100);
+  return {
+    stop() {
+      sample();
+      clearInterval(timer);
+      const dir = join(dccDir, "agent");
+      if (existsSync(dir)) {
+        for (const n of readdirSync(dir).filter((f) => f.endsWith(".lock"))) {
+          try {
+            process.kill(Number.parseInt(readFileSync(join(dir, n), "utf8"), 10), "SIGTERM");
+          } catch {
+            // gone
+          }
+        }
+      }
+      return [...last.values()].reduce((a, b) => a + b, 0);
+    },
+  };
 }
 
 // ---------------------------------------------------------------- runs
@@ -198,6 +217,7 @@ async function build(name: string, dirs: { cDir: string; cxxDir: string }, wrap:
   // Server CPU = everything the machine did minus the build's own process tree and this script (the
   // proxy): daemons and the compilers they run, whichever way they reap them. Needs a quiet machine.
   const machine0 = machineCpuMs();
+  const agents = agentSampler(env.DISTCC_DIR ?? work);
   const own0 = ownCpuMs();
   if (counted) {
     counted.bytes = 0;
@@ -211,7 +231,7 @@ async function build(name: string, dirs: { cDir: string; cxxDir: string }, wrap:
     clientCpu += r.usage ? Number(r.usage.cpuTime.user + r.usage.cpuTime.system) / 1000 : 0;
     objects += readdirSync(dir).filter((f) => f.endsWith(".o")).length;
   }
-  clientCpu += env.DISTCC_DIR ? stopAutoAgents(env.DISTCC_DIR) : 0;
+  clientCpu += agents.stop();
   await Bun.sleep(500);
   const serverCpu = server ? Math.max(0, machineCpuMs() - machine0 - clientCpu - (ownCpuMs() - own0)) : 0;
   const v = counted?.versions ?? {};
