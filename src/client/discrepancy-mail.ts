@@ -3,7 +3,7 @@
 // when a discrepancy happens with the variable set. Mail must never cost the build anything: the
 // mailer gets a few seconds, a failure is one warning per build, and each cause is mailed once per
 // build (marker files beside the include server's socket, shared by all the build's compiles).
-import { accessSync, constants, openSync, closeSync, readFileSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { trace } from "./trace.ts";
 
@@ -104,11 +104,14 @@ export async function mailDiscrepancy(env: Record<string, string | undefined>, s
     trace("warning", "dcc_please_send_email", "DISTCC_EMAILLOG_WHOM_TO_BLAME holds a line break: no discrepancy mail sent");
     return;
   }
+  // Mail already failed in this build: the next attempt would most likely fail (or hang) as well.
+  const warned = stateDir && `${stateDir}discrepancy_mail.warned`;
+  if (warned && existsSync(warned)) return;
   const cause = Bun.hash(`${r.host}\0${r.cwd}\0${r.argv.join("\0")}`).toString(16);
   if (!claim(stateDir && `${stateDir}discrepancy_mail.${cause}`)) return;
   const message = composeMail(to, r, filesInvolved(r, place));
   const warnOnce = (why: string) => {
-    if (claim(stateDir && `${stateDir}discrepancy_mail.warned`)) trace("warning", "dcc_please_send_email", `could not send the discrepancy mail to ${to} (${why}); set up sendmail or mail(1), or unset DISTCC_ENABLE_DISCREPANCY_EMAIL`);
+    if (claim(warned)) trace("warning", "dcc_please_send_email", `could not send the discrepancy mail to ${to} (${why}); set up sendmail or mail(1), or unset DISTCC_ENABLE_DISCREPANCY_EMAIL`);
   };
   const subject = /^Subject: (.*)$/m.exec(message)![1];
   const cmd = mailer(to, subject, env);
