@@ -2,10 +2,12 @@
 // 3) through a recording proxy; inputs are byte-level and token-level mutations of them plus random
 // token streams. Used by tests/security/fuzz.test.ts (CI-sized batches) and scripts/soak.ts (long runs).
 // Self-contained (no bun:test harness) so that scripts/soak.ts can use it outside the test runner.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
+import { OPTION_TABLE, SEPARATE } from "../../src/server/option-table.ts";
+import { latin1 } from "../lib/raw.ts";
 import { REAL_PUMP, requirePeers } from "../lib/peers.ts";
 
 async function runQuiet(cmd: string[], cwd: string, env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number; stdout: string }> {
@@ -291,13 +293,51 @@ function mutateBytes(input: Uint8Array, rng: Rng): Uint8Array {
   }
 }
 
+/** Where option-table arguments point (a watched canary tree outside every job); null: not used. */
+let canaryRoot: string | null = null;
+export function setCanaryRoot(dir: string | null): void {
+  canaryRoot = dir;
+}
+
+const WRITING_OPTIONS = OPTION_TABLE.filter(([, , w]) => w === 1);
+
+/**
+ * An argument from the compilers' own option table (mostly the ones that write a file), in one of
+ * the spellings they accept — separate, joined, `=`, or a joined KEY=PATH — pointing into the canary
+ * tree by an absolute path or by climbing out of the job with `..`.
+ */
+export function optionArguments(rng: Rng, canary: string): string[] {
+  const [spelling, forms] = rng.int(4) ? rng.pick(WRITING_OPTIONS) : rng.pick(OPTION_TABLE);
+  const file = `f${rng.int(1_000_000)}`;
+  const path = rng.pick([`${canary}/${file}`, `${"../".repeat(1 + rng.int(12))}${canary.slice(1)}/${file}`, `${canary}/`, `${canary}/sub/../${file}`]);
+  const value = rng.int(5) ? path : `all=${path}`;
+  const choices: string[][] = [];
+  if (forms & SEPARATE) choices.push([spelling, path]);
+  if (!spelling.endsWith("=")) choices.push([`${spelling}${value}`]);
+  choices.push([`${spelling.replace(/=$/, "")}=${value}`]);
+  return rng.pick(choices);
+}
+
 function mutateTokens(input: Uint8Array, rng: Rng): Uint8Array {
   const tokens = tokenize(input);
   if (tokens.length === 0) return randomTokens(rng);
   const i = rng.int(tokens.length);
   const t = tokens[i];
   let honest = true;
-  switch (rng.int(9)) {
+  const choice = rng.int(canaryRoot ? 11 : 9);
+  if (choice >= 9) {
+    // Arguments from the option table, inserted (ARGC kept true) before the input file.
+    const argv = tokens.filter((x) => x.name === "ARGV");
+    const argc = tokens.find((x) => x.name === "ARGC");
+    if (argv.length && argc) {
+      const added = optionArguments(rng, canaryRoot!);
+      const at = tokens.indexOf(rng.pick(argv.slice(1).length ? argv.slice(1) : argv));
+      tokens.splice(at, 0, ...added.map((a) => ({ name: "ARGV", value: 0, body: enc.encode(a) })));
+      argc.value += added.length;
+      return serialize(tokens, true);
+    }
+  }
+  switch (choice % 9) {
     case 0: // a lying length
       t.value = rng.pick(NASTY_VALUES);
       honest = false;
@@ -355,6 +395,8 @@ function mutateTokens(input: Uint8Array, rng: Rng): Uint8Array {
 
 export interface FuzzStats {
   inputs: number;
+  /** Inputs after which something appeared in the canary tree (an escape); with options.canary. */
+  escapes: string[];
   answered: number;
   /** Inputs sent whole and waited on for a reply (the rest half-close right after sending). */
   waited: number;
@@ -365,8 +407,12 @@ export interface FuzzStats {
  * Sends `count` inputs to the daemon, `concurrency` at a time, each on its own connection. Most
  * half-close after sending (the daemon sees EOF at once); one in `waitEvery` waits for the reply.
  */
-export async function fuzz(port: number, seeds: Uint8Array[], count: number, rng: Rng, options: { concurrency?: number; waitEvery?: number; timeoutMs?: number; host?: string } = {}): Promise<FuzzStats> {
-  const stats: FuzzStats = { inputs: 0, answered: 0, waited: 0, timeouts: 0 };
+export async function fuzz(port: number, seeds: Uint8Array[], count: number, rng: Rng, options: { concurrency?: number; waitEvery?: number; timeoutMs?: number; host?: string; canary?: string } = {}): Promise<FuzzStats> {
+  const stats: FuzzStats = { inputs: 0, escapes: [], answered: 0, waited: 0, timeouts: 0 };
+  // The canary tree is watched (and listed after every input): anything in it came from a job.
+  let seen: string[] = [];
+  const watcher = options.canary ? watch(options.canary, { recursive: true }, (_event, name) => seen.push(String(name))) : null;
+  setCanaryRoot(options.canary ?? null);
   const concurrency = options.concurrency ?? 24;
   const waitEvery = options.waitEvery ?? 25;
   let next = 0;
@@ -380,9 +426,18 @@ export async function fuzz(port: number, seeds: Uint8Array[], count: number, rng
       if (wait) stats.waited++;
       if (r.answered) stats.answered++;
       if (r.timedOut) stats.timeouts++;
+      if (options.canary && (seen.length || readdirSync(options.canary).length)) {
+        stats.escapes.push(`input ${n}: ${[...seen, ...readdirSync(options.canary)].join(", ")}: ${latin1(input).slice(0, 400)}`);
+        seen = [];
+      }
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    watcher?.close();
+    setCanaryRoot(null);
+  }
   return stats;
 }
 
