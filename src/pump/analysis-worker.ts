@@ -14,7 +14,7 @@ export interface AnalysisRequest {
 }
 
 export type AnalysisReply =
-  | { id: number; paths: string[]; files: number; ms: number; scanned: number }
+  | { id: number; paths: string[]; files: number; ms: number; scanned: number; appeared?: string }
   | { id: number; declined: string; ms: number };
 
 useFullJit();
@@ -29,9 +29,11 @@ self.onmessage = (event: MessageEvent) => {
     return;
   }
   const t0 = performance.now();
+  const seen = analyzer!.counters.appeared;
   let reply: AnalysisReply;
   try {
     reply = answer(msg, t0);
+    if (analyzer!.counters.appeared !== seen && "paths" in reply) reply.appeared = analyzer!.lastAppeared ?? undefined;
   } catch (err) {
     reply = { id: msg.id, declined: `internal error: ${(err as Error).message}`, ms: performance.now() - t0 };
   }

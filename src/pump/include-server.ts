@@ -26,6 +26,8 @@ export interface IncludeServerReport {
   declined: Array<{ source: string; reason: string }>;
   files: number;
   ms: number;
+  /** Times a file appeared where a look-up had failed (a header generated during the build). */
+  appeared?: number;
 }
 
 export const REPORT_FILE = "include-server-report.json";
@@ -77,7 +79,7 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
   useFullJit();
   removeStaleMirrors();
   const mirror = createMirrorRoot();
-  const report: IncludeServerReport = { requests: 0, answered: 0, declined: [], files: 0, ms: 0 };
+  const report: IncludeServerReport = { requests: 0, answered: 0, declined: [], files: 0, ms: 0, appeared: 0 };
   const reportPath = `${dirname(opts.port)}/${REPORT_FILE}`;
   const saveReport = () => {
     try {
@@ -122,6 +124,8 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
       reply = result.paths;
       report.answered++;
       report.files += result.files;
+      if (result.appeared) report.appeared = (report.appeared ?? 0) + 1;
+      if (result.appeared && (opts.statistics || opts.warnings)) await writeErr(`include server: ${result.appeared} appeared where a look-up had failed: search paths are resolved again\n`);
       if (opts.statistics) await writeErr(`TRANSLATION_UNIT: ${sourceOf(argv)}\nTIME: ${result.ms.toFixed(1)} ms, ${result.files} files, ${result.scanned} newly scanned\n`);
     } else {
       report.declined.push({ source: sourceOf(argv), reason: result.declined });

@@ -78,6 +78,7 @@ test("headers generated mid-build: every compile in pump mode, objects identical
   expect(r.code, out).toBe(0);
   expect(out).toContain("3 compile(s): 3 in pump mode, 0 in plain mode, 0 run locally");
   expect(out).not.toContain("failed on server");
+  expect(out).toMatch(/The include server noticed [1-9]\d* time\(s\) that a header it had looked for appeared/);
   expect((readFileSync(trace, "latin1").match(/in pump mode \(/g) ?? []).length).toBe(3);
   for (const o of ["a.o", "b.o", "a2.o"]) expect(Buffer.compare(readFileSync(join(ours, o)), readFileSync(join(local, o))), o).toBe(0);
   // The generated headers really changed what was compiled.
