@@ -18,6 +18,7 @@ export interface DiscrepancyReport {
   remoteStatus: number;
   remoteStderr: string;
   localStatus: number;
+  localStderr: string;
   /** The compile's .d, when it wrote one: the files involved. */
   depsPath: string | null;
 }
@@ -74,7 +75,8 @@ export function composeMail(to: string, r: DiscrepancyReport, files: string[]): 
     "Remote diagnostics:",
     r.remoteStderr.trimEnd() || "(none)",
     "",
-    "Local diagnostics: written to the build's own output (the local compile succeeded).",
+    "Local diagnostics:",
+    r.localStderr.trimEnd() || "(none)",
     "",
     "Files involved:",
     ...files.map((f) => `  ${f}`),

@@ -338,7 +338,23 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
     return code;
   }
   trace("info", "dcc_build_somewhere", `remote compilation of '${job.input}' failed, retrying locally`);
-  const local = await runLocally(job.argv, job.env, s, job.state, "compile", list);
+  // A pump job's retry whose result may be mailed keeps a copy of its diagnostics for the report:
+  // the compiler's stderr goes to a file, shown once it exits (the caller runs it when an agent
+  // hosts the job, so the copy is made by a shell around the compiler, wherever it runs).
+  const mailing = reply.version === 3 && job.env.DISTCC_ENABLE_DISCREPANCY_EMAIL === "1";
+  const copy = mailing ? `${s.tmpDir.startsWith("/") ? s.tmpDir : jobCwd() + "/" + s.tmpDir}/distcc_local_${process.pid}_${Math.floor(Math.random() * 1e9)}.txt` : null;
+  const localArgv = copy ? ["/bin/sh", "-c", '"$@" 2>"$0"; s=$?; cat "$0" >&2; exit $s', copy, ...job.argv] : job.argv;
+  const local = await runLocally(localArgv, job.env, s, job.state, "compile", list);
+  let localStderr = "";
+  if (copy) {
+    const sys = await import("./sys.ts");
+    try {
+      localStderr = new TextDecoder().decode(sys.readWholeFile(copy));
+    } catch {
+      // the shell could not write it: the report says (none)
+    }
+    sys.removeFile(copy);
+  }
   let why = `compile error on ${host.spec} (exit ${code}), retried locally`;
   if (local === code) clearBackoff(s.dccDir, host, s.backoffPeriodSec);
   else {
@@ -346,7 +362,7 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
     // A compile that fails here too is the user's error, whatever the exit code: never pump's.
     if (reply.version === 3 && local === 0) {
       why = await pumpDiscrepancy(job, host, reply.stderr, outcome.deps, code);
-      if (job.env.DISTCC_ENABLE_DISCREPANCY_EMAIL === "1") await mailDiscrepancy(job, host, reply.stderr, outcome.deps, code);
+      if (mailing) await mailDiscrepancy(job, host, reply.stderr, localStderr, outcome.deps, code);
     }
   }
   await noteJob(job.env, "local", "localhost", why);
@@ -354,10 +370,10 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
 }
 
 /** DISTCC_ENABLE_DISCREPANCY_EMAIL: a failure that no file changed during the build explains is mailed. */
-async function mailDiscrepancy(job: Job, host: HostDef, stderr: Uint8Array, deps: string | null, code: number): Promise<void> {
+async function mailDiscrepancy(job: Job, host: HostDef, stderr: Uint8Array, localStderr: string, deps: string | null, code: number): Promise<void> {
   if ((await import("./pump.ts")).changedDependency(job.env, deps) !== null) return;
   const port = job.env.INCLUDE_SERVER_PORT;
-  const report = { argv: job.argv, cwd: jobCwd(), input: job.input, host: host.spec, remoteStatus: code, remoteStderr: new TextDecoder().decode(stderr), localStatus: 0, depsPath: deps };
+  const report = { argv: job.argv, cwd: jobCwd(), input: job.input, host: host.spec, remoteStatus: code, remoteStderr: new TextDecoder().decode(stderr), localStatus: 0, localStderr, depsPath: deps };
   await (await import("./discrepancy-mail.ts")).mailDiscrepancy(job.env, port?.endsWith("/socket") ? port.slice(0, -"socket".length) : null, report, inJobDir);
 }
 

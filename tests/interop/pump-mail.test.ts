@@ -83,7 +83,7 @@ beforeAll(async () => {
 async function project(): Promise<string> {
   const dir = tempDir("bundcc-mailproj-");
   writeFileSync(join(dir, "common.h"), "#define TWICE(x) (2 * (x))\n");
-  for (const n of ["a", "b"]) writeFileSync(join(dir, `${n}.c`), `#include "common.h"\nint ${n}(void) { return TWICE(1); }\n`);
+  for (const n of ["a", "b"]) writeFileSync(join(dir, `${n}.c`), `#include "common.h"\n#warning "a local warning from ${n}.c"\nint ${n}(void) { return TWICE(1); }\n`);
   // The fresh-file check counts in whole seconds from the build's start: sources written in that
   // same second would count as changed during the build.
   await Bun.sleep(1100);
@@ -123,7 +123,10 @@ test("a discrepancy is mailed once per build and cause, with the report's fields
   expect(m).toContain(`Server: 127.0.0.1:${server.port},cpp,lzo`);
   expect(m).toMatch(/^Remote exit status: 1$/m);
   expect(m).toMatch(/^Local exit status: 0$/m);
-  expect(m).toContain("remote-only failure: this server cannot compile");
+  expect(m).toMatch(/^Remote diagnostics:\nremote-only failure: this server cannot compile$/m);
+  expect(m).toMatch(/^Local diagnostics:\n.*a\.c:2:2: warning: #warning "a local warning from a\.c"/m);
+  // The build's own output still shows the local compile's diagnostics, once per compile.
+  expect((twice.stderr.match(/warning: #warning "a local warning from a\.c"/g) ?? []).length).toBe(2);
   expect(m).toMatch(/^Files involved:\n {2}a\.c\n/m);
   expect(m).toMatch(/^ {2}common\.h$/m);
   expect(m).toContain(`Directory: ${dir}`);
