@@ -237,18 +237,18 @@ export function sandboxReads(compilerPath: string, allowlistDirs: readonly strin
  * and outside a scratch job directory): a kernel that accepts the calls but does not enforce them
  * counts as no sandbox. Returns the spawner, or a reason when `required` cannot be met.
  */
-export async function startSandbox(mode: SandboxMode, opts: { tmpDir: string; prefix: string; reads: string[]; log: Logger }): Promise<Spawner | string> {
+export async function startSandbox(mode: SandboxMode, opts: { tmpDir: string; prefix: string; reads: string[]; log: Logger; probe?: typeof landlockAbi }): Promise<Spawner | string> {
   if (mode === "off") {
     opts.log.notice("startup", "--sandbox=off: compilers are confined by the argument check only");
     return unconfined;
   }
-  const probe = landlockAbi();
+  const probe = (opts.probe ?? landlockAbi)();
   let why: string;
   if ("abi" in probe) {
     const spawner = new LandlockSpawner({ abi: probe.abi, reads: opts.reads, writableFiles: WRITABLE_FILES });
     const failed = await selfTest(spawner, opts.tmpDir, opts.prefix);
     if (!failed) {
-      opts.log.info("startup", `compiler sandbox: ${spawner.description}`);
+      opts.log.notice("startup", `compiler sandbox: ${spawner.description}`);
       return spawner;
     }
     why = failed;
