@@ -3,7 +3,7 @@
 // configuration, queue and mailbox directory in this file's temporary directory, chosen by
 // MAIL_CONFIG, which Postfix's sendmail reads) started and stopped by this file.
 import { beforeAll, expect, test } from "bun:test";
-import { chownSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNDCC, clientEnv, type Daemon, onCleanup, requireBundcc, requireTool, run, startBundccServe, tempDir } from "../lib/harness.ts";
 
@@ -93,7 +93,7 @@ async function project(): Promise<string> {
 /** `bundcc pump sh -c SCRIPT` with bundcc as distcc, discrepancies never demoting pump mode, hosts never backed off. */
 function pumpBuild(dir: string, script: string, extra: Record<string, string | undefined>) {
   const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port},cpp,lzo`, MAIL_CONFIG: mailConfig, DISTCC_MAX_DISCREPANCY: "10", DISTCC_BACKOFF_PERIOD: "0", ...extra });
-  return run([BUNDCC, "pump", "sh", "-c", script], { cwd: dir, env, timeoutMs: 60_000 });
+  return run([BUNDCC, "pump", "sh", "-c", script], { cwd: dir, env, timeoutMs: 60_000 }).then((r) => ({ ...r, env }));
 }
 
 const cc = (out: string, src = "a.c") => `distcc gcc -MD -c ${src} -o ${out}`;
@@ -153,4 +153,18 @@ test("mail not configured: every compile still succeeds, with one warning for th
   expect((r.stderr.match(/could not send the discrepancy mail/g) ?? []).length).toBe(1);
   await Bun.sleep(1000);
   expect(mails().length).toBe(before);
+}, 60_000);
+
+test("without the client agent (BUNDCC_AGENT=0) the compile's own process mails the same report", async () => {
+  const dir = await project();
+  const before = mails().length;
+  const r = await pumpBuild(dir, cc("own.o", "b.c"), { DISTCC_ENABLE_DISCREPANCY_EMAIL: "1", BUNDCC_AGENT: "0" });
+  expect(r.code).toBe(0);
+  const got = await waitForMails(before + 1);
+  expect(got.length).toBe(before + 1);
+  const m = got[before];
+  expect(m).toMatch(/^Command: \S*gcc -MD -c b\.c -o own\.o$/m);
+  expect(m).toMatch(/^Local diagnostics:\n.*b\.c:2:2: warning: #warning "a local warning from b\.c"/m);
+  expect(r.stderr).toContain('#warning "a local warning from b.c"');
+  expect(readdirSync(r.env.TMPDIR).filter((n) => n.startsWith("distcc_"))).toEqual([]);
 }, 60_000);
