@@ -3,7 +3,7 @@
 // where (spec §3).
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { writeErr, writeOut } from "../common/output.ts";
 import { environment, runWrappedCommand } from "../common/process.ts";
 import { selfCommand } from "../common/self.ts";
@@ -42,7 +42,7 @@ export async function pumpMain(args: string[]): Promise<number> {
   const env = environment();
   // DISTCC_LOCATION: the directory whose `distcc` the build runs (e.g. /usr/bin for Debian's
   // client); without it, bundcc itself is that client.
-  const location = env.DISTCC_LOCATION || null;
+  const location = env.DISTCC_LOCATION ? resolve(env.DISTCC_LOCATION) : null;
   const client = location ? join(location, "distcc") : process.execPath;
   if (location && !isExecutable(client)) {
     await writeErr(`${BAR}DISTCC_LOCATION=${location}: there is no executable distcc in that directory\n`);
