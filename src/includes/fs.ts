@@ -85,7 +85,14 @@ export class MemFs implements FileSystem {
   /** Every call, for tests that check caching ("each file is read once"). */
   readonly calls = { stat: 0, lstat: 0, readFile: 0, readlink: 0, dirStamp: 0 };
 
+  /**
+   * Tests of the same-clock-tick rule: while set, changes leave directory stamps alone, and stamps
+   * say whether they are settled as this says.
+   */
+  sameTick: { settled: boolean } | null = null;
+
   private touch(path: string): void {
+    if (this.sameTick) return;
     const parent = path.slice(0, Math.max(1, path.lastIndexOf("/")));
     this.versions.set(parent, (this.versions.get(parent) ?? 0) + 1);
   }
@@ -181,6 +188,6 @@ export class MemFs implements FileSystem {
     this.calls.dirStamp++;
     const r = this.resolve(path, true);
     if (!r || r.node.kind !== "dir") return undefined;
-    return { id: String(this.versions.get(r.path) ?? 0), settled: true };
+    return { id: String(this.versions.get(r.path) ?? 0), settled: this.sameTick?.settled ?? true };
   }
 }

@@ -59,6 +59,22 @@ describe("files that appear during the build", () => {
     expect(a.counters.scans).toBe(scans);
   });
 
+  test("a change within the directory's clock tick is still seen while its stamp is not settled", () => {
+    const fs = new MemFs().file("/src/m.c", "#include <gen.h>\n").dir("/src/first").file("/src/second/gen.h", "");
+    fs.sameTick = { settled: false };
+    const a = new IncludeAnalyzer({ fs, probe: probe() });
+    expect(files(a)).toEqual(["/src/m.c", "/src/second/gen.h"]);
+    fs.file("/src/first/gen.h", "");
+    expect(files(a)).toEqual(["/src/first/gen.h", "/src/m.c"]);
+    // The counter-check: a stamp that claimed to be settled would have hidden the same change.
+    const fs2 = new MemFs().file("/src/m.c", "#include <gen.h>\n").dir("/src/first").file("/src/second/gen.h", "");
+    fs2.sameTick = { settled: true };
+    const b = new IncludeAnalyzer({ fs: fs2, probe: probe() });
+    files(b);
+    fs2.file("/src/first/gen.h", "");
+    expect(files(b)).toEqual(["/src/m.c", "/src/second/gen.h"]);
+  });
+
   test("on the real disk: a new entry is noticed at once, even within the directory's clock tick", () => {
     const root = mkdtempSync(`${process.env.TMPDIR || tmpdir()}/appear-`);
     try {
