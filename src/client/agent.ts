@@ -132,6 +132,16 @@ export interface AgentHandle {
 /** Listens on `socketPath` (created 0600) and runs every compile sent to it. */
 export function startAgent(socketPath: string, includeServer?: IncludeServerHook): AgentHandle {
   const store = new AsyncLocalStorage<JobIo>();
+  // Set when this process was seen paused (a caller may then have marked it quiet): the next job
+  // that finishes removes the mark, so callers use the agent again.
+  let quietSince: number | null = null;
+  let lastTick = performance.now();
+  const pauseWatch = setInterval(() => {
+    const now = performance.now();
+    if (now - lastTick > 3 * ALIVE_INTERVAL_MS) quietSince = now;
+    lastTick = now;
+  }, ALIVE_INTERVAL_MS);
+  pauseWatch.unref();
   routeIo(() => store.getStore());
   let active = 0;
   let idleSince = Date.now();
@@ -164,6 +174,11 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
         reply = frame(Frame.OwnProcess, new Uint8Array(0));
       }
       clearInterval(alive);
+      // Callers that gave up on this agent while it was stopped may use it again.
+      if (quietSince !== null) {
+        rmSync(`${socketPath}.quiet`, { force: true });
+        quietSince = null;
+      }
       s.data.done = true;
       active--;
       idleSince = Date.now();
@@ -209,6 +224,7 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
   chmodSync(socketPath, 0o600);
   return {
     stop(keepSocket = false) {
+      clearInterval(pauseWatch);
       listener.stop(true);
       if (!keepSocket) rmSync(socketPath, { force: true });
     },

@@ -5,7 +5,7 @@ import { type PumpEntry, readArgv, TokenReader, TokenWriter, writeArgv, ByteQueu
 import { extension, isPreprocessed } from "./args.ts";
 import { inJobDir, jobCwd } from "./io.ts";
 import { trace } from "./trace.ts";
-import { appendToFile, mtimeMs, readLink, readWholeFile } from "./sys.ts";
+import { appendToFile, mtimeMs, readLink, readWholeFile, writeWholeFile } from "./sys.ts";
 
 export const MAX_SOCKET_PATH = 106;
 
@@ -123,7 +123,14 @@ export function recordJob(env: Record<string, string | undefined>, mode: "pump" 
 }
 
 /** Asks the include server; an empty list means it declined. Throws on connection or protocol trouble. */
+/** Left beside the include server's socket by a compile that gave up on it; removed when it answers again. */
+export const quietMarker = (socketPath: string) => `${socketPath}.quiet`;
+const QUIET_MEMORY_MS = 10_000;
+
 export async function askIncludeServer(socketPath: string, cwd: string, argv: readonly string[], timeoutMs: number): Promise<string[]> {
+  // The build's other compiles need not each wait out the bound on an include server that is stopped.
+  const marked = mtimeMs(quietMarker(socketPath));
+  if (marked !== null && Date.now() - marked < QUIET_MEMORY_MS) throw new DistccError(Exit.TIMEOUT, `it did not answer another compile within ${timeoutMs / 1000} s just now (BUNDCC_INCLUDE_TIMEOUT)`);
   const queue = new ByteQueue({ idleTimeoutMs: timeoutMs });
   const socket = await Bun.connect({
     unix: socketPath,
@@ -148,7 +155,14 @@ export async function askIncludeServer(socketPath: string, cwd: string, argv: re
     socket.write(w.concat());
     return await readArgv(new TokenReader(queue), DEFAULT_LIMITS);
   } catch (err) {
-    if ((err as DistccError).code === Exit.TIMEOUT) throw new DistccError(Exit.TIMEOUT, `it answered nothing for ${timeoutMs / 1000} s (BUNDCC_INCLUDE_TIMEOUT)`);
+    if ((err as DistccError).code === Exit.TIMEOUT) {
+      try {
+        writeWholeFile(quietMarker(socketPath), "x");
+      } catch {
+        // a read-only place: every compile then waits out the bound itself
+      }
+      throw new DistccError(Exit.TIMEOUT, `it answered nothing for ${timeoutMs / 1000} s (BUNDCC_INCLUDE_TIMEOUT)`);
+    }
     throw err;
   } finally {
     socket.end();

@@ -11,7 +11,16 @@ import { ALIVE_INTERVAL_MS, type AgentRequest, Frame, FrameReader, frame, int32,
 
 const encoder = new TextEncoder();
 
+/** Left beside the socket by a caller that gave up on a quiet agent; removed by the agent when it finishes a job. */
+export const quietMarker = (socketPath: string) => `${socketPath}.quiet`;
+/** For this long after a caller gave up on the agent, others do not wait for it (one retries it per period). */
+const QUIET_MEMORY_MS = 10_000;
+
 export async function relay(socketPath: string, argv0: string, args: string[], masquerade: boolean, onUnreachable?: () => void): Promise<number | null> {
+  // A build's other compiles need not each wait out the bound on an agent that is stopped.
+  const marked = Bun.file(quietMarker(socketPath)).lastModified; // 2^52-1 when there is none
+  const age = Date.now() - marked;
+  if (age >= 0 && age < QUIET_MEMORY_MS) return null;
   const request: AgentRequest = { argv0, args, masquerade, cwd: process.cwd(), umask: process.umask(), pid: process.pid, env: environment() };
   const reader = new FrameReader();
   const outcome = Promise.withResolvers<number | null>();
@@ -35,6 +44,7 @@ export async function relay(socketPath: string, argv0: string, args: string[], m
     if (running || finished) return;
     if (++quietTicks <= limitTicks) return;
     Bun.write(Bun.stderr, `bundcc[${process.pid}] (relay) Warning: the client agent ${socketPath} sent nothing for ${limitTicks * ALIVE_INTERVAL_MS / 1000} s (BUNDCC_AGENT_TIMEOUT); ${ranCode === null ? "compiling without it" : "using the compiler's result"}\n`);
+    void Bun.write(quietMarker(socketPath), "x").catch(() => {});
     finish(ranCode);
   }, ALIVE_INTERVAL_MS);
   let socket: Awaited<ReturnType<typeof Bun.connect>>;

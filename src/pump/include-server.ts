@@ -147,6 +147,8 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
     }
     socket.write(writeArgv(new TokenWriter(), reply).concat());
     socket.end();
+    // A compile that gave up on this server while it was stopped left a mark: it answers again.
+    if (existsSync(`${opts.port}.quiet`)) rmSync(`${opts.port}.quiet`, { force: true });
   };
 
   if (existsSync(opts.port)) rmSync(opts.port, { force: true });

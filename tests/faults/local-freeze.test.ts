@@ -211,8 +211,8 @@ describe("a frozen or killed local helper holds a compile for seconds, and leave
   test(",beat: a bundcc server's heartbeat keeps a compile longer than BUNDCC_LINK_TIMEOUT alive", async () => {
     const compileOnce = (hosts: string, extra: Record<string, string>) =>
       run([BUNDCC, "gcc", "-O2", "-c", "f1.c", "-o", "beat.o"], { cwd: project, env: clientEnv({ DISTCC_HOSTS: hosts, DISTCC_FALLBACK: "0", ...extra }), timeoutMs: 60_000 });
-    // The compile takes 2 s; the client allows 1 s of silence.
-    const beat = await compileOnce(`127.0.0.1:${slowServe.port},beat`, { BUNDCC_LINK_TIMEOUT: "1", DISTCC_IO_TIMEOUT: "1" });
+    // The compile takes 2 s; the client allows 1.5 s of silence (beats come every second).
+    const beat = await compileOnce(`127.0.0.1:${slowServe.port},beat`, { BUNDCC_LINK_TIMEOUT: "1.5", DISTCC_IO_TIMEOUT: "5" });
     expect({ code: beat.code, stderr: beat.stderr }).toEqual({ code: 0, stderr: "" });
     expect(Buffer.compare(readFileSync(join(project, "beat.o")), refs.get("f1.o")!)).toBe(0);
     // Without the heartbeat the same silence ends the job.
