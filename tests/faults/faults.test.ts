@@ -85,21 +85,37 @@ function compilerDir(script: string): string {
   return dir;
 }
 
-/** A slow compiler: marks that it started (and its pid), then sleeps before compiling. */
-function slowCompiler(): { dir: string; marker: string } {
-  const dir = tempDir("bundcc-faults-slow-");
-  const marker = join(dir, "started");
-  const cc = compilerDir(`echo $$ > ${marker}\nsleep 3\nexec /usr/bin/gcc "$@"`);
-  return { dir: cc, marker };
+/**
+ * A slow compiler: marks that it started (and its pid), then sleeps before compiling. The mark is
+ * in its job directory ($TMPDIR): the server's sandbox lets a compiler write nowhere else.
+ */
+function slowCompiler(): { dir: string; seen: Set<string> } {
+  const cc = compilerDir(`echo $$ > "$TMPDIR/started"\nsleep 3\nexec /usr/bin/gcc "$@"`);
+  return { dir: cc, seen: new Set() };
 }
 
-async function waitFor(path: string, ms = 15_000): Promise<void> {
+/** Waits for a slow compiler that has not been seen yet to start under `tmp`; returns its pid. */
+async function waitForStart(tmp: string, seen: Set<string>, ms = 15_000): Promise<number> {
   const deadline = Date.now() + ms;
-  while (!existsSync(path)) {
-    if (Date.now() > deadline) throw new Error(`${path} did not appear`);
+  for (;;) {
+    for (const f of readdirSync(tmp, { recursive: true }) as string[]) {
+      if (!f.endsWith("started")) continue;
+      try {
+        // A job directory can be at the same path as an earlier one's: the pid tells them apart.
+        const pid = Number(readFileSync(join(tmp, f), "utf8"));
+        if (pid > 0 && !seen.has(`${f}:${pid}`)) {
+          seen.add(`${f}:${pid}`);
+          return pid;
+        }
+      } catch {
+        // not written yet, or its job is being removed
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`no compiler started under ${tmp}`);
     await Bun.sleep(25);
   }
 }
+
 
 type ClientKind = "real distcc" | "bundcc";
 const CLIENTS: ClientKind[] = ["real distcc", "bundcc"];
@@ -157,18 +173,17 @@ describe("faults, with the real distcc client and bundcc's client", () => {
     const slow = slowCompiler();
     await faultMatrix(async () => {
       const port = nextPort++;
-      if (existsSync(slow.marker)) Bun.spawnSync(["rm", "-f", slow.marker]);
       const d = await serve(1, port, { env: { DISTCCD_PATH: `${slow.dir}:/usr/bin:/bin` } });
+      let pid = 0;
       return {
         host: addr(1), port,
         during: async () => {
-          await waitFor(slow.marker);
+          pid = await waitForStart(d.tmp, slow.seen);
           process.kill(d.proc.pid, "SIGKILL");
         },
         after: async () => {
           await d.stop();
           // The orphaned compiler script (its own process group) ends too.
-          const pid = Number(readFileSync(slow.marker, "utf8"));
           try {
             process.kill(-pid, "SIGKILL");
           } catch {}
@@ -181,11 +196,10 @@ describe("faults, with the real distcc client and bundcc's client", () => {
     const slow = slowCompiler();
     const d = await serve(2, 3641, { env: { DISTCCD_PATH: `${slow.dir}:/usr/bin:/bin` } });
     await faultMatrix(async () => {
-      if (existsSync(slow.marker)) Bun.spawnSync(["rm", "-f", slow.marker]);
       return {
         host: addr(2), port: 3641,
         during: async () => {
-          await waitFor(slow.marker);
+          await waitForStart(d.tmp, slow.seen);
           await client.ip(["link", "set", "eth2", "down"]);
         },
         after: async () => {
