@@ -43,9 +43,20 @@ export async function relay(socketPath: string, argv0: string, args: string[], m
   const watchdog = setInterval(() => {
     if (running || finished) return;
     if (++quietTicks <= limitTicks) return;
-    Bun.write(Bun.stderr, `bundcc[${process.pid}] (relay) Warning: the client agent ${socketPath} sent nothing for ${limitTicks * ALIVE_INTERVAL_MS / 1000} s (BUNDCC_AGENT_TIMEOUT); ${ranCode === null ? "compiling without it" : "using the compiler's result"}\n`);
-    void Bun.write(quietMarker(socketPath), "x").catch(() => {});
-    finish(ranCode);
+    const code = ranCode;
+    finished = true; // no frame counts any more
+    void (async () => {
+      await Bun.write(Bun.stderr, `bundcc[${process.pid}] (relay) Warning: the client agent ${socketPath} sent nothing for ${limitTicks * ALIVE_INTERVAL_MS / 1000} s (BUNDCC_AGENT_TIMEOUT); ${code === null ? "compiling without it" : "using the compiler's result"}\n`);
+      // Written before this process goes on (it may exit right after): the others read it at once.
+      const { writeWholeFile } = await import("./sys.ts");
+      try {
+        writeWholeFile(quietMarker(socketPath), "x");
+      } catch {
+        // a read-only place: every compile then waits out the bound itself
+      }
+      clearInterval(watchdog);
+      outcome.resolve(code);
+    })();
   }, ALIVE_INTERVAL_MS);
   let socket: Awaited<ReturnType<typeof Bun.connect>>;
   try {
