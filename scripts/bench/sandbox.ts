@@ -9,77 +9,18 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { packBody, TokenWriter, writeRequestHead } from "../../src/protocol/index.ts";
 import { freePort, waitForPort } from "../../tests/lib/net.ts";
+import { sendOne, TICKS } from "./wire.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUNDCC = join(ROOT, "dist/bundcc");
 const i = process.argv.indexOf("--jobs");
 const JOBS = i > 0 ? Number(process.argv[i + 1]) : 200;
-const TICKS = 100; // USER_HZ on Linux
 
 async function preprocess(source: string): Promise<Uint8Array> {
   const p = Bun.spawn(["gcc", "-x", "c", "-E", "-"], { stdin: new TextEncoder().encode(source), stdout: "pipe" });
   const out = new Uint8Array(await new Response(p.stdout).arrayBuffer());
   if ((await p.exited) !== 0) throw new Error("preprocessing failed");
   return out;
-}
-
-/** Sends one request and waits for the server to close; returns the reply size (0 = failure). */
-function sendOne(port: number, bytes: Uint8Array): Promise<number> {
-  return new Promise((resolvePromise) => {
-    let got = 0;
-    let done = false;
-    const finish = () => {
-      if (!done) {
-        done = true;
-        resolvePromise(got);
-      }
-    };
-    Bun.connect({
-      hostname: "127.0.0.1",
-      port,
-      socket: {
-        open(s) {
-          let off = 0;
-          const pump = () => {
-            while (off < bytes.length) {
-              const n = s.write(bytes.subarray(off));
-              if (n <= 0) return;
-              off += n;
-            }
-          };
-          (s as unknown as { pump: () => void }).pump = pump;
-          pump();
-        },
-        drain(s) {
-          (s as unknown as { pump: () => void }).pump();
-        },
-        data(_s, d) {
-          got += d.length;
-        },
-        end: finish,
-        close: finish,
-        error: finish,
-        connectError: finish,
-      },
-    }).catch(finish);
-  });
-}
-
-function cpuOf(pids: number[]): { own: number; total: number } {
-  let own = 0;
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const [utime, stime, cutime, cstime] = [f[11], f[12], f[13], f[14]].map(Number);
-      own += utime + stime;
-      total += utime + stime + cutime + cstime;
-    } catch {
-      // exited
-    }
-  }
-  return { own: (own * 1000) / TICKS, total: (total * 1000) / TICKS };
 }
 
 /** The daemon's own CPU (all its threads, the sandbox's included), in ms. */

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { packBody, TokenWriter, writeRequestHead } from "../../src/protocol/index.ts";
 import { freePort, waitForPort } from "../../tests/lib/net.ts";
+import { cpuOf, sendOne } from "./wire.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUNDCC = join(ROOT, "dist/bundcc");
@@ -16,7 +17,6 @@ const arg = (name: string, dflt: number) => {
 const CLIENTS = arg("--clients", 6);
 const PER_CLIENT = arg("--jobs-per-client", 40);
 const SLOTS = 2;
-const TICKS = 100; // USER_HZ on Linux
 
 interface Workload {
   name: string;
@@ -45,65 +45,6 @@ async function workloads(): Promise<Workload[]> {
     { name: "small C, protocol 2", version: 2, request: request(2, ["gcc", "-O0", "-c", "a.c", "-o", "a.o"], small) },
     { name: "libc headers, -O2, protocol 2", version: 2, request: request(2, ["gcc", "-O2", "-c", "m.c", "-o", "m.o"], medium) },
   ];
-}
-
-/** Sends one request and waits for the server to close; returns the reply size (0 = failure). */
-function sendOne(port: number, bytes: Uint8Array): Promise<number> {
-  return new Promise((resolvePromise) => {
-    let got = 0;
-    let done = false;
-    const finish = () => {
-      if (!done) {
-        done = true;
-        resolvePromise(got);
-      }
-    };
-    Bun.connect({
-      hostname: "127.0.0.1",
-      port,
-      socket: {
-        open(s) {
-          let off = 0;
-          const pump = () => {
-            while (off < bytes.length) {
-              const n = s.write(bytes.subarray(off));
-              if (n <= 0) return;
-              off += n;
-            }
-          };
-          (s as unknown as { pump: () => void }).pump = pump;
-          pump();
-        },
-        drain(s) {
-          (s as unknown as { pump: () => void }).pump();
-        },
-        data(_s, d) {
-          got += d.length;
-        },
-        end: finish,
-        close: finish,
-        error: finish,
-        connectError: finish,
-      },
-    }).catch(finish);
-  });
-}
-
-function cpuOf(pids: number[]): { own: number; total: number } {
-  let own = 0;
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const [utime, stime, cutime, cstime] = [f[11], f[12], f[13], f[14]].map(Number);
-      own += utime + stime;
-      total += utime + stime + cutime + cstime;
-    } catch {
-      // exited
-    }
-  }
-  return { own: (own * 1000) / TICKS, total: (total * 1000) / TICKS };
 }
 
 async function daemonPids(rootPid: number): Promise<number[]> {
