@@ -2,12 +2,10 @@
 // 127.0.0.2 and up (all of 127/8 is loopback), the honest job from the real distcc client on 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import net from "node:net";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { TokenWriter, writeRequestHead } from "../../src/protocol/index.ts";
-import { clientEnv, type Daemon, onCleanup, requireTool, run, startBundccServe, tempDir } from "../lib/harness.ts";
+import { type Daemon, onCleanup, requireTool, startBundccServe, tempDir } from "../lib/harness.ts";
 import { decodeReply, exchange, latin1, plainRequest } from "../lib/raw.ts";
-import { leftovers, rssKiB } from "./support.ts";
+import { honestJob as honestJobOn, leftovers, rssKiB, writeHonestSource } from "./support.ts";
 
 let server: Daemon & { tmp: string };
 let work: string;
@@ -18,23 +16,14 @@ beforeAll(async () => {
   // Defaults otherwise: --max-per-client max(16, 4 x 2) = 16, --max-connections 256, --io-timeout 60.
   server = await startBundccServe(["--jobs", "2", "--allow", "127.0.0.0/8"]);
   work = tempDir("bundcc-idle-");
-  const fns = Array.from({ length: 100 }, (_, i) => `int f${i}(int *a, int n) { int s = 0; for (int i = 0; i < n; i++) s += a[i] * ${i} ^ (s >> 3); return s; }`);
-  writeFileSync(join(work, "honest.c"), `${fns.join("\n")}\n`);
+  writeHonestSource(work);
 });
 
 afterAll(async () => {
   await server?.stop();
 });
 
-async function honestJob(): Promise<number> {
-  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}/4`, DISTCC_FALLBACK: "0" });
-  const t0 = performance.now();
-  const r = await run(["distcc", "gcc", "-O2", "-c", "honest.c", "-o", "honest.o"], { env, cwd: work, timeoutMs: 90_000 });
-  const ms = performance.now() - t0;
-  expect(r.stderr).toBe("");
-  expect(r.code).toBe(0);
-  return ms;
-}
+const honestJob = () => honestJobOn(server.port, work, 90_000);
 
 /** `count` connections from `from`, each sent `first`; closed when the test file ends at the latest. */
 async function peers(port: number, from: string | ((i: number) => string), count: number, first: Uint8Array): Promise<net.Socket[]> {

@@ -3,9 +3,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { clientEnv, type Daemon, requireTool, run, startBundccServe, tempDir } from "../lib/harness.ts";
+import { type Daemon, requireTool, startBundccServe, tempDir } from "../lib/harness.ts";
 import { decodeReply, exchange, latin1 } from "../lib/raw.ts";
-import { leftovers, pumpFile, pumpRequest } from "./support.ts";
+import { honestJob as honestJobOn, leftovers, pumpFile, pumpRequest, writeHonestSource } from "./support.ts";
 
 let server: Daemon & { tmp: string };
 let work: string;
@@ -15,25 +15,14 @@ beforeAll(async () => {
   requireTool("distcc");
   server = await startBundccServe(["--jobs", "2"]);
   work = tempDir("bundcc-stall-");
-  // Enough code for a compile of a few hundred milliseconds: timer noise stays small beside it.
-  const fns = Array.from({ length: 100 }, (_, i) => `int f${i}(int *a, int n) { int s = 0; for (int i = 0; i < n; i++) s += a[i] * ${i} ^ (s >> 3); return s; }`);
-  writeFileSync(join(work, "honest.c"), `${fns.join("\n")}\n`);
+  writeHonestSource(work);
 });
 
 afterAll(async () => {
   await server?.stop();
 });
 
-/** The real distcc client compiles on the daemon only (no fallback); returns its wall time. */
-async function honestJob(): Promise<number> {
-  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}/4`, DISTCC_FALLBACK: "0" });
-  const t0 = performance.now();
-  const r = await run(["distcc", "gcc", "-O2", "-c", "honest.c", "-o", "honest.o"], { env, cwd: work, timeoutMs: 60_000 });
-  const ms = performance.now() - t0;
-  expect(r.stderr).toBe("");
-  expect(r.code).toBe(0);
-  return ms;
-}
+const honestJob = () => honestJobOn(server.port, work, 60_000);
 
 describe("one small request cannot stall the daemon", () => {
   test("a NAME of 2,047 components, sent back to back, leaves the honest job's time within 2x", async () => {

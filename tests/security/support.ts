@@ -1,10 +1,10 @@
 // Helpers shared by the attack, fuzz and exhaustion tests: request builders, daemon health checks.
 import { expect } from "bun:test";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { lzoCompress, TokenWriter, writePumpEntries, writeRequestHead, type PumpEntry } from "../../src/protocol/index.ts";
-import { onCleanup } from "../lib/harness.ts";
+import { clientEnv, onCleanup, run } from "../lib/harness.ts";
 import { decodeReply, exchange, latin1, plainRequest } from "../lib/raw.ts";
 
 export const HELLO = "int main(void) { return 0; }\n";
@@ -72,4 +72,21 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Writes honest.c into `dir`: enough code for a compile of a few hundred milliseconds, so timer noise stays small beside it. */
+export function writeHonestSource(dir: string): void {
+  const fns = Array.from({ length: 100 }, (_, i) => `int f${i}(int *a, int n) { int s = 0; for (int i = 0; i < n; i++) s += a[i] * ${i} ^ (s >> 3); return s; }`);
+  writeFileSync(join(dir, "honest.c"), `${fns.join("\n")}\n`);
+}
+
+/** The real distcc client compiles honest.c in `dir` on the daemon at `port` only (no fallback); returns its wall time. */
+export async function honestJob(port: number, dir: string, timeoutMs: number): Promise<number> {
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${port}/4`, DISTCC_FALLBACK: "0" });
+  const t0 = performance.now();
+  const r = await run(["distcc", "gcc", "-O2", "-c", "honest.c", "-o", "honest.o"], { env, cwd: dir, timeoutMs });
+  const ms = performance.now() - t0;
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  return ms;
 }
