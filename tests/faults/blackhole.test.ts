@@ -8,13 +8,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNDCC, clientEnv, IS_ROOT, onCleanup, requireBundcc, run, type Started, startProcess, tempDir } from "../lib/harness.ts";
-import { link, Netns, removeNamespaces } from "./netns.ts";
+import { Netns, removeNamespaces, star } from "./netns.ts";
 
 const FILES = 24;
 const PORT = 3632;
 const addr = (n: number) => `10.78.${n}.2`;
 let client: Netns;
-const servers: Netns[] = [];
+let servers: Netns[] = [];
 let project: string;
 let refs: Map<string, Buffer>;
 let slowCc: string;
@@ -24,14 +24,7 @@ const daemons: Started[] = [];
 beforeAll(async () => {
   if (!IS_ROOT) throw new Error("network namespaces need root (CI runs as root)");
   requireBundcc();
-  client = await Netns.create("bhC");
-  for (let n = 1; n <= 2; n++) {
-    const s = await Netns.create(`bhS${n}`);
-    await link(client, `eth${n}`, s, "eth0");
-    await client.addAddresses(`eth${n}`, [`10.78.${n}.1/24`]);
-    await s.addAddresses("eth0", [`${addr(n)}/24`]);
-    servers.push(s);
-  }
+  ({ client, servers } = await star("bh", "10.78", 2));
   project = tempDir("bundcc-bh-proj-");
   const objs: string[] = [];
   writeFileSync(join(project, "common.h"), "#include <string.h>\n#define SCALE 3\n");

@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNDCC, clientEnv, IS_ROOT, requireBundcc, requireTool, ROOT, run, type Started, startProcess, tempDir } from "../lib/harness.ts";
-import { link, Netns, removeNamespaces } from "./netns.ts";
+import { Netns, removeNamespaces, star } from "./netns.ts";
 
 const BUN = join(ROOT, "node_modules/.bin/bun");
 let client: Netns;
-const servers: Netns[] = [];
+let servers: Netns[] = [];
 const addr = (n: number) => `10.77.${n}.2`;
 let work: string;
 let ref: Buffer;
@@ -24,14 +24,7 @@ beforeAll(async () => {
   requireBundcc();
   requireTool("distcc");
   requireTool("gcc");
-  client = await Netns.create("fC");
-  for (let n = 1; n <= 3; n++) {
-    const s = await Netns.create(`fS${n}`);
-    await link(client, `eth${n}`, s, "eth0");
-    await client.addAddresses(`eth${n}`, [`10.77.${n}.1/24`]);
-    await s.addAddresses("eth0", [`${addr(n)}/24`]);
-    servers.push(s);
-  }
+  ({ client, servers } = await star("f", "10.77", 3));
   work = tempDir("bundcc-faults-work-");
   writeFileSync(join(work, "hello.c"), HELLO);
   const lines = ["int big_sum(void) {", "  int s = 0;"];

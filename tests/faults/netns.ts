@@ -67,3 +67,20 @@ export async function link(a: Netns, aDev: string, b: Netns, bDev: string): Prom
   await a.ip(["link", "set", aDev, "up"]);
   await b.ip(["link", "set", bDev, "up"]);
 }
+
+/**
+ * One client namespace linked to `count` server namespaces, each on its own /24 of `net` (e.g.
+ * "10.77"): the client is NET.N.1 on ethN, server N is NET.N.2 on eth0.
+ */
+export async function star(role: string, net: string, count: number): Promise<{ client: Netns; servers: Netns[] }> {
+  const client = await Netns.create(`${role}C`);
+  const servers: Netns[] = [];
+  for (let n = 1; n <= count; n++) {
+    const s = await Netns.create(`${role}S${n}`);
+    await link(client, `eth${n}`, s, "eth0");
+    await client.addAddresses(`eth${n}`, [`${net}.${n}.1/24`]);
+    await s.addAddresses("eth0", [`${net}.${n}.2/24`]);
+    servers.push(s);
+  }
+  return { client, servers };
+}
