@@ -3,6 +3,7 @@
 // holds, one job at a time; each compiler inherits the thread's restriction. The daemon's own
 // thread is never restricted.
 import { READ_RIGHTS, Ruleset } from "./landlock.ts";
+import { spawnCompiler } from "./spawn-compiler.ts";
 
 declare const self: Worker;
 
@@ -57,14 +58,7 @@ self.onmessage = (event: MessageEvent) => {
   }
   let proc;
   try {
-    proc = Bun.spawn(job.command, {
-      cwd: job.cwd,
-      env: job.env,
-      stdin: "ignore",
-      stdout: Bun.file(job.stdout),
-      stderr: Bun.file(job.stderr),
-      detached: true,
-    });
+    proc = spawnCompiler(job);
   } catch (err) {
     self.postMessage({ type: "failed", stage: "spawn", message: (err as Error).message } satisfies SandboxMessage);
     return;

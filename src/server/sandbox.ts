@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Logger } from "../common/log.ts";
 import { landlockAbi } from "./landlock.ts";
 import type { SandboxInit, SandboxJob, SandboxMessage } from "./sandbox-worker.ts";
+import { spawnCompiler } from "./spawn-compiler.ts";
 
 export type SandboxMode = "off" | "auto" | "required";
 export const SANDBOX_MODES: readonly SandboxMode[] = ["off", "auto", "required"];
@@ -57,15 +58,7 @@ export const unconfined: Spawner = {
   },
   close() {},
   async spawn(job) {
-    return Bun.spawn(job.command, {
-      cwd: job.cwd,
-      env: job.env,
-      stdin: "ignore",
-      // Files, not pipes: no event-loop work while the compiler runs, and no pipe to keep drained.
-      stdout: Bun.file(job.stdout),
-      stderr: Bun.file(job.stderr),
-      detached: true,
-    });
+    return spawnCompiler(job);
   },
 };
 
