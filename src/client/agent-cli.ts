@@ -14,7 +14,7 @@ import { environment, processAlive } from "../common/process.ts";
 import { selfCommand } from "../common/self.ts";
 import { STOP_SIGNALS } from "../common/signals.ts";
 import { startAgent } from "./agent.ts";
-import { agentHome } from "./agent-home.ts";
+import { agentHome, homeOfSocket } from "./agent-home.ts";
 import { exitWatch, idleSetting, privateDir, releaseAgent, runningAgent, takeAgentLock } from "./agent-life.ts";
 
 const USAGE = "usage: bundcc agent [--] COMMAND ARGS…   |   bundcc agent --socket PATH   |   bundcc agent --stop\n";
@@ -148,8 +148,7 @@ const WATCH_INTERVAL_MS = 2_000;
  * away, or until SIGTERM; it says nothing (nobody reads its output) and leaves nothing behind.
  */
 async function serveAutomatic(socket: string): Promise<number> {
-  const slash = socket.lastIndexOf("/");
-  const home = { dir: socket.slice(0, slash), socket, lock: `${socket.slice(0, -".sock".length)}.lock` };
+  const home = homeOfSocket(socket);
   if (!socket.endsWith(".sock") || !privateDir(home.dir)) return 1;
   if (await answers(socket)) return 0;
   // The compile that started us writes our pid into the lock right after the spawn: give it a moment.

@@ -21,9 +21,14 @@ const MAX_SOCKET_PATH = 100;
 export function agentHome(env: Record<string, string | undefined>): AgentHome | null {
   const base = env.DISTCC_DIR ? `${env.DISTCC_DIR}/agent` : env.XDG_RUNTIME_DIR ? `${env.XDG_RUNTIME_DIR}/bundcc` : env.HOME ? `${env.HOME}/.distcc/agent` : null;
   if (base === null || !base.startsWith("/")) return null;
-  const name = `agent-${VERSION}-${binaryIdentity()}`;
-  const home = { dir: base, socket: `${base}/${name}.sock`, lock: `${base}/${name}.lock` };
+  const home = homeOfSocket(`${base}/agent-${VERSION}-${binaryIdentity()}.sock`);
   return home.socket.length > MAX_SOCKET_PATH ? null : home;
+}
+
+/** The home an agent socket path belongs to: its directory, and the lock beside it. */
+export function homeOfSocket(socket: string): AgentHome {
+  const stem = socket.endsWith(".sock") ? socket.slice(0, -".sock".length) : socket;
+  return { dir: socket.slice(0, socket.lastIndexOf("/")), socket, lock: `${stem}.lock` };
 }
 
 /** A short hash of what this process runs: path, size and modification time of the binary (and script). */
