@@ -1,0 +1,48 @@
+// Plumbing for the monitor's tests: a host that takes compiles and never answers (so the clients'
+// jobs stay in flight as long as a test needs), and clients of both kinds started against it.
+import type { Socket } from "bun";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BUNDCC, onCleanup, requireTool, startProcess, type Started } from "./harness.ts";
+
+/** A TCP server on loopback that reads whatever it is sent and never replies; closed at the end of the file. */
+export function stuckHost(): { port: number; connections: () => number } {
+  const open = new Set<Socket<undefined>>();
+  const server = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open: (s) => void open.add(s),
+      data() {},
+      close: (s) => void open.delete(s),
+    },
+  });
+  onCleanup(() => {
+    for (const s of open) s.end();
+    server.stop(true);
+  });
+  return { port: server.port, connections: () => open.size };
+}
+
+/** Writes a small C source into `dir` and returns its path. */
+export function source(dir: string, name: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, `int ${name.replace(/\W/g, "_")}(void) { return 42; }\n`);
+  return path;
+}
+
+/** Starts one compile of `src` by the real distcc client or by bundcc (without its agent: the state file is the compile's own). */
+export function startCompile(kind: "distcc" | "bundcc", src: string, env: Record<string, string>): Started {
+  const exe = kind === "distcc" ? requireTool("distcc") : BUNDCC;
+  return startProcess([exe, "gcc", "-c", src, "-o", `${src}.o`], { env: { ...env, BUNDCC_AGENT: "0" }, cwd: src.slice(0, src.lastIndexOf("/")) });
+}
+
+/** Polls `check` every 100 ms until it returns true or `ms` pass; true if it did. */
+export async function until(check: () => boolean | Promise<boolean>, ms = 20_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await Bun.sleep(100);
+  }
+  return check();
+}
