@@ -7,6 +7,7 @@ import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, statSy
 import { selfCommand } from "../common/self.ts";
 import { processAlive } from "../common/process.ts";
 import { type AgentHome, binaryIdentity } from "./agent-home.ts";
+import { processState } from "./sys.ts";
 
 /** Default idle time after which an automatic agent exits (BUNDCC_AGENT_IDLE, seconds). */
 export const DEFAULT_IDLE_SECONDS = 600;
@@ -34,13 +35,7 @@ export function privateDir(dir: string): boolean {
 
 /** A process that exists and is not a zombie (a killed agent nobody reaped still has its pid). */
 function running(pid: number): boolean {
-  if (!processAlive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat[stat.lastIndexOf(")") + 2] !== "Z";
-  } catch {
-    return true;
-  }
+  return processAlive(pid) && processState(pid) !== "Z";
 }
 
 function lockHolder(lock: string): { pid: number; ageMs: number } | null {

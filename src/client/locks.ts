@@ -3,7 +3,7 @@
 // see its locks; flock(2) would not interoperate. A lock lives as long as its descriptor.
 import type { HostDef } from "./hosts.ts";
 import { lockName } from "./hosts.ts";
-import { closeFd, makeDir, makeDirs, mtimeMs, O_CREAT, O_WRONLY, openFile, removeFile, tryWriteLock, writeWholeFile } from "./sys.ts";
+import { closeFd, makeDir, makeDirs, mtimeMs, O_CREAT, O_WRONLY, openFile, processState, removeFile, tryWriteLock, writeLockHolder, writeWholeFile } from "./sys.ts";
 
 // POSIX locks never conflict within one process, so the slots this process holds are tracked here.
 const held = new Set<string>();
@@ -42,13 +42,29 @@ function prepareDir(dccDir: string, explicit: boolean): string {
   return dir;
 }
 
-/** Takes `cpu_<name>_<slot>` if nobody holds it. Errors (missing DISTCC_DIR…) propagate. */
+// How many stopped holders in a row one slot may have before it counts as taken after all.
+const MAX_STAND_INS = 3;
+
+/**
+ * Takes `cpu_<name>_<slot>` if nobody holds it. Errors (missing DISTCC_DIR…) propagate.
+ *
+ * A slot held by a stopped process (SIGSTOP, ^Z, a frozen agent) is free: that process compiles
+ * nothing until it resumes, and a build must not wait for it. Its users then share a stand-in lock,
+ * `cpu_<name>_<slot>~1`, so the slot still carries one job at a time among the live ones. The
+ * holder is looked up only when the lock is refused, so a free slot costs nothing more.
+ */
 export function tryLockSlot(dccDir: string, explicit: boolean, name: string, slot: number): SlotLock | null {
   const path = `${prepareDir(dccDir, explicit)}/cpu_${name}_${slot}`;
-  if (held.has(path)) return null;
-  const fd = openFile(path, O_WRONLY | O_CREAT, 0o666);
-  if (tryWriteLock(fd)) return new SlotLock(path, fd);
-  closeFd(fd);
+  for (let standIn = 0; standIn <= MAX_STAND_INS; standIn++) {
+    const at = standIn === 0 ? path : `${path}~${standIn}`;
+    if (held.has(at)) return null;
+    const fd = openFile(at, O_WRONLY | O_CREAT, 0o666);
+    if (tryWriteLock(fd)) return new SlotLock(at, fd);
+    const holder = writeLockHolder(fd);
+    closeFd(fd);
+    // "T" only: "t" is also a traced process between two steps of strace, which is running.
+    if (holder === null || processState(holder) !== "T") return null;
+  }
   return null;
 }
 

@@ -11,8 +11,10 @@ export const O_TRUNC = 0o1000;
 export const O_APPEND = 0o2000;
 export const O_CLOEXEC = 0o2000000;
 export const EEXIST = 17;
+const F_GETLK = 5;
 const F_SETLK = 6;
 const F_WRLCK = 1;
+const F_UNLCK = 2;
 const X_OK = 1;
 
 const symbols = {
@@ -233,6 +235,32 @@ flock[0] = F_WRLCK; // whole file: whence SEEK_SET, start 0, len 0
 /** fcntl(F_SETLK, F_WRLCK) on the whole file: true if we now hold it. */
 export function tryWriteLock(fd: number): boolean {
   return libc().fcntl(fd, F_SETLK, ptr(flock)) === 0;
+}
+
+/**
+ * fcntl(F_GETLK): the pid of a process whose lock keeps us from write-locking the whole file, or
+ * null if none does (or the holder's pid is not visible here: another pid namespace, an OFD lock).
+ */
+export function writeLockHolder(fd: number): number | null {
+  const q = new Uint8Array(32);
+  q[0] = F_WRLCK;
+  if (libc().fcntl(fd, F_GETLK, ptr(q)) !== 0) return null;
+  const dv = new DataView(q.buffer);
+  if (dv.getInt16(0, true) === F_UNLCK) return null;
+  const pid = dv.getInt32(24, true);
+  return pid > 0 ? pid : null;
+}
+
+/** The state letter of /proc/PID/stat ("R", "S", "T" stopped, "Z"…), or null if there is no such process. */
+export function processState(pid: number): string | null {
+  let stat: string;
+  try {
+    stat = new TextDecoder().decode(readWholeFile(`/proc/${pid}/stat`));
+  } catch {
+    return null;
+  }
+  // The command name in parentheses may hold anything, a ')' too: the state follows the last one.
+  return stat[stat.lastIndexOf(")") + 2] ?? null;
 }
 
 /** Modification time in ms, or null if the file does not exist. */

@@ -97,6 +97,29 @@ describe("a frozen or killed local helper holds a compile for seconds, and leave
     await agent.stop();
   }, 120_000);
 
+  test("client agent frozen mid-job holding a /1 host's only slot: its callers take the slot over and the build goes on", async () => {
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${slowServe.port}/1`, DISTCC_FALLBACK: "0" });
+    const agent = startAgent(env);
+    await waitForFile(agent.socket);
+    let frozen = false;
+    try {
+      await build({ ...env, BUNDCC_AGENT: agent.socket }, async () => {
+        // Frozen once a job is out on the (slow) server: the agent holds the slot lock.
+        for (let i = 0; i < 400 && leftovers(env.TMPDIR).length === 0; i++) await Bun.sleep(25);
+        expect(leftovers(env.TMPDIR).length).toBeGreaterThan(0);
+        await Bun.sleep(300);
+        process.kill(agent.proc.pid, "SIGSTOP");
+        frozen = true;
+      });
+    } finally {
+      if (frozen) process.kill(agent.proc.pid, "SIGCONT");
+    }
+    // Resumed, the agent drops the jobs whose callers left, with their temporary files.
+    for (let i = 0; i < 200 && leftovers(env.TMPDIR).length > 0; i++) await Bun.sleep(25);
+    expect(leftovers(env.TMPDIR)).toEqual([]);
+    await agent.stop();
+  }, 120_000);
+
   test("an agent stopped longer than DISTCC_IO_TIMEOUT mid-job and resumed blames no server: its timers count time on the wire", async () => {
     const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${slowServe.port}`, DISTCC_IO_TIMEOUT: "2", BUNDCC_AGENT_TIMEOUT: "60", DISTCC_VERBOSE: "1" });
     const agent = startAgent(env);

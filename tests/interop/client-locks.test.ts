@@ -3,7 +3,7 @@
 // bundcc's state files (§5.10).
 import { beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { clientEnv, requireTool, run } from "../lib/harness.ts";
+import { clientEnv, onCleanup, requireTool, run } from "../lib/harness.ts";
 import { bundcc, fakeServer, workTree } from "./client-support.ts";
 
 let work: string;
@@ -36,6 +36,35 @@ test("the same jobs with a /3 host do overlap (the measurement can see concurren
   server.stop();
   expect(server.maxConcurrent()).toBeGreaterThan(1);
 }, 60_000);
+
+for (const who of ["bundcc", "real distcc"] as const) {
+  test(`a ${who} client frozen (SIGSTOP) holding a /1 host's slot: others take it in turn, and it finishes when resumed`, async () => {
+    const server = fakeServer("reply", 500);
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}/1`, DISTCC_PAUSE_TIME_MSEC: "20", DISTCC_FALLBACK: "0" });
+    const frozen = Bun.spawn([who === "bundcc" ? bundcc() : requireTool("distcc"), "gcc", "-c", "hello.c", "-o", "frozen.o"], { cwd: work, env, stdout: "ignore", stderr: "pipe" });
+    onCleanup(() => {
+      try {
+        process.kill(frozen.pid, "SIGCONT");
+        frozen.kill("SIGKILL");
+      } catch {}
+    });
+    // Stopped once its whole request is out; then the server replies into its socket and hangs up.
+    for (let i = 0; i < 1000 && server.requests() === 0; i++) await Bun.sleep(10);
+    expect(server.requests()).toBe(1);
+    process.kill(frozen.pid, "SIGSTOP");
+    for (let i = 0; i < 1000 && server.open() > 0; i++) await Bun.sleep(10);
+    expect(server.open()).toBe(0);
+    const jobs = [];
+    for (let i = 0; i < 3; i++) jobs.push(run([bundcc(), "gcc", "-c", "hello.c", "-o", `live${i}.o`], { cwd: work, env, timeoutMs: 60_000 }));
+    for (const r of await Promise.all(jobs)) expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    // The live clients shared the frozen one's slot one at a time.
+    expect(server.accepted()).toBe(4);
+    expect(server.maxConcurrent()).toBe(1);
+    process.kill(frozen.pid, "SIGCONT");
+    expect(await frozen.exited).toBe(0);
+    server.stop();
+  }, 60_000);
+}
 
 test("distccmon-text shows a bundcc job (pid, phase, file, host, slot) from its state file", async () => {
   const mon = requireTool("distccmon-text");

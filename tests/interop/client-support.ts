@@ -50,6 +50,10 @@ export interface FakeServer {
   accepted(): number;
   /** Highest number of connections open at once. */
   maxConcurrent(): number;
+  /** Connections open now. */
+  open(): number;
+  /** Whole requests received so far. */
+  requests(): number;
   stop(): void;
 }
 
@@ -61,6 +65,7 @@ export function fakeServer(mode: "reply" | "close" | "stall", holdMs = 0, reply:
   let open = 0;
   let max = 0;
   let accepted = 0;
+  let requests = 0;
   type State = { buf: Uint8Array; done: boolean };
   const server = Bun.listen<State>({
     hostname: "127.0.0.1",
@@ -80,6 +85,7 @@ export function fakeServer(mode: "reply" | "close" | "stall", holdMs = 0, reply:
         st.buf = merged;
         if (st.done || !requestComplete(st.buf)) return;
         st.done = true;
+        requests++;
         if (mode === "stall") return;
         setTimeout(() => {
           if (mode === "reply") s.write(reply);
@@ -91,7 +97,7 @@ export function fakeServer(mode: "reply" | "close" | "stall", holdMs = 0, reply:
       },
     },
   });
-  return { port: server.port, accepted: () => accepted, maxConcurrent: () => max, stop: () => server.stop(true) };
+  return { port: server.port, accepted: () => accepted, maxConcurrent: () => max, open: () => open, requests: () => requests, stop: () => server.stop(true) };
 }
 
 /** True once `buf` holds DIST…DOTI and the whole DOTI body. */

@@ -56,6 +56,45 @@ test("slot order: slot 0 of every host before slot 1 of the first; busy slots sk
   }
 });
 
+/** Waits (bounded) until /proc says the process is stopped, or no longer is. */
+async function untilStopped(pid: number, stopped: boolean): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    if ((stat[stat.lastIndexOf(")") + 2] === "T") === stopped) return;
+    await Bun.sleep(10);
+  }
+  throw new Error(`process ${pid} did not ${stopped ? "stop" : "resume"}`);
+}
+
+test("a slot held by a stopped process is free, through a stand-in lock that live clients share", async () => {
+  const dcc = tempDir();
+  const py = requireTool("python3");
+  mkdirSync(join(dcc, "lock"));
+  const slot = join(dcc, "lock", "cpu_tcp_h_1_0");
+  const holder = Bun.spawn([py, "-c", "import fcntl,sys,time\nf=open(sys.argv[1],'a')\nfcntl.lockf(f, fcntl.LOCK_EX)\nprint('held',flush=True)\ntime.sleep(30)", slot], { stdout: "pipe" });
+  await holder.stdout.getReader().read();
+  try {
+    // A running holder keeps its slot.
+    expect(tryLockSlot(dcc, true, "tcp_h_1", 0)).toBeNull();
+    process.kill(holder.pid, "SIGSTOP");
+    await untilStopped(holder.pid, true);
+    const lock = tryLockSlot(dcc, true, "tcp_h_1", 0);
+    expect(lock?.path).toBe(`${slot}~1`);
+    // Another process sees the stand-in taken; this one does not take it twice.
+    expect(await lockedElsewhere(`${slot}~1`)).toBe(true);
+    expect(tryLockSlot(dcc, true, "tcp_h_1", 0)).toBeNull();
+    lock!.release();
+    expect(await lockedElsewhere(`${slot}~1`)).toBe(false);
+    // Resumed, the holder has its slot again.
+    process.kill(holder.pid, "SIGCONT");
+    await untilStopped(holder.pid, false);
+    expect(tryLockSlot(dcc, true, "tcp_h_1", 0)).toBeNull();
+  } finally {
+    holder.kill("SIGKILL");
+    await holder.exited;
+  }
+});
+
 test("backoff: one byte 'x', honoured for the period, cleared on success, off when period is 0", () => {
   const dcc = tempDir();
   const [h] = parseHosts("127.0.0.1:4000").hosts;
