@@ -8,6 +8,8 @@ export interface Connection {
   /** Printable peer address ("127.0.0.1", "::1", or "pipe"). */
   readonly peer: string;
   readonly input: ByteQueue;
+  /** Bytes of replies written so far, for statistics. */
+  readonly sent: number;
   /** The whole request head has arrived (the listener stops treating the peer as possibly idle). */
   headReceived?(): void;
   /** Writes every chunk; resolves when the last one was handed to the kernel. */
@@ -28,6 +30,7 @@ export interface SocketData {
 /** Adapter for a Bun TCP socket; the listener forwards the socket's callbacks to it. */
 export class SocketConnection implements Connection {
   readonly input: ByteQueue;
+  sent = 0;
   readonly gone: Promise<void>;
   private markGone!: () => void;
   private pending: Uint8Array[] = [];
@@ -155,7 +158,10 @@ export class SocketConnection implements Connection {
         this.failed?.(new Error("connection closed while sending"));
         return;
       }
-      if (n > 0) this.armSendTimer();
+      if (n > 0) {
+        this.sent += n;
+        this.armSendTimer();
+      }
       if (n < chunk.length) {
         this.pending[0] = chunk.subarray(n);
         return; // wait for drain
@@ -182,6 +188,7 @@ export class SocketConnection implements Connection {
 export class PipeConnection implements Connection {
   readonly peer = "pipe";
   readonly input: ByteQueue;
+  sent = 0;
   readonly gone: Promise<void>;
   private readonly writer = Bun.stdout.writer();
 
@@ -200,7 +207,10 @@ export class PipeConnection implements Connection {
   }
 
   async send(message: TokenWriter): Promise<void> {
-    for (const c of message.chunks) this.writer.write(c);
+    for (const c of message.chunks) {
+      this.writer.write(c);
+      this.sent += c.length;
+    }
     await this.writer.flush();
   }
 

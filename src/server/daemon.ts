@@ -1,7 +1,7 @@
-// The volunteer server process: listener, access control, job scheduling, stats page, signals.
+// The volunteer server process: listener, access control, job scheduling, signals (the stats port: stats-http.ts).
 import { accessSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import os from "node:os";
-import type { Socket, TCPSocketListener } from "bun";
+import type { Server, Socket, TCPSocketListener } from "bun";
 import { DistccError, Exit } from "../common/exit.ts";
 import { Logger, stderrSink, type LogSink } from "../common/log.ts";
 import { useFullJit } from "../common/jit.ts";
@@ -14,7 +14,8 @@ import { JOB_DIR_PREFIX, type JobContext, runJob } from "./job.ts";
 import type { ServeOptions } from "./options.ts";
 import { ReceiveBudget } from "./budget.ts";
 import { sandboxReads, type Spawner, startSandbox } from "./sandbox.ts";
-import { ServerStats } from "./stats.ts";
+import { type RefusalReason, ServerStats } from "./stats.ts";
+import { serveStats } from "./stats-http.ts";
 import { sweepDeadJobDirs } from "./sweep.ts";
 
 /** A reason the daemon cannot start, with distcc's exit code for it. */
@@ -116,7 +117,7 @@ async function serveUntilStopped(opts: ServeOptions, log: Logger, loggingToFile:
   }
 
   let listener: TCPSocketListener<SocketData>;
-  let statsListener: TCPSocketListener<undefined> | null = null;
+  let statsListener: Server<undefined> | null = null;
   const activeJobs = new Set<Promise<void>>();
   // The sandbox is set up as the dropped user, after binding: a job accepted before then waits for it.
   let sandboxReady!: (s: Spawner) => void;
@@ -124,7 +125,7 @@ async function serveUntilStopped(opts: ServeOptions, log: Logger, loggingToFile:
   listener = bindOrFail(opts.port, () => listen(opts, rules, ctx, activeJobs), opts);
   if (opts.stats) {
     try {
-      statsListener = bindOrFail(opts.statsPort, () => listenStats(opts, rules, stats, log), opts);
+      statsListener = bindOrFail(opts.statsPort, () => serveStats({ hostname: opts.listen ?? "::", port: opts.statsPort, rules }, stats, { slots: opts.jobs, waiting: () => ctx.compileSlots.waiting }, log), opts);
     } catch (err) {
       listener.stop(true);
       throw err;
@@ -259,16 +260,16 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJob
   const sendingHead = new Set<SocketConnection>();
   let open = 0;
   const budget = new ReceiveBudget(opts.maxReceiveBuffer);
-  const shed = (s: Socket<SocketData>, peer: string, why: string) => {
+  const shed = (s: Socket<SocketData>, peer: string, reason: RefusalReason, why: string) => {
     ctx.log.warning("busy", `${peer}: ${why}: dropped`);
-    ctx.stats.record("REJ_OVERLOAD");
+    ctx.stats.turnedAway(reason);
     s.terminate();
   };
   const forget = (s: Socket<SocketData>) => {
     const client = s.data.client;
     if (client === undefined) return;
     s.data.client = undefined;
-    open--;
+    ctx.stats.connectionsOpen = --open;
     const n = (perPeer.get(client) ?? 1) - 1;
     if (n > 0) perPeer.set(client, n);
     else perPeer.delete(client);
@@ -283,26 +284,27 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJob
         const peer = s.remoteAddress ?? "";
         if (!allowed(rules, peer)) {
           ctx.log.warning("acl", `connection from client '${peer}' denied by access list`);
+          ctx.stats.turnedAway("access_list");
           s.terminate();
           return;
         }
         const client = clientKey(peer);
         const mine = perPeer.get(client.key) ?? 0;
-        if (mine >= opts.maxPerClient) return shed(s, peer, `${mine} connections open from ${client.what} (--max-per-client ${opts.maxPerClient})`);
+        if (mine >= opts.maxPerClient) return shed(s, peer, "per_client_limit", `${mine} connections open from ${client.what} (--max-per-client ${opts.maxPerClient})`);
         if (open >= opts.maxConnections) {
           // Full: the connection that has been sending its request head the longest makes room (an
           // honest client sends its head at once, so a flood of idle peers only evicts its own).
           const oldest = sendingHead.values().next().value;
-          if (!oldest) return shed(s, peer, `${open} connections open (--max-connections ${opts.maxConnections}), none of them still sending a request head`);
+          if (!oldest) return shed(s, peer, "connection_limit", `${open} connections open (--max-connections ${opts.maxConnections}), none of them still sending a request head`);
           sendingHead.delete(oldest);
           oldest.onHeadReceived = null;
           ctx.log.warning("busy", `${oldest.peer}: closed to make room for ${peer}: ${open} connections open (--max-connections ${opts.maxConnections}) and it had been sending its request head the longest`);
-          ctx.stats.record("REJ_OVERLOAD");
+          ctx.stats.turnedAway("evicted_idle");
           oldest.terminate();
           // Its close callback has not run yet: count it out now so the new one fits.
           forget(oldest.socket);
         }
-        open++;
+        ctx.stats.connectionsOpen = ++open;
         perPeer.set(client.key, mine + 1);
         ctx.stats.record("TCP_ACCEPT");
         s.setNoDelay(true);
@@ -332,25 +334,6 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJob
       error(s, err) {
         s.data.conn?.onClose(err);
       },
-    },
-  });
-}
-
-function listenStats(opts: ServeOptions, rules: AclRule[], stats: ServerStats, log: Logger): TCPSocketListener<undefined> {
-  return Bun.listen({
-    hostname: opts.listen ?? "::",
-    port: opts.statsPort,
-    socket: {
-      open(s) {
-        if (!allowed(rules, s.remoteAddress)) {
-          log.warning("acl", `stats connection from '${s.remoteAddress}' denied by access list`);
-          s.terminate();
-          return;
-        }
-        s.write(stats.body());
-        s.end();
-      },
-      data() {},
     },
   });
 }

@@ -28,7 +28,7 @@ import { scrubDebugPaths } from "./elf.ts";
 import { PumpTree, rewriteDotd, rewritePumpCommand } from "./pump.ts";
 import { compilerSystemDirs } from "./sysdirs.ts";
 import { type Spawner, unconfined } from "./sandbox.ts";
-import type { JobOutcome, ServerStats } from "./stats.ts";
+import type { JobEnd, RefusalReason, ServerStats } from "./stats.ts";
 
 export interface JobSettings {
   tmpDir: string;
@@ -69,7 +69,11 @@ const encoder = new TextEncoder();
 class Refusal extends DistccError {}
 
 interface Summary {
-  outcome: JobOutcome;
+  outcome: JobEnd;
+  /** Why a REJ_BAD_REQ job was refused. */
+  refusal?: RefusalReason;
+  /** The request's protocol version, once its head is read. */
+  protocol: number;
   status: number;
   compiler: string;
   input: string;
@@ -77,7 +81,7 @@ interface Summary {
 
 export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
   const started = performance.now();
-  const summary: Summary = { outcome: "OTHER", status: 0, compiler: "", input: "" };
+  const summary: Summary = { outcome: "OTHER", protocol: 0, status: 0, compiler: "", input: "" };
   let jobDir: string | null = null;
   let retire: (() => string) | null = null;
   let probe = false;
@@ -103,7 +107,8 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
     }
     // Counted as soon as the client has its answer; the removal below runs off the event loop.
     if (!probe) {
-      ctx.stats.record(summary.outcome);
+      ctx.stats.jobEnded(summary.outcome, summary.protocol, conn.input.received, conn.sent);
+      if (summary.outcome === "REJ_BAD_REQ") ctx.stats.refused(summary.refusal ?? "bad_request");
       logSummary(ctx.log, conn.peer, summary, performance.now() - started);
     }
     const gone = jobDir ? (retire as (() => string) | null)?.() ?? jobDir : null;
@@ -145,6 +150,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   const headMs = Math.min(settings.headTimeoutMs || Infinity, settings.receiveTimeoutMs || Infinity);
   conn.input.setDeadline(Number.isFinite(headMs) ? headMs : null, "the request head");
   const head = await readRequestHead(reader, settings.limits);
+  summary.protocol = head.version;
   conn.headReceived?.();
   if (head.heartbeat) conn.heartbeat?.();
   conn.input.setDeadline(receiveBy ? Math.max(1, Math.round(receiveBy - performance.now())) : null, "the request");
@@ -152,6 +158,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   const shape = analyseCompile(argv);
   if (typeof shape === "string") {
     summary.outcome = "REJ_BAD_REQ";
+    summary.refusal = "not_a_compile";
     log.error("job", `${conn.peer}: request refused: ${shape}: ${argv.join(" ")}`);
     return;
   }
@@ -199,15 +206,18 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   // The daemon may still be setting the sandbox up (and with it the test-only switch): wait for it.
   await ctx.spawner;
   let refused = !check.ok ? check.reason! : settings.skipArgumentCheck ? null : refusedArgument(argv, { preprocessed: head.version < 3 });
+  let reason: RefusalReason = !check.ok ? "compiler_not_allowed" : "argument";
   if (!refused && pump?.tree.systemLinks.length) {
     try {
       pump.tree.checkSystemLinks(await compilerSystemDirs(check.command!, settings.compilerPath), argv[0]);
     } catch (err) {
       refused = (err as Error).message;
+      reason = "system_link";
     }
   }
   if (refused) {
     summary.outcome = "REJ_BAD_REQ";
+    summary.refusal = reason;
     summary.status = waitStatus(Exit.COMPILER_MISSING, null);
     log.error("job", `${conn.peer}: ${refused}`);
     await answer(conn, failureReply(head.version, summary.status, encoder.encode(log.format("error", "job", `${refused}; refused by the server`))));
@@ -266,7 +276,7 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
     throw new DistccError(Exit.IO_ERROR, "client disconnected while waiting for a compile slot");
   }
   const t0 = performance.now();
-  stats.compileStarted();
+  const running = stats.compileStarted(conn.peer, baseName(summary.input));
   try {
     let proc;
     try {
@@ -315,7 +325,7 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
     };
   } finally {
     compileSlots.release();
-    stats.compileFinished(baseName(summary.input), baseName(command[0]), Math.round(performance.now() - t0));
+    stats.compileFinished(running, baseName(summary.input), baseName(command[0]), Math.round(performance.now() - t0));
   }
 }
 

@@ -1,7 +1,31 @@
-// Job counters and the `--stats` HTTP page, in distccd's exact body format (spec §6.5).
+// What the server counts about its jobs, and distccd's `--stats` page body (spec §6.5) built from it.
+// Counting is a few increments per job; everything else is computed when a page is asked for.
 import { readFileSync, statfsSync } from "node:fs";
 
 export type JobOutcome = "TCP_ACCEPT" | "REJ_BAD_REQ" | "REJ_OVERLOAD" | "COMPILE_OK" | "COMPILE_ERROR" | "COMPILE_TIMEOUT" | "CLI_DISCONN" | "OTHER";
+
+/**
+ * The outcomes a job (a connection that sent a request) ends with. TCP_ACCEPT counts connections,
+ * REJ_OVERLOAD connections turned away before they sent anything.
+ */
+export const JOB_OUTCOMES = ["COMPILE_OK", "COMPILE_ERROR", "COMPILE_TIMEOUT", "CLI_DISCONN", "REJ_BAD_REQ", "OTHER"] as const satisfies readonly JobOutcome[];
+export type JobEnd = (typeof JOB_OUTCOMES)[number];
+
+/**
+ * Why the server turned a peer away. Connection-level ones (the access list, the connection limits)
+ * happen before a request is read; the others end a job as REJ_BAD_REQ.
+ */
+export type RefusalReason = "access_list" | "per_client_limit" | "connection_limit" | "evicted_idle" | "bad_request" | "not_a_compile" | "compiler_not_allowed" | "argument" | "system_link";
+
+/** Upper bounds (seconds) of the compile-time histogram's buckets. */
+export const COMPILE_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] as const;
+
+/** A compile holding a slot now. */
+export interface RunningCompile {
+  client: string;
+  file: string;
+  startedMs: number;
+}
 
 const BUCKET_MS = 3000;
 
@@ -14,6 +38,18 @@ export class ServerStats {
   longestMs = 0;
   maxKids = 0;
   running = 0;
+  /** Connections open now, whatever they are doing (kept by the listener). */
+  connectionsOpen = 0;
+  readonly startedMs = Date.now();
+  /** Jobs by outcome and protocol version (index 0: ended before a protocol was known). */
+  readonly jobs: Record<JobEnd, [number, number, number, number]> = Object.fromEntries(JOB_OUTCOMES.map((o) => [o, [0, 0, 0, 0]])) as never;
+  readonly refusals = new Map<RefusalReason, number>();
+  /** Per bucket of COMPILE_SECONDS_BUCKETS, plus one for longer compiles; not cumulative. */
+  readonly compileSeconds = new Array<number>(COMPILE_SECONDS_BUCKETS.length + 1).fill(0);
+  compileSecondsSum = 0;
+  bytesReceived = 0;
+  bytesSent = 0;
+  readonly compiling = new Set<RunningCompile>();
   private finished: number[] = []; // end times of recent compiles, for the 1/5/15-minute figures
   private kidSamples: Array<{ t: number; n: number }> = [];
 
@@ -23,15 +59,42 @@ export class ServerStats {
     this.counts[outcome]++;
   }
 
-  compileStarted(): void {
+  /** A connection turned away before it sent a request (distccd counts the overload ones as REJ_OVERLOAD). */
+  turnedAway(reason: RefusalReason): void {
+    if (reason !== "access_list") this.counts.REJ_OVERLOAD++;
+    this.refused(reason);
+  }
+
+  refused(reason: RefusalReason): void {
+    this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
+  }
+
+  /** A job (a connection that sent something) has ended. */
+  jobEnded(outcome: JobEnd, protocol: number, received: number, sent: number): void {
+    this.counts[outcome]++;
+    this.jobs[outcome][protocol >= 1 && protocol <= 3 ? protocol : 0]++;
+    this.bytesReceived += received;
+    this.bytesSent += sent;
+  }
+
+  compileStarted(client: string, file: string): RunningCompile {
     this.running++;
     this.maxKids = Math.max(this.maxKids, this.running);
     this.sampleKids();
+    const job = { client, file, startedMs: Date.now() };
+    this.compiling.add(job);
+    return job;
   }
 
-  compileFinished(input: string, compiler: string, ms: number): void {
+  compileFinished(job: RunningCompile, input: string, compiler: string, ms: number): void {
     this.running--;
+    this.compiling.delete(job);
     this.sampleKids();
+    const seconds = ms / 1000;
+    let bucket = 0;
+    while (bucket < COMPILE_SECONDS_BUCKETS.length && seconds > COMPILE_SECONDS_BUCKETS[bucket]) bucket++;
+    this.compileSeconds[bucket]++;
+    this.compileSecondsSum += seconds;
     const now = Date.now();
     this.finished.push(now);
     this.prune(now);
@@ -66,15 +129,11 @@ export class ServerStats {
     return Math.round(samples.reduce((a, s) => a + s.n, 0) / samples.length);
   }
 
-  /** The page served on the stats port. */
-  body(argv0 = "/bundcc"): string {
+  /** distccd's page (the body; the HTTP head is the server's business). */
+  page(argv0 = "/bundcc"): string {
     const now = Date.now();
     const load = readLoad();
     const lines = [
-      "HTTP/1.0 200 OK",
-      "Content-Type: text/plain",
-      "Connection: close",
-      "",
       `argv ${argv0}`,
       "<distccstats>",
       `dcc_tcp_accept ${this.counts.TCP_ACCEPT}`,

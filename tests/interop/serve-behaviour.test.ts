@@ -48,13 +48,18 @@ describe("probing and statistics", () => {
   });
 
   test("the stats page has distccd's format and its counters move", async () => {
-    const page = async () => latin1((await exchange(statsPort, new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"))).bytes);
+    const page = async () => {
+      const res = await fetch(`http://127.0.0.1:${statsPort}/`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("text/plain");
+      return res.text();
+    };
     const before = parseStats(await page());
     expect(Object.keys(before)).toContain("dcc_compile_ok");
     await goodJobStillWorks(server.port);
     await exchange(server.port, plainRequest(1, ["gcc", "-c", "bad.c", "-o", "bad.o"], "int x = ;\n"));
     const text = await page();
-    expect(text.startsWith("HTTP/1.0 200 OK\nContent-Type: text/plain\nConnection: close\n\nargv /")).toBe(true);
+    expect(text.startsWith("argv /")).toBe(true);
     expect(text).toContain("<distccstats>\ndcc_tcp_accept ");
     expect(text.trimEnd().endsWith("</distccstats>")).toBe(true);
     const after = parseStats(text);
