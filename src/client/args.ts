@@ -33,7 +33,7 @@ export function withImplicitCompiler(args: readonly string[]): string[] {
 
 // Options whose presence alone sends the job to the local compiler.
 const LOCAL_EXACT = new Set(["-E", "-flto", "-march=native", "-mtune=native", "-fprofile-arcs", "-ftest-coverage", "--coverage", "-fprofile-correction", "-frepo"]);
-const LOCAL_PREFIX = ["-fprofile-generate", "-fprofile-use", "-fauto-profile", "-specs=", "-dr"];
+const LOCAL_PREFIX = ["-gsplit-dwarf", "-fprofile-generate", "-fprofile-use", "-fauto-profile", "-specs=", "-dr"];
 const M_ALLOWED = new Set(["-MD", "-MMD", "-MG", "-MP"]);
 const M_WITH_ARG = ["-MF", "-MT", "-MQ"];
 const X_LANGS = ["c", "c++", "objective-c", "objective-c++", "go"];

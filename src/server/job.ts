@@ -25,8 +25,8 @@ import { preprocessedExtension } from "../common/sources.ts";
 import { analyseCompile, withoutDependencyOptions } from "./args.ts";
 import type { Connection } from "./connection.ts";
 import { scrubDebugPaths } from "./elf.ts";
-import { PumpTree, rewriteDotd, rewritePumpCommand } from "./pump.ts";
-import { compilerSystemDirs } from "./sysdirs.ts";
+import { type DepsStyle, PumpTree, rewriteDotd, rewritePumpCommand, withoutRoot, withPrefixMaps } from "./pump.ts";
+import { compilerPathTraits, compilerSystemDirs } from "./sysdirs.ts";
 import { type Spawner, unconfined } from "./sandbox.ts";
 import type { JobEnd, RefusalReason, ServerStats } from "./stats.ts";
 
@@ -229,9 +229,15 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   let command: string[];
   let cwd = jobDir;
   let depsTarget = "";
+  let depsStyle: DepsStyle | undefined;
+  let mapped = false;
   if (pump) {
     const rewritten = rewritePumpCommand([check.command!, ...argv.slice(1)], pump.root, outputPath, pump.depsPath);
-    command = rewritten.command;
+    // A compiler that can be told to record client paths is; any other keeps the rewriting after the fact.
+    const traits = await compilerPathTraits(check.command!, settings.compilerPath);
+    mapped = traits.prefixMaps;
+    command = mapped ? withPrefixMaps(rewritten.command, pump.root) : rewritten.command;
+    if (mapped) depsStyle = traits.clang ? "clang" : "gcc";
     depsTarget = rewritten.depsTarget;
     cwd = pump.cwd;
   } else {
@@ -249,12 +255,21 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   }
 
   const reply = await compile(conn, ctx, head.version, command, cwd, jobDir, summary);
+  if (pump) {
+    reply.stderr = withoutRoot(reply.stderr, pump.root);
+    reply.stdout = withoutRoot(reply.stdout, pump.root);
+  }
   if (reply.status === 0 && existsSync(outputPath)) {
-    reply.object = readFileSync(outputPath);
+    const object = readFileSync(outputPath);
+    reply.object = object;
     if (pump) {
-      scrubDebugPaths(reply.object, pump.root);
+      // Checked, not assumed: whatever the compiler still recorded of the root is at least hidden.
+      if (!mapped || object.includes(pump.root, 0, "latin1")) {
+        const scrubbed = scrubDebugPaths(reply.object, pump.root);
+        if (mapped) log.warning("job", `${summary.input}: ${check.command} recorded the job's root despite the prefix map; ${scrubbed} paths padded instead`);
+      }
       const deps = existsSync(pump.depsPath) ? readFileSync(pump.depsPath, "latin1") : "";
-      reply.dotd = stringToBytes(rewriteDotd(deps, outputPath, depsTarget, pump.root));
+      reply.dotd = stringToBytes(rewriteDotd(deps, outputPath, depsTarget, pump.root, depsStyle));
     }
   }
   await answer(conn, reply);

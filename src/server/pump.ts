@@ -259,8 +259,113 @@ export function rewritePumpCommand(argv: readonly string[], root: string, output
   return { command: out, depsTarget: depsTarget ?? clientOutput };
 }
 
-/** The compiler's .d in client terms: the temp object renamed to the target, the root removed. */
-export function rewriteDotd(text: string, tempObject: string, target: string, root: string): string {
-  const replaced = text.replace(tempObject, () => target);
-  return replaced.split(root).join("");
+/** Spellings of the prefix-map options gcc and clang share (and clang's coverage one). */
+const PREFIX_MAP = /^(-f(?:file|debug|macro|profile|coverage)-prefix-map=)(\/[^=]*)=(.*)$/s;
+
+/**
+ * Makes the compiler record client paths itself (README "Pump mode leaves no trace"): a file prefix
+ * map from the job's root to nothing goes first, so it is the last resort of gcc (the last match-
+ * ing option wins) and of clang 14 (the longest old prefix wins). A user's own map of an absolute
+ * directory is given twice, as written (for the server's system directories, which are not under
+ * the root) and re-rooted after it (for the client's files), so it applies exactly as it would on
+ * the client. gcc and clang leave these options out of DW_AT_producer.
+ */
+export function withPrefixMaps(command: readonly string[], root: string): string[] {
+  const out = [command[0], `-ffile-prefix-map=${root}=`];
+  for (const a of command.slice(1)) {
+    out.push(a);
+    const m = PREFIX_MAP.exec(a);
+    if (m) out.push(`${m[1]}${root}${m[2]}=${m[3]}`);
+  }
+  return out;
+}
+
+/** `bytes` with every occurrence of `root` taken out: a diagnostic names the client's own paths. */
+export function withoutRoot(bytes: Uint8Array, root: string): Uint8Array {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = buf.indexOf(root, 0, "latin1");
+  if (at < 0) return bytes;
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (; at >= 0; at = buf.indexOf(root, from, "latin1")) {
+    parts.push(buf.subarray(from, at));
+    from = at + root.length;
+  }
+  parts.push(buf.subarray(from));
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** How a compiler lays a .d file out, so one edited here reads as the compiler would have written it. */
+export type DepsStyle = "gcc" | "clang";
+
+/**
+ * The compiler's .d in client terms: the temp object renamed to the target and the root removed;
+ * with `style` known, the first rule is wrapped again as that compiler wraps it, since its line
+ * breaks depend on the lengths of the names (gcc breaks past column 72, clang past 75).
+ */
+export function rewriteDotd(text: string, tempObject: string, target: string, root: string, style?: DepsStyle): string {
+  const replaced = text.replace(tempObject, () => target).split(root).join("");
+  if (!style) return replaced;
+  // The first rule runs to the first newline that no backslash escapes.
+  const end = replaced.search(/(?<!\\)\n/);
+  if (end < 0) return replaced;
+  const words = replaced.slice(0, end).replace(/\\\n/g, " ").match(/(?:\\.|[^\s\\])+/g) ?? [];
+  const colon = words.findIndex((w) => w.endsWith(":") && !w.endsWith("\\:"));
+  if (colon < 0) return replaced;
+  const targets = [...words.slice(0, colon), words[colon].slice(0, -1)].filter((w) => w !== "");
+  const deps = words.slice(colon + 1);
+  return (style === "gcc" ? gccRule(targets, deps) : clangRule(targets, deps)) + replaced.slice(end);
+}
+
+function gccRule(targets: string[], deps: string[]): string {
+  let out = "";
+  let col = 0;
+  const put = (name: string) => {
+    if (col) {
+      if (col + name.length > 72) {
+        out += " \\\n";
+        col = 0;
+      }
+      col++;
+      out += " ";
+    }
+    col += name.length;
+    out += name;
+  };
+  for (const t of targets) put(t);
+  out += ":";
+  col++;
+  for (const d of deps) put(d);
+  return out;
+}
+
+function clangRule(targets: string[], deps: string[]): string {
+  // clang measures a name before escaping it.
+  const width = (name: string) => name.replace(/\\(.)/g, "$1").replace(/\$\$/g, "$").length;
+  let out = "";
+  let col = 0;
+  for (const t of targets) {
+    const n = width(t);
+    if (col === 0) col = n;
+    else if (col + n + 2 > 75) {
+      col = n + 2;
+      out += " \\\n  ";
+    } else {
+      col += n + 1;
+      out += " ";
+    }
+    out += t;
+  }
+  out += ":";
+  col++;
+  for (const d of deps) {
+    const n = width(d);
+    if (col + n + 1 + 2 > 75) {
+      out += " \\\n ";
+      col = 2;
+    }
+    out += ` ${d}`;
+    col += n + 1;
+  }
+  return out;
 }

@@ -1,5 +1,6 @@
-// The include directories a server compiler searches by default: the only places a pump request's
-// system-directory links may lead out of the job's root.
+// What the server learns about a compiler by asking it, once per compiler: the include directories it
+// searches by default (the only places a pump request's system-directory links may lead out of the
+// job's root), and whether it can be told to record client paths itself (prefix maps).
 import { realpathSync, statSync } from "node:fs";
 import { normalize } from "node:path";
 
@@ -7,26 +8,65 @@ const LANGUAGES = ["c", "c++", "objective-c", "objective-c++"];
 /** A compiler that does not answer `-v` in this time has no system directories as far as links go. */
 const QUERY_TIMEOUT_MS = 10_000;
 
-const cache = new Map<string, Promise<ReadonlySet<string>>>();
+const cache = new Map<string, Promise<unknown>>();
 
-/**
- * The default `#include <…>` directories of `compiler` (an absolute path) for every C-family
- * language, as the compiler prints them and resolved, asked once per compiler for the daemon's life.
- */
-export function compilerSystemDirs(compiler: string, path: string): Promise<ReadonlySet<string>> {
-  // An upgraded compiler (new mtime) searches new directories.
-  let key = compiler;
+/** Asks `compiler` once for the daemon's life; an upgraded compiler (new mtime) is asked again. */
+function once<T>(what: string, compiler: string, ask: () => Promise<T>): Promise<T> {
+  let key = `${what}\0${compiler}`;
   try {
     key += `\0${statSync(compiler).mtimeMs}`;
   } catch {
     // gone: the compile will fail on its own
   }
-  let dirs = cache.get(key);
-  if (!dirs) {
-    dirs = query(compiler, path);
-    cache.set(key, dirs);
+  let answer = cache.get(key) as Promise<T> | undefined;
+  if (!answer) {
+    answer = ask();
+    cache.set(key, answer);
   }
-  return dirs;
+  return answer;
+}
+
+/**
+ * The default `#include <…>` directories of `compiler` (an absolute path) for every C-family
+ * language, as the compiler prints them and resolved.
+ */
+export function compilerSystemDirs(compiler: string, path: string): Promise<ReadonlySet<string>> {
+  return once("dirs", compiler, () => query(compiler, path));
+}
+
+export interface PathTraits {
+  /** Takes -ffile-prefix-map (gcc 8+, clang 10+). */
+  prefixMaps: boolean;
+  /** Defines __clang__: writes .d files as clang does. */
+  clang: boolean;
+}
+
+/** Whether `compiler` takes a file prefix map, and whose .d layout it writes. */
+export function compilerPathTraits(compiler: string, path: string): Promise<PathTraits> {
+  return once("traits", compiler, async () => {
+    const { ok, out } = await ask([compiler, "-ffile-prefix-map=/bundcc-probe=/", "-xc", "-dM", "-E", "/dev/null"], path, "stdout");
+    return { prefixMaps: ok, clang: ok && out.includes("#define __clang__ ") };
+  });
+}
+
+/** Runs a query command (bounded in time); its exit status and the chosen stream's text. */
+async function ask(command: string[], path: string, stream: "stdout" | "stderr"): Promise<{ ok: boolean; out: string }> {
+  let proc;
+  try {
+    proc = Bun.spawn(command, {
+      stdin: "ignore",
+      stdout: stream === "stdout" ? "pipe" : "ignore",
+      stderr: stream === "stderr" ? "pipe" : "ignore",
+      env: { PATH: path, LC_ALL: "C" },
+    });
+  } catch {
+    return { ok: false, out: "" };
+  }
+  const timer = setTimeout(() => proc.kill("SIGKILL"), QUERY_TIMEOUT_MS);
+  const out = await new Response(proc[stream] as ReadableStream).text();
+  await proc.exited;
+  clearTimeout(timer);
+  return { ok: proc.exitCode === 0, out };
 }
 
 async function query(compiler: string, path: string): Promise<ReadonlySet<string>> {
@@ -47,22 +87,7 @@ async function query(compiler: string, path: string): Promise<ReadonlySet<string
 }
 
 async function searchList(compiler: string, lang: string, path: string): Promise<string[]> {
-  let proc;
-  try {
-    proc = Bun.spawn([compiler, `-x${lang}`, "-E", "-v", "/dev/null", "-o", "/dev/null"], {
-      stdin: "ignore",
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { PATH: path, LC_ALL: "C" },
-    });
-  } catch {
-    return [];
-  }
-  const timer = setTimeout(() => proc.kill("SIGKILL"), QUERY_TIMEOUT_MS);
-  const text = await new Response(proc.stderr).text();
-  await proc.exited;
-  clearTimeout(timer);
-  return parseSearchList(text);
+  return parseSearchList((await ask([compiler, `-x${lang}`, "-E", "-v", "/dev/null", "-o", "/dev/null"], path, "stderr")).out);
 }
 
 /** The lines between gcc's and clang's "#include <...> search starts here:" and "End of search list." */
