@@ -107,7 +107,7 @@ export class IncludeAnalyzer {
   private cmdlineDefs = new Map<string, MacroDefinition>();
   private nextDefId = 1;
   readonly counters = { requests: 0, declines: 0, scans: 0, computedHits: 0, computedMisses: 0, appeared: 0 };
-  /** The last file noticed appearing where a look-up had failed (for logs and tests). */
+  /** The last file noticed appearing where a look-up had failed, or symlink pointed elsewhere (for logs and tests). */
   lastAppeared: string | null = null;
 
   constructor(options: AnalyzerOptions = {}) {
@@ -121,8 +121,9 @@ export class IncludeAnalyzer {
 
   analyze(cwd: string, argv: readonly string[]): Analysis {
     this.counters.requests++;
-    // Before any cached answer is used: a header generated since may now shadow or fill a miss.
-    const appeared = this.paths.appeared();
+    // Before any cached answer is used: a header generated since may now shadow or fill a miss,
+    // and a symlink pointed elsewhere leads to another file.
+    const appeared = this.paths.changed();
     if (appeared !== null) {
       this.counters.appeared++;
       this.lastAppeared = appeared;
@@ -236,7 +237,7 @@ export class IncludeAnalyzer {
   }
 
   /**
-   * Drops what depends on where names resolve (a file appeared); file scans and computed-include
+   * Drops what depends on where names resolve (a file appeared, a symlink changed); file scans and computed-include
    * values depend only on file contents and stay.
    */
   forgetPaths(): void {

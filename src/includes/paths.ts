@@ -39,11 +39,13 @@ export class PathResolver {
   private linkCache = new Map<string, Walk | null>();
   private walkCache = new Map<string, Walk | null>();
   /**
-   * Every answer here that depends on a name being absent: per (canonical) directory, the names
-   * looked up in it and not found, and the directory's stamp when that was learnt. A header the
-   * build generates later appears as a new entry, which changes its directory's stamp.
+   * Every answer here that a new or replaced directory entry could change: per (canonical)
+   * directory, the names looked up in it and not found, the symlinks read in it with the target
+   * each had, and the directory's stamp when that was learnt. A header the build generates later,
+   * or a symlink it points elsewhere, is a new entry, which changes its directory's stamp. (A
+   * regular file rewritten in place is the mirror's to notice: it compares sizes and mtimes.)
    */
-  private missing = new Map<string, { stamp: DirStamp | undefined; names: string[] }>();
+  private watched = new Map<string, { stamp: DirStamp | undefined; names: Array<{ name: string; target: string | null }> }>();
   /** Counters for the benchmark and cache tests. */
   readonly counts = { lstat: 0, readlink: 0, walks: 0, walkHits: 0, dirChecks: 0, rechecks: 0 };
 
@@ -55,37 +57,48 @@ export class PathResolver {
       this.counts.lstat++;
       k = this.fs.lstat(path);
       this.lstatCache.set(path, k);
-      if (k === "none") this.noteMissing(path);
+      if (k === "none") this.watch(path, null);
     }
     return k;
   }
 
-  private noteMissing(path: string): void {
+  /** `target` null: the name was missing; otherwise it was a symlink to `target` ("" when unreadable). */
+  private watch(path: string, target: string | null): void {
     const dir = dirname(path);
     const name = path.slice(dir === "/" ? 1 : dir.length + 1);
-    const rec = this.missing.get(dir);
+    const rec = this.watched.get(dir);
     // The stamp is taken after the look-up: a change in between leaves it unsettled or different,
     // so it is looked at again. Adding to an older stamp is only more cautious.
-    if (rec) rec.names.push(name);
-    else this.missing.set(dir, { stamp: this.fs.dirStamp(dir), names: [name] });
+    if (rec) rec.names.push({ name, target });
+    else this.watched.set(dir, { stamp: this.fs.dirStamp(dir), names: [{ name, target }] });
+  }
+
+  private readTarget(path: string): string {
+    try {
+      return this.fs.readlink(path);
+    } catch {
+      return "";
+    }
   }
 
   /**
-   * A path found missing before that exists now (the caller forgets what it learnt), or null. Costs
-   * one stat per directory with misses, plus a look-up per missing name in directories that changed
-   * or changed too recently to tell.
+   * A path found missing before that exists now, or a symlink that now points elsewhere or is gone
+   * (the caller forgets what it learnt), or null. Costs one stat per directory with misses or
+   * symlinks, plus a look-up per watched name in directories that changed or changed too recently
+   * to tell.
    */
-  appeared(): string | null {
-    for (const [dir, rec] of this.missing) {
+  changed(): string | null {
+    for (const [dir, rec] of this.watched) {
       this.counts.dirChecks++;
       const now = this.fs.dirStamp(dir);
       if (now && rec.stamp?.settled && now.id === rec.stamp.id) continue;
-      for (const name of rec.names) {
+      for (const { name, target } of rec.names) {
         this.counts.rechecks++;
         const path = dir === "/" ? `/${name}` : `${dir}/${name}`;
-        if (this.fs.lstat(path) !== "none") return path;
+        const kind = this.fs.lstat(path);
+        if (target === null ? kind !== "none" : kind !== "symlink" || this.readTarget(path) !== target) return path;
       }
-      // Taken before the look-ups just made: still absent at least since this stamp.
+      // Taken before the look-ups just made: unchanged at least since this stamp.
       rec.stamp = now;
     }
     return null;
@@ -158,13 +171,9 @@ export class PathResolver {
     const hit = this.linkCache.get(link);
     if (hit !== undefined) return hit;
     this.counts.readlink++;
-    let result: Walk | null = null;
-    try {
-      const target = this.fs.readlink(link);
-      result = this.doWalk(target.startsWith("/") ? "/" : dirname(link), target, "any", depth + 1);
-    } catch {
-      result = null;
-    }
+    const target = this.readTarget(link);
+    this.watch(link, target);
+    const result = target === "" ? null : this.doWalk(target.startsWith("/") ? "/" : dirname(link), target, "any", depth + 1);
     this.linkCache.set(link, result);
     return result;
   }
@@ -174,6 +183,6 @@ export class PathResolver {
     this.lstatCache.clear();
     this.linkCache.clear();
     this.walkCache.clear();
-    this.missing.clear();
+    this.watched.clear();
   }
 }

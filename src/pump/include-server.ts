@@ -26,7 +26,7 @@ export interface IncludeServerReport {
   declined: Array<{ source: string; reason: string }>;
   files: number;
   ms: number;
-  /** Times a file appeared where a look-up had failed (a header generated during the build). */
+  /** Times a file appeared where a look-up had failed, or a symlink followed changed (during the build). */
   appeared?: number;
 }
 
@@ -125,7 +125,7 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
       report.answered++;
       report.files += result.files;
       if (result.appeared) report.appeared = (report.appeared ?? 0) + 1;
-      if (result.appeared && (opts.statistics || opts.warnings)) await writeErr(`include server: ${result.appeared} appeared where a look-up had failed: search paths are resolved again\n`);
+      if (result.appeared && (opts.statistics || opts.warnings)) await writeErr(`include server: ${result.appeared} appeared where a look-up had failed, or is a symlink that changed: search paths are resolved again\n`);
       if (opts.statistics) await writeErr(`TRANSLATION_UNIT: ${sourceOf(argv)}\nTIME: ${result.ms.toFixed(1)} ms, ${result.files} files, ${result.scanned} newly scanned\n`);
     } else {
       report.declined.push({ source: sourceOf(argv), reason: result.declined });

@@ -1,7 +1,7 @@
 // The include server's mirror directory: for every client file a pump job needs, a compressed copy
 // at <prefix><absolute path>.lzo (or .lzo.abs, carrying a #line), plus the links and forcing files
 // of spec §2.2. The prefix is exactly three path components, because the distcc client strips three.
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import type { Closure } from "../includes/index.ts";
 import { processAlive } from "../common/process.ts";
 import { lzoCompress } from "../protocol/index.ts";
@@ -69,7 +69,8 @@ interface Stamp {
 export class Mirror {
   /** Mirror file → the source stamp it was made from; each file is compressed once per build. */
   private made = new Map<string, Stamp>();
-  private links = new Set<string>();
+  /** Mirror symlink → its target; a symlink the build points elsewhere is pointed again here. */
+  private links = new Map<string, string>();
   bytesIn = 0;
   bytesOut = 0;
 
@@ -131,15 +132,31 @@ export class Mirror {
   }
 
   private link(path: string, target: string): string {
-    if (!this.links.has(path)) {
-      mkdirSync(parentOf(path), { recursive: true });
+    if (this.links.get(path) === target) return path;
+    mkdirSync(parentOf(path), { recursive: true });
+    let current: string | null = null;
+    try {
+      current = readlinkSync(path);
+    } catch {
+      // not there yet (or not a link: symlinkSync says so below)
+    }
+    if (current === null) {
       try {
         symlinkSync(target, path);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !lstatSync(path).isSymbolicLink()) throw err;
+        // Another include server of the same user made it meanwhile: checked below like any.
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        current = readlinkSync(path);
       }
-      this.links.add(path);
     }
+    if (current !== null && current !== target) {
+      // Made aside and renamed over the old one: a client reading it never finds it missing.
+      const temp = `${path}.${process.pid}.tmp`;
+      rmSync(temp, { force: true });
+      symlinkSync(target, temp);
+      renameSync(temp, path);
+    }
+    this.links.set(path, target);
     return path;
   }
 }

@@ -241,7 +241,7 @@ export function summary(dir: string): string {
     // count is what there is. An answered request is a compile sent in pump mode (unless the host then failed).
     out += `${BAR}${is.requests} compile(s) asked the include server: ${is.answered} in pump mode, ${is.requests - is.answered} preprocessed locally\n`;
   }
-  if (is?.appeared) out += `${BAR}The include server noticed ${is.appeared} time(s) that a header it had looked for appeared (generated during the build), and resolved includes again\n`;
+  if (is?.appeared) out += `${BAR}The include server noticed ${is.appeared} time(s) that a header it had looked for appeared, or a symlink it had followed changed (during the build), and resolved includes again\n`;
   if (is && is.declined.length) {
     out += `${BAR}The include server declined ${is.declined.length} of ${is.requests} request(s) (those compiles were preprocessed locally):\n`;
     for (const d of is.declined.slice(0, 20)) out += `${BAR}  ${d.source}: ${d.reason}\n`;

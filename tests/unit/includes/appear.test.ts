@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { FixedCompilerProbe, IncludeAnalyzer, MemFs, RealFs } from "../../../src/includes/index.ts";
 
@@ -86,6 +86,44 @@ describe("files that appear during the build", () => {
       expect(files(a, ARGV, root)).toEqual([`${root}/m.c`, `${root}/second/gen.h`]);
       writeFileSync(`${root}/first/gen.h`, "");
       expect(files(a, ARGV, root)).toEqual([`${root}/first/gen.h`, `${root}/m.c`]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test("a symlink pointed elsewhere during the build leads to the new file, and its old target is dropped", () => {
+    const fs = new MemFs().file("/src/m.c", '#include "cfg.h"\n').file("/src/cfg-a.h", "").file("/src/cfg-b.h", '#include "extra.h"\n').file("/src/extra.h", "").symlink("/src/cfg.h", "cfg-a.h");
+    const a = new IncludeAnalyzer({ fs, probe: probe() });
+    expect(files(a, ["cc", "-c", "m.c"])).toEqual(["/src/cfg-a.h", "/src/m.c"]);
+    fs.symlink("/src/cfg.h", "cfg-b.h");
+    expect(files(a, ["cc", "-c", "m.c"])).toEqual(["/src/cfg-b.h", "/src/extra.h", "/src/m.c"]);
+    expect(a.lastAppeared).toBe("/src/cfg.h");
+    // The same look-up once more: nothing changed, nothing is resolved again.
+    const appeared = a.counters.appeared;
+    files(a, ["cc", "-c", "m.c"]);
+    expect(a.counters.appeared).toBe(appeared);
+  });
+
+  test("a symlinked directory pointed elsewhere: headers are found in the new one", () => {
+    const fs = new MemFs().file("/src/m.c", "#include <gen.h>\n").file("/src/v1/gen.h", "").file("/src/v2/gen.h", "").symlink("/src/first", "v1").dir("/src/second");
+    const a = new IncludeAnalyzer({ fs, probe: probe() });
+    expect(files(a)).toEqual(["/src/m.c", "/src/v1/gen.h"]);
+    fs.symlink("/src/first", "v2");
+    expect(files(a)).toEqual(["/src/m.c", "/src/v2/gen.h"]);
+  });
+
+  test("on the real disk: a symlink replaced by rename (as ln -sf does it) is noticed, even within the clock tick", () => {
+    const root = mkdtempSync(`${process.env.TMPDIR || tmpdir()}/appear-`);
+    try {
+      writeFileSync(`${root}/m.c`, '#include "cfg.h"\n');
+      writeFileSync(`${root}/cfg-a.h`, "");
+      writeFileSync(`${root}/cfg-b.h`, "");
+      symlinkSync("cfg-a.h", `${root}/cfg.h`);
+      const a = new IncludeAnalyzer({ fs: new RealFs(), probe: probe() });
+      expect(files(a, ["cc", "-c", "m.c"], root)).toEqual([`${root}/cfg-a.h`, `${root}/m.c`]);
+      symlinkSync("cfg-b.h", `${root}/cfg.h.new`);
+      renameSync(`${root}/cfg.h.new`, `${root}/cfg.h`);
+      expect(files(a, ["cc", "-c", "m.c"], root)).toEqual([`${root}/cfg-b.h`, `${root}/m.c`]);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
