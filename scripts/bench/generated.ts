@@ -1,0 +1,224 @@
+#!/usr/bin/env bun
+// Pump mode on builds that generate headers while they run (issue 18), one run each: redis (its
+// bundled jemalloc writes headers between two compiles) and part of Debian's binutils-source (bfd
+// writes bfd.h, targmatch.h, … before the compiles that need them), each built locally, with
+// `bundcc pump` against bundcc serve, and with the real distcc pump against the real distccd.
+// For each: the compiles make ran (counted by a wrapper that is CC), how many went out in pump mode,
+// plain mode or ran locally and why (bundcc's summary; the real client's requests counted by a
+// proxy), server-side failures, and the objects that differ from the local build's.
+// Usage: bun scripts/bench/generated.ts --redis DIR [-j N] [--only redis|binutils]   (DIR: a redis source tree; or REDIS_SRC=DIR)
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { REAL_PUMP, requirePeers } from "../../tests/lib/peers.ts";
+import { cpuOf, TICKS } from "./wire.ts";
+import { cleanUp, cleanups, type Counted, countingProxy, sh, startServer } from "./support.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+const BUNDCC = join(ROOT, "dist/bundcc");
+const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const J = Number(arg("-j")) || 8;
+const REDIS = arg("--redis") ?? process.env.REDIS_SRC;
+const BINUTILS_TAR = "/usr/src/binutils/binutils-2.40.tar.xz";
+// The part of binutils built: bfd (with the headers it generates), opcodes and libiberty, and
+// what they depend on; not the tools (binutils, gas, ld, gold, gprofng), to keep a run short.
+const BINUTILS_LEFT_OUT = ["binutils", "cpu", "elfcpp", "etc", "gas", "gold", "gprof", "gprofng", "ld", "texinfo"];
+const BINUTILS_TARGETS = ["all-bfd", "all-opcodes", "all-libiberty"];
+
+if (arg("--only") !== "binutils" && (!REDIS || !existsSync(join(REDIS, "src/server.c")))) {
+  console.error("usage: bun scripts/bench/generated.ts --redis DIR [-j N] [--only redis|binutils]  (DIR: a redis source tree)");
+  process.exit(2);
+}
+if (!existsSync(BINUTILS_TAR)) {
+  console.error(`${BINUTILS_TAR} missing: apt-get install binutils-source`);
+  process.exit(2);
+}
+requirePeers();
+
+const work = mkdtempSync(join(tmpdir(), "bundcc-bench-generated-"));
+chmodSync(work, 0o777);
+process.on("exit", () => {
+  cleanUp();
+  rmSync(work, { recursive: true, force: true });
+});
+
+// CC for every build: counts the compiles make runs (as bundcc's summary counts them: -c or -S,
+// no -E) into $COUNT_LOG, then runs $REAL_CC. The same CC at configure and build time keeps
+// libtool and configure's cached answers content.
+const CC = join(work, "cc");
+writeFileSync(CC, `#!/bin/sh\ncase " $* " in *" -E "*) ;; *" -c "*|*" -S "*) [ -n "$COUNT_LOG" ] && echo . >> "$COUNT_LOG";; esac\nexec $REAL_CC "$@"\n`);
+chmodSync(CC, 0o755);
+
+const base: Record<string, string> = {};
+for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("DISTCC_") && !k.startsWith("BUNDCC_") && k !== "INCLUDE_SERVER_PORT") base[k] = v;
+
+// ---------------------------------------------------------------- the builds, prepared once
+
+interface Project {
+  name: string;
+  /** Where it is built, the same path every time (debug info names it). */
+  tree: string;
+  /** A tar of the tree ready to build, unpacked afresh before each build. */
+  pristine: string;
+  make: string[];
+  cwd: string;
+}
+
+async function must(what: string, r: Promise<{ code: number; out: string; err: string }>): Promise<void> {
+  const x = await r;
+  if (x.code !== 0) throw new Error(`${what} failed (${x.code}):\n${x.out.slice(-3000)}\n${x.err.slice(-3000)}`);
+}
+
+async function prepareRedis(): Promise<Project> {
+  const tree = join(work, "redis");
+  await must("copying redis", sh(["cp", "-a", REDIS!, tree]));
+  await must("make distclean", sh(["make", "distclean"], { cwd: tree, env: base }));
+  const pristine = join(work, "redis.tar");
+  await must("tar", sh(["tar", "-cf", pristine, "-C", work, "redis"]));
+  return { name: "redis", tree, pristine, cwd: tree, make: ["make", `CC=${CC}`] };
+}
+
+async function prepareBinutils(): Promise<Project> {
+  await must("unpacking binutils", sh(["tar", "-xJf", BINUTILS_TAR, "-C", work, ...BINUTILS_LEFT_OUT.map((d) => `--exclude=binutils-2.40/${d}`)]));
+  const tree = join(work, "binutils-build");
+  mkdirSync(tree);
+  const env = { ...base, REAL_CC: "gcc" };
+  await must("configure", sh(["sh", join(work, "binutils-2.40/configure"), `CC=${CC}`, "--disable-nls", "--disable-werror", "--disable-gdb", "--disable-sim", "--disable-gprofng"], { cwd: tree, env }));
+  // The subdirectories' configure scripts run here, locally, so that the timed build only compiles.
+  const configures = BINUTILS_TARGETS.map((t) => t.replace(/^all-/, "configure-"));
+  await must("configure subdirectories", sh(["make", "-j2", ...configures], { cwd: tree, env }));
+  const pristine = join(work, "binutils-build.tar");
+  await must("tar", sh(["tar", "-cf", pristine, "-C", work, "binutils-build"]));
+  return { name: `binutils 2.40 (${BINUTILS_TARGETS.join(" ")})`, tree, pristine, cwd: tree, make: ["make", ...BINUTILS_TARGETS, `CC=${CC}`] };
+}
+
+// ---------------------------------------------------------------- one build
+
+/** Detached include servers (the real pump's daemonizes) escape make's rusage: sampled from /proc. */
+function includeServerSampler(): { stop(): number } {
+  const seen = new Map<number, number>();
+  const sample = () => {
+    for (const p of readdirSync("/proc")) {
+      if (!/^\d+$/.test(p)) continue;
+      try {
+        if (!readFileSync(`/proc/${p}/cmdline`, "utf8").includes("include_server.py")) continue;
+        seen.set(Number(p), (cpuOf([Number(p)]).total * 1000) / TICKS);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  };
+  const timer = setInterval(sample, 200);
+  return {
+    stop() {
+      clearInterval(timer);
+      return [...seen.values()].reduce((a, b) => a + b, 0);
+    },
+  };
+}
+
+interface Run {
+  config: string;
+  compiles: number;
+  wall: number;
+  clientCpu: number;
+  serverCpu: number;
+  counted: Counted | null;
+  summary: string[];
+  objects: Map<string, string>;
+  code: number;
+  tail: string;
+}
+
+function objectsOf(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && e.name.endsWith(".o")) out.set(relative(dir, p), createHash("sha256").update(readFileSync(p)).digest("hex"));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+async function build(project: Project, config: string, wrap: string[], realCc: string, env: Record<string, string>, server: { pid: number } | null, counted: Counted | null): Promise<Run> {
+  rmSync(project.tree, { recursive: true, force: true });
+  await must("unpacking the tree", sh(["tar", "-xf", project.pristine, "-C", work]));
+  const countLog = join(work, "count.log");
+  rmSync(countLog, { force: true });
+  if (counted) {
+    counted.bytes = 0;
+    counted.versions = {};
+  }
+  const server0 = server ? cpuOf([server.pid]).total : 0;
+  const sampler = includeServerSampler();
+  const t0 = performance.now();
+  const r = await sh([...wrap, ...project.make, `-j${server ? J : 2}`], { cwd: project.cwd, env: { ...env, REAL_CC: realCc, COUNT_LOG: countLog } });
+  const wall = performance.now() - t0;
+  const includeServer = sampler.stop();
+  await Bun.sleep(500);
+  const serverCpu = server ? ((cpuOf([server.pid]).total - server0) * 1000) / TICKS : 0;
+  const out = r.out + r.err;
+  return {
+    config,
+    compiles: existsSync(countLog) ? statSync(countLog).size / 2 : 0,
+    wall,
+    clientCpu: r.cpuMs + includeServer,
+    serverCpu,
+    counted,
+    summary: out.split("\n").filter((l) => l.startsWith("__________") && !/Using|Shutting|Starting|include server with/.test(l)).map((l) => l.replace(/^_+/, "")),
+    objects: objectsOf(project.tree),
+    code: r.code,
+    tail: out.slice(-2000),
+  };
+}
+
+// ---------------------------------------------------------------- the runs
+
+const bundccServe = await startServer(work, "bundcc", [BUNDCC, "serve", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", "4", "--log-level", "warning"]);
+const distccd = await startServer(work, "distccd", ["distccd", "--daemon", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", "4", "--log-file", join(work, "distccd.log")]);
+const toBundcc = countingProxy(bundccServe.port);
+const toDistccd = countingProxy(distccd.port);
+const dccDir = join(work, "distcc-dir");
+mkdirSync(dccDir);
+const env = (port: number) => ({ ...base, DISTCC_DIR: dccDir, DISTCC_HOSTS: `127.0.0.1:${port}/${J},cpp,lzo` });
+
+// binutils first: the shorter one. --only redis|binutils runs one of them.
+const only = arg("--only");
+const projects = [...(only === "redis" ? [] : [await prepareBinutils()]), ...(only === "binutils" ? [] : [await prepareRedis()])];
+const f1 = (x: number) => x.toFixed(1);
+const pct = (a: number, b: number) => `${((100 * a) / Math.max(1, b)).toFixed(1)}%`;
+const report: string[] = [];
+for (const project of projects) {
+  const local = await build(project, "local make -j2", [], "gcc", base, null, null);
+  if (local.code !== 0) throw new Error(`local build of ${project.name} failed:\n${local.tail}`);
+  const runs = [
+    await build(project, "bundcc pump → bundcc serve", [BUNDCC, "pump"], `${BUNDCC} gcc`, env(toBundcc.port), bundccServe, toBundcc),
+    await build(project, "real distcc pump → distccd", [REAL_PUMP], "/usr/bin/distcc gcc", env(toDistccd.port), distccd, toDistccd),
+  ];
+  report.push(`\n### ${project.name}: make -j${J} over one 4-slot server on 127.0.0.1 (2-core machine); local: ${local.compiles} compiles, ${f1(local.wall / 1000)} s wall, ${f1(local.clientCpu / 1000)} s CPU\n`);
+  report.push("| configuration | exit | compiles make ran | summary's total | pump | plain | local | wall s | client CPU s | server CPU s | objects differing from local |");
+  report.push("|---|---|---|---|---|---|---|---|---|---|---|");
+  const notes: string[] = [];
+  for (const r of [local, ...runs]) {
+    const v = r.counted?.versions ?? {};
+    const pump = v.DIST00000003 ?? 0;
+    const plain = v.DIST00000002 ?? 0;
+    const differing = [...local.objects].filter(([p, h]) => r.objects.get(p) !== h).map(([p]) => p);
+    const missing = [...local.objects.keys()].filter((p) => !r.objects.has(p)).length;
+    const remote = r.counted ? `${pump} (${pct(pump, r.compiles)}) | ${plain} | ${r.compiles - pump - plain}` : "– | – | –";
+    const total = r.summary.map((l) => /^(\d+) compile\(s\)/.exec(l)?.[1]).find(Boolean) ?? "–";
+    report.push(`| ${r.config} | ${r.code} | ${r.compiles} | ${total} | ${remote} | ${f1(r.wall / 1000)} | ${f1(r.clientCpu / 1000)} | ${r.counted ? f1(r.serverCpu / 1000) : "–"} | ${r === local ? "–" : `${differing.length} of ${local.objects.size}${missing ? ` (${missing} missing)` : ""}`} |`);
+    if (r === local) continue;
+    if (differing.length) notes.push(`- ${r.config}: differing objects: ${differing.slice(0, 12).join(", ")}${differing.length > 12 ? ", …" : ""}`);
+    if (r.summary.length) notes.push(`- ${r.config}: its summary:\n${r.summary.map((l) => `      ${l}`).join("\n")}`);
+    if (r.code !== 0) notes.push(`- ${r.config}: make failed:\n${r.tail}`);
+  }
+  report.push("", ...notes);
+  // Each table as soon as it is known: a later build's failure must not lose it.
+  console.log(report.splice(0).join("\n"));
+}
+process.exit(0);
