@@ -180,12 +180,21 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   let pump: { root: string; cwd: string; depsPath: string; tree: PumpTree } | null = null;
   let source: Uint8Array | null = null;
   let dotiLength = 0;
+  const check = ctx.allowlist.check(argv[0], settings.compilerPath);
   if (head.version >= 3) {
-    const tree = new PumpTree(async () => {
-      const root = join(await makeJobDir(), "root");
-      mkdirSync(root, { mode: 0o755 });
-      return root;
-    }, settings.limits);
+    // A compiler that maps the root away needs no #line naming a header's client path (and gives the
+    // source excerpt under a diagnostic only without one).
+    const mapsPaths = check.ok ? compilerPathTraits(check.command!, settings.compilerPath).then((t) => t.prefixMaps) : Promise.resolve(false);
+    const tree = new PumpTree(
+      async () => {
+        const root = join(await makeJobDir(), "root");
+        mkdirSync(root, { mode: 0o755 });
+        return root;
+      },
+      settings.limits,
+      undefined,
+      () => mapsPaths,
+    );
     tree.setWorkingDirectory(head.cwd ?? "/");
     const files = await readPumpEntries(reader, settings.limits, async (entry) => {
       await tree.add(entry);
@@ -202,7 +211,6 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   }
   conn.input.setDeadline(null);
 
-  const check = ctx.allowlist.check(argv[0], settings.compilerPath);
   // The daemon may still be setting the sandbox up (and with it the test-only switch): wait for it.
   await ctx.spawner;
   let refused = !check.ok ? check.reason! : settings.skipArgumentCheck ? null : refusedArgument(argv, { preprocessed: head.version < 3 });

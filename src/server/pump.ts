@@ -1,6 +1,7 @@
 // Protocol 3 on the server: the client's files laid out under a private root (a sandbox), the
 // command rewritten to use them (spec §2.4), and the .d file written back in client terms (§2.5).
 import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { normalize } from "node:path";
 import { DistccError, Exit } from "../common/exit.ts";
 import { lzoDecompress, type ProtocolLimits, type PumpEntry } from "../protocol/index.ts";
 import { isSource } from "../common/sources.ts";
@@ -67,6 +68,8 @@ export class PumpTree {
     private readonly prepare: () => string | Promise<string>,
     private readonly limits: ProtocolLimits,
     private readonly maxDirs = TREE_LIMITS.maxDirs,
+    /** Whether a header's leading `#line 1 "<its own client path>"` (spec §2.7) is dropped. */
+    private readonly dropOwnLine: () => Promise<boolean> = async () => false,
   ) {}
 
   get root(): string {
@@ -94,7 +97,9 @@ export class PumpTree {
     this.taken.add(rel);
     const path = `${this.root}/${rel}`;
     if (entry.kind === "file") {
-      const data = entry.body.length === 0 ? entry.body : this.decompress(entry.body, entry.name);
+      let data = entry.body.length === 0 ? entry.body : this.decompress(entry.body, entry.name);
+      const own = ownLineLength(data, entry.name);
+      if (own > 0 && (await this.dropOwnLine())) data = data.subarray(own);
       await writeFile(path, data, { flag: "wx", mode: 0o644 });
     } else {
       this.links.add(rel);
@@ -182,6 +187,16 @@ export class PumpTree {
     }
     throw new SandboxViolation(`link '${clip(`/${parts.join("/")}`)}' -> '${clip(target)}' leaves the job's root`);
   }
+}
+
+/** Bytes of a leading `#line 1 "P"\n` where P is `name` itself (however spelled), else 0. */
+function ownLineLength(data: Uint8Array, name: string): number {
+  const start = '#line 1 "';
+  if (data.length < start.length || Buffer.from(data.buffer, data.byteOffset, start.length).toString("latin1") !== start) return 0;
+  const end = data.indexOf(0x0a);
+  if (end < 0 || data[end - 1] !== 0x22) return 0;
+  const quoted = Buffer.from(data.buffer, data.byteOffset + start.length, end - 1 - start.length).toString("latin1");
+  return !quoted.includes('"') && !quoted.includes("\\") && normalize(quoted) === normalize(name) ? end + 1 : 0;
 }
 
 // Longer names before their prefixes (-iwithprefixbefore before -iwithprefix), so the first match is right.
