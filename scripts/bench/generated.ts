@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { REAL_PUMP, requirePeers } from "../../tests/lib/peers.ts";
-import { cpuOf, TICKS } from "./wire.ts";
+import { cpuOf } from "./wire.ts";
 import { cleanUp, cleanups, type Counted, countingProxy, sh, startServer } from "./support.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -103,7 +103,7 @@ function includeServerSampler(): { stop(): number } {
       if (!/^\d+$/.test(p)) continue;
       try {
         if (!readFileSync(`/proc/${p}/cmdline`, "utf8").includes("include_server.py")) continue;
-        seen.set(Number(p), (cpuOf([Number(p)]).total * 1000) / TICKS);
+        seen.set(Number(p), cpuOf([Number(p)]).total);
       } catch {
         // gone meanwhile
       }
@@ -160,7 +160,7 @@ async function build(project: Project, config: string, wrap: string[], realCc: s
   const wall = performance.now() - t0;
   const includeServer = sampler.stop();
   await Bun.sleep(500);
-  const serverCpu = server ? ((cpuOf([server.pid]).total - server0) * 1000) / TICKS : 0;
+  const serverCpu = server ? cpuOf([server.pid]).total - server0 : 0;
   const out = r.out + r.err;
   return {
     config,
