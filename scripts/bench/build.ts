@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { CLASSIC_LEVEL, BETTER_SQLITE3, codebaseTUs, fetchPackage } from "../corpus.ts";
-import { freePort, waitForPort } from "../../tests/lib/net.ts";
+import { cleanUp as stopServers, cleanups, startServer as startDaemon } from "./support.ts";
 import { REAL_PUMP, requirePeers } from "../../tests/lib/peers.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -21,9 +21,8 @@ const TICKS = 100;
 
 const work = mkdtempSync(join(tmpdir(), "bundcc-bench-build-"));
 chmodSync(work, 0o777);
-const cleanups: Array<() => void> = [];
 function cleanUp(): void {
-  while (cleanups.length) cleanups.pop()!();
+  stopServers();
   rmSync(work, { recursive: true, force: true });
 }
 process.on("exit", cleanUp);
@@ -115,24 +114,6 @@ function proxy(target: number): Counted {
   stats.port = server.port;
   cleanups.push(() => server.stop(true));
   return stats;
-}
-
-async function startServer(name: string, cmd: string[]): Promise<{ port: number }> {
-  const port = freePort();
-  const tmp = mkdtempSync(join(work, `${name}-tmp-`));
-  chmodSync(tmp, 0o777);
-  const p = Bun.spawn([...cmd, "--port", String(port)], { env: { ...process.env, TMPDIR: tmp } as Record<string, string>, stdout: "ignore", stderr: Bun.file(join(work, `${name}.stderr`)), detached: true });
-  cleanups.push(() => {
-    try {
-      process.kill(-p.pid, "SIGTERM");
-    } catch {}
-  });
-  try {
-    await waitForPort(port);
-    return { port };
-  } catch {
-    throw new Error(`${name} did not start: ${existsSync(join(work, `${name}.stderr`)) ? readFileSync(join(work, `${name}.stderr`), "utf8") : ""}`);
-  }
 }
 
 /** CPU time of the whole machine so far, in ms (/proc/stat, all cores). */
@@ -241,8 +222,8 @@ async function build(name: string, dirs: { cDir: string; cxxDir: string }, wrap:
 
 requirePeers();
 const dirs = await prepare();
-const bundccServe = await startServer("bundcc", [BUNDCC, "serve", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", "4", "--log-level", "error"]);
-const distccd = await startServer("distccd", ["distccd", "--daemon", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", "4", "--log-file", join(work, "distccd.log")]);
+const bundccServe = await startDaemon(work, "bundcc", [BUNDCC, "serve", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", "4", "--log-level", "error"]);
+const distccd = await startDaemon(work, "distccd", ["distccd", "--daemon", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--jobs", "4", "--log-file", join(work, "distccd.log")]);
 const toBundcc = proxy(bundccServe.port);
 const toDistccd = proxy(distccd.port);
 
