@@ -293,6 +293,8 @@ async function distribute(job: Job, list: HostList): Promise<number> {
         tried.add(host);
         continue;
       }
+      // A pump compile whose server lacked files is sent again (fresh analysis, then plain mode).
+      if (outcome.kind === "reply" && outcome.reply.version === 3 && statusToShell(outcome.reply.status) !== 0 && (await serverLacked(job, outcome.reply.stderr))) continue;
       if (outcome.kind === "cpp-failed") {
         trace("warning", "dcc_build_somewhere", `local preprocessing of ${job.input} failed; running the whole command locally`);
         await noteJob(job.env, "local", "localhost", "local preprocessing failed");
@@ -320,6 +322,7 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
     if (outcome.deps !== null && reply.dotd) await writeObject(outcome.deps, reply.dotd);
     await writeErr(reply.stderr);
     clearBackoff(s.dccDir, host, s.backoffPeriodSec);
+    if (job.lacked) await lackedThenDone(job, reply.version === 3);
     await noteJob(job.env, reply.version === 3 ? "pump" : "plain", host.spec, outcome.pumpReverted ?? undefined);
     job.state.phase(Phase.Done);
     return 0;
@@ -363,10 +366,49 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
     if (reply.version === 3 && local === 0) {
       why = await pumpDiscrepancy(job, host, reply.stderr, outcome.deps, code);
       if (mailing) await mailDiscrepancy(job, host, reply.stderr, localStderr, outcome.deps, code);
-    }
+    } else if (job.lacked?.plain && local === 0) await lackedThenDone(job, false);
   }
   await noteJob(job.env, "local", "localhost", why);
   return local;
+}
+
+/**
+ * A pump compile failed and its server's compiler names files it could not open: the include
+ * server's answer left them out. The first time, the include server is asked to analyse afresh and
+ * the compile goes out again in pump mode (the host is not to blame). When the fresh answer lacks
+ * them too, that counts towards DISTCC_MAX_DISCREPANCY (once the compile is known to succeed
+ * without pump mode) and the compile goes out in plain mode: preprocessed here, compiled remotely.
+ * False when there is nothing to try again: the usual failure path (local retry) follows.
+ */
+async function serverLacked(job: Job, stderr: Uint8Array): Promise<boolean> {
+  if (job.lacked?.plain) return false;
+  const pump = await import("./pump.ts");
+  const missed = pump.missedFiles(stderr);
+  if (missed.length === 0) return false;
+  const names = missed.map((m) => `'${m}'`).join(", ");
+  if (!job.lacked) {
+    // Outside `bundcc pump` (no include-server directory) there is no one to ask: retried locally.
+    if (!pump.askForFreshAnalysis(job.env)) return false;
+    // Not yet pump's fault: the file may be missing here too (the user's error). Loud words come
+    // once a compile without it in the way succeeded.
+    trace("warning", "dcc_build_somewhere", `the server had no ${names}, which ${job.input} includes: the include server is asked to analyse afresh, and ${job.input} goes out again`);
+    job.lacked = { missed, plain: null };
+    return true;
+  }
+  trace("warning", "dcc_build_somewhere", `the server still had no ${names} after a fresh include analysis: ${job.input} goes out in plain mode`);
+  job.lacked = { missed, plain: `server lacked ${names} even after a fresh include analysis` };
+  return true;
+}
+
+/** A compile that went out again after its server lacked files succeeded: pump mode had missed them. */
+async function lackedThenDone(job: Job, pumped: boolean): Promise<void> {
+  const names = job.lacked!.missed.map((m) => `'${m}'`).join(", ");
+  if (pumped) {
+    trace("warning", "dcc_build_somewhere", `PUMP MODE MISSED A FILE: the include server's first answer for ${job.input} left out ${names}; its fresh analysis found it (please report this line)`);
+    return;
+  }
+  trace("warning", "dcc_build_somewhere", `PUMP MODE MISSED A FILE: ${names}, which ${job.input} includes, reached the server only in plain mode, even after a fresh include analysis (please report this line); counted towards DISTCC_MAX_DISCREPANCY`);
+  await (await import("./pump.ts")).noteDiscrepancy(job.env, job.input, null);
 }
 
 /** DISTCC_ENABLE_DISCREPANCY_EMAIL: a failure that no file changed during the build explains is mailed. */
