@@ -6,6 +6,7 @@ import type { Socket } from "bun";
 import { useFullJit } from "../common/jit.ts";
 import { writeErr } from "../common/output.ts";
 import { STOP_SIGNALS } from "../common/signals.ts";
+import { socketAnswers } from "../common/unix-socket.ts";
 import { ByteQueue, DEFAULT_LIMITS, readArgv, TokenReader, TokenWriter, writeArgv } from "../protocol/index.ts";
 import type { AnalysisReply } from "./analysis-worker.ts";
 import { createMirrorRoot, removeStaleMirrors } from "./mirror.ts";
@@ -85,6 +86,13 @@ function workerUrl(): string {
 
 async function serve(opts: IncludeServerOptions): Promise<number> {
   useFullJit();
+  // A socket file nobody answers on was left by an include server that was killed: it is replaced
+  // below. One that answers is a live include server's, and stays its own.
+  if (await socketAnswers(opts.port)) {
+    await writeErr(`bundcc include-server: an include server is already serving ${opts.port}\n`);
+    return 1;
+  }
+  // So are the mirrors of include servers that were killed (their pid is in the name).
   removeStaleMirrors();
   const mirror = createMirrorRoot();
   const report: IncludeServerReport = { requests: 0, answered: 0, declined: [], files: 0, ms: 0, appeared: 0, refreshed: 0 };
@@ -165,7 +173,8 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
       const argv = await readArgv(reader, DEFAULT_LIMITS);
       reply = await answer(cwd, argv);
     } catch (err) {
-      if (opts.warnings) await writeErr(`WARNING include server: bad request: ${(err as Error).message}\n`);
+      // A connection that sends nothing is a check that this server is alive, not a bad request.
+      if (opts.warnings && socket.data.input.received > 0) await writeErr(`WARNING include server: bad request: ${(err as Error).message}\n`);
     }
     socket.write(writeArgv(new TokenWriter(), reply).concat());
     socket.end();
