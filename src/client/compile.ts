@@ -37,7 +37,7 @@ export interface Job {
    * attempt asks for a fresh analysis; when that one lacked them too, `plain` says why the job then
    * goes out in plain mode (preprocessed here, compiled remotely).
    */
-  lacked?: { missed: string[]; plain: string | null };
+  lacked?: { missed: string[]; plain: string | null; failure: { host: HostDef; stderr: Uint8Array; code: number; deps: string | null } | null };
 }
 
 /** The preprocessed source, produced once per job and reused if the first host fails. */

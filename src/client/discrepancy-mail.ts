@@ -21,6 +21,8 @@ export interface DiscrepancyReport {
   localStderr: string;
   /** The compile's .d, when it wrote one: the files involved. */
   depsPath: string | null;
+  /** How the compile then succeeded: "locally" (distcc's retry), or "in plain mode on HOST". */
+  retried?: string;
 }
 
 export function mailEnabled(env: Record<string, string | undefined>): boolean {
@@ -58,24 +60,26 @@ function filesInvolved(r: DiscrepancyReport, place: (name: string) => string): s
 
 export function composeMail(to: string, r: DiscrepancyReport, files: string[]): string {
   const oneLine = (s: string) => s.replace(/[\r\n]+/g, " ");
+  const retried = r.retried ?? "locally";
+  const second = retried === "locally" ? "Local" : "Plain-mode";
   return [
     `To: ${to}`,
-    `Subject: ${oneLine(`distcc-pump discrepancy: ${r.input} failed on ${r.host} but compiled locally`)}`,
+    `Subject: ${oneLine(`distcc-pump discrepancy: ${r.input} failed on ${r.host} but compiled ${retried}`)}`,
     "Content-Type: text/plain; charset=utf-8",
     "",
-    "A pump-mode compile failed on the server and then succeeded on the client.",
+    `A pump-mode compile failed on the server and then succeeded ${retried === "locally" ? "on the client" : retried}.`,
     "",
     `Command: ${r.argv.join(" ")}`,
     `Directory: ${r.cwd}`,
     `Client: ${hostname()}`,
     `Server: ${r.host}`,
     `Remote exit status: ${r.remoteStatus}`,
-    `Local exit status: ${r.localStatus}`,
+    `${second} exit status: ${r.localStatus}`,
     "",
     "Remote diagnostics:",
     r.remoteStderr.trimEnd() || "(none)",
     "",
-    "Local diagnostics:",
+    `${second} diagnostics:`,
     r.localStderr.trimEnd() || "(none)",
     "",
     "Files involved:",

@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { BUNDCC, clientEnv, type Daemon, IS_ROOT, requireBundcc, requireTool, run, startBundccServe, tempDir } from "../lib/harness.ts";
 
 let server: Daemon & { tmp: string };
+/** A server that loses every shipped lost.h before compiling: pump mode then always lacks it. */
+let losing: Daemon & { tmp: string };
 let empty: string;
 
 beforeAll(async () => {
@@ -25,6 +27,13 @@ beforeAll(async () => {
     chmodSync(join(failing, name), 0o755);
   }
   server = await startBundccServe([], { DISTCCD_PATH: failing });
+  const loses = tempDir("bundcc-losing-cc-");
+  const triplet = (await run(["gcc", "-dumpmachine"])).stdout.trim();
+  for (const name of ["gcc", `${triplet}-gcc`]) {
+    writeFileSync(join(loses, name), `#!/bin/sh\nfind "$TMPDIR" -name lost.h -type f -delete 2>/dev/null\nexec /usr/bin/gcc "$@"\n`);
+    chmodSync(join(loses, name), 0o755);
+  }
+  losing = await startBundccServe([], { PATH: `${loses}:${process.env.PATH}` });
 });
 
 async function project(): Promise<string> {
@@ -45,9 +54,9 @@ function fakeMail(body: string): string {
 }
 
 /** `bundcc pump sh -c SCRIPT` in a namespace without sendmail or the system's mail, `first` (if any) first on PATH. */
-async function pumpBuild(dir: string, script: string, first: string | null) {
+async function pumpBuild(dir: string, script: string, first: string | null, to: Daemon = server) {
   const path = `${first ? `${first}:` : ""}${process.env.PATH}`;
-  const env = clientEnv({ PATH: path, DISTCC_HOSTS: `127.0.0.1:${server.port},cpp,lzo`, DISTCC_MAX_DISCREPANCY: "10", DISTCC_BACKOFF_PERIOD: "0", DISTCC_ENABLE_DISCREPANCY_EMAIL: "1" });
+  const env = clientEnv({ PATH: path, DISTCC_HOSTS: `127.0.0.1:${to.port},cpp,lzo`, DISTCC_MAX_DISCREPANCY: "10", DISTCC_BACKOFF_PERIOD: "0", DISTCC_ENABLE_DISCREPANCY_EMAIL: "1" });
   const cover = `for f in /usr/sbin/sendmail /usr/lib/sendmail; do [ -e "$f" ] && mount --bind "$0" "$f"; done
 for d in $(echo "$PATH" | tr : ' '); do [ "$d" != "${first ?? ""}" ] && [ -e "$d/mail" ] && mount --bind "$0" "$d/mail"; done
 exec "$@"`;
@@ -119,4 +128,27 @@ test("no mailer at all: the compiles succeed, with one clear warning for the bui
   expect(r.stdout).toContain("2 pump-mode compilation(s) failed on server");
   const warnings = r.stderr.match(/could not send the discrepancy mail[^\n]*/g) ?? [];
   expect(warnings).toEqual([expect.stringContaining("could not send the discrepancy mail to distcc-pump-errors (no /usr/sbin/sendmail and no mail on PATH); set up sendmail or mail(1), or unset DISTCC_ENABLE_DISCREPANCY_EMAIL")]);
+}, 90_000);
+
+test("a header the server lacks even after a fresh analysis: the compile succeeds in plain mode, and that discrepancy is mailed", async () => {
+  const dir = await project();
+  writeFileSync(join(dir, "lost.h"), "#define LOST 4\n");
+  writeFileSync(join(dir, "l.c"), '#include "lost.h"\nint l(void) { return LOST; }\n');
+  await Bun.sleep(1100); // older than the build's first second, as in project()
+  const rec = tempDir("bundcc-mailrec-");
+  const bin = fakeMail(`n=$$; { for a in "$@"; do printf '%s\\n' "$a"; done; } > ${rec}/argv.$n; cat > ${rec}/stdin.$n; echo $n >> ${rec}/runs`);
+  const r = await pumpBuild(dir, cc("l.o", "l.c"), bin, losing);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stdout).toContain("1 compile(s): 0 in pump mode, 1 in plain mode, 0 run locally");
+  expect(r.stdout).toContain("1 pump-mode compilation(s) failed on server");
+  const runs = readFileSync(join(rec, "runs"), "utf8").trim().split("\n");
+  expect(runs.length).toBe(1);
+  const host = `127.0.0.1:${losing.port},cpp,lzo`;
+  expect(readFileSync(join(rec, `argv.${runs[0]}`), "utf8").split("\n")[1]).toBe(`distcc-pump discrepancy: l.c failed on ${host} but compiled in plain mode on ${host}`);
+  const body = readFileSync(join(rec, `stdin.${runs[0]}`), "utf8");
+  expect(body).toMatch(/^Remote diagnostics:\n.*lost\.h: No such file or directory/m);
+  expect(body).toMatch(/^Plain-mode exit status: 0$/m);
+  // The .d of the plain-mode compile (written by the local preprocessor) names the header.
+  expect(body).toMatch(/^Files involved:\n {2}l\.c\n/m);
+  expect(body).toMatch(/^ {2}lost\.h$/m);
 }, 90_000);
