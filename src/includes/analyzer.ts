@@ -4,10 +4,12 @@
 // next request; answers are plain data so the analyzer can live in a Worker.
 import { type ParsedCommand, parseCommand } from "./command.ts";
 import { type CompilerProbe, RealCompilerProbe } from "./compiler.ts";
+import { ExactDecline, ExactEngine, macroFlags } from "./exact.ts";
 import { CMDLINE, type Edges, type Hit, REL, SearchConfig, hitFrom } from "./config.ts";
 import { type FileSystem, RealFs } from "./fs.ts";
 import { Budget, BudgetExceeded, type HeaderName, type MacroEnv, TooManyAlternatives, computedHeaderNames } from "./macros.ts";
-import { PathResolver, dirname, isUnder } from "./paths.ts";
+import { ClosureCollector } from "./closure.ts";
+import { PathResolver } from "./paths.ts";
 import { type IncludeDirective, type MacroDefinition, type ScannedFile, scanSource } from "./scanner.ts";
 
 export interface FileEntry {
@@ -54,6 +56,20 @@ export interface AnalyzerOptions {
   timeLimitMs?: number;
   /** Answer a repeated identical request from memory (default true; off to measure traversal). */
   requestCache?: boolean;
+  /**
+   * The exact directive-level pass (src/includes/exact.ts): "fallback" runs it when the
+   * over-approximation declines, "always" instead of it, "never" not at all. Default: the
+   * BUNDCC_INCLUDE_EXACT environment variable, else "fallback".
+   */
+  exact?: ExactMode;
+  /** Wall-clock bound of one exact pass. */
+  exactTimeLimitMs?: number;
+}
+
+export type ExactMode = "fallback" | "always" | "never";
+
+export function exactModeFromEnv(value = process.env.BUNDCC_INCLUDE_EXACT): ExactMode {
+  return value === "always" || value === "never" || value === "fallback" ? value : "fallback";
 }
 
 class DeclineError extends Error {}
@@ -85,6 +101,7 @@ interface CachedComputed {
 
 const DEFAULT_MAX_STEPS = 2_000_000;
 const DEFAULT_TIME_LIMIT_MS = 1500;
+const DEFAULT_EXACT_TIME_LIMIT_MS = 5000;
 // The request cache is bounded by the files its answers list in all, not by their number: a build
 // of header-heavy C++ (Boost: a thousand files per answer) would otherwise keep hundreds of MiB of
 // answers that a build asks for about once each.
@@ -97,9 +114,13 @@ export class IncludeAnalyzer {
   readonly maxSteps: number;
   readonly timeLimitMs: number;
   readonly requestCache: boolean;
+  readonly exactMode: ExactMode;
+  readonly exactTimeLimitMs: number;
+  readonly exact: ExactEngine;
   private scans = new Map<string, ScannedFile>();
   private defsByName = new Map<string, Array<{ file: string; def: MacroDefinition }>>();
   private results = new Map<string, Closure>();
+  private exactDeclines = new Map<string, string>();
   private resultFiles = 0;
   private configs = new Map<string, SearchConfig>();
   private computed = new Map<string, CachedComputed[]>();
@@ -117,6 +138,9 @@ export class IncludeAnalyzer {
     this.maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
     this.timeLimitMs = options.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
     this.requestCache = options.requestCache ?? true;
+    this.exactMode = options.exact ?? exactModeFromEnv();
+    this.exactTimeLimitMs = options.exactTimeLimitMs ?? DEFAULT_EXACT_TIME_LIMIT_MS;
+    this.exact = new ExactEngine(this.fs, this.paths, this.probe);
   }
 
   analyze(cwd: string, argv: readonly string[]): Analysis {
@@ -155,11 +179,26 @@ export class IncludeAnalyzer {
     }
     // The answer is a function of the files (assumed unchanged during a build, like every cache
     // here) and of the command's include-relevant parts: an identical request gets the same answer.
-    const requestKey = JSON.stringify([key, cmd.lang, cmd.source, cmd.forced, cmd.defines]);
+    const exact = this.exactMode;
+    const requestKey = JSON.stringify([key, cmd.lang, cmd.source, cmd.forced, cmd.defines, exact === "never" ? [] : [cmd.macroOps, macroFlags(argv)]]);
     const memo = this.results.get(requestKey);
     if (memo) return { ...memo, stats: { scanned: 0, visited: 0, steps: 0, ms: 0 } };
+    const declinedBefore = this.exactDeclines.get(requestKey);
+    if (declinedBefore !== undefined) return { ok: false, reason: declinedBefore };
+    let closure: Closure;
     try {
-      const closure = new Request(this, config, cmd).run();
+      closure = exact === "always" ? this.exact.run(config, cmd, argv, this.exactTimeLimitMs) : new Request(this, config, cmd).run();
+    } catch (e) {
+      if (!(e instanceof DeclineError || e instanceof BudgetExceeded || e instanceof ExactDecline)) throw e;
+      if (exact !== "fallback" || e instanceof ExactDecline) return this.exactDeclined(requestKey, e);
+      try {
+        closure = this.exact.run(config, cmd, argv, this.exactTimeLimitMs);
+      } catch (e2) {
+        if (!(e2 instanceof ExactDecline)) throw e2;
+        return this.exactDeclined(requestKey, e2, `${e.message}; exact analysis: `);
+      }
+    }
+    {
       if (this.requestCache) {
         // Bounded: a build asks about each TU about once; old answers only cost memory.
         while (this.results.size > 0 && this.resultFiles + closure.files.length > MAX_CACHED_RESULT_FILES) {
@@ -171,10 +210,17 @@ export class IncludeAnalyzer {
         this.resultFiles += closure.files.length;
       }
       return closure;
-    } catch (e) {
-      if (e instanceof DeclineError || e instanceof BudgetExceeded) return { ok: false, reason: e.message };
-      throw e;
     }
+  }
+
+  /** A decline; the exact pass's own ones (not its time limit) hold for the same request until files change. */
+  private exactDeclined(requestKey: string, e: Error, prefix = ""): Decline {
+    const reason = prefix + e.message;
+    if (e instanceof ExactDecline && !/time limit/.test(e.message)) {
+      if (this.exactDeclines.size > 10_000) this.exactDeclines.clear();
+      this.exactDeclines.set(requestKey, reason);
+    }
+    return { ok: false, reason };
   }
 
   /** A file's directives, read and scanned once per build. */
@@ -242,6 +288,7 @@ export class IncludeAnalyzer {
    */
   forgetPaths(): void {
     this.results.clear();
+    this.exactDeclines.clear();
     this.resultFiles = 0;
     this.configs.clear();
     this.paths.reset();
@@ -250,6 +297,8 @@ export class IncludeAnalyzer {
   /** Drops every cache (files changed under the build). */
   reset(): void {
     this.scans.clear();
+    this.exact.reset();
+    this.exactDeclines.clear();
     this.defsByName.clear();
     this.results.clear();
     this.resultFiles = 0;
@@ -312,9 +361,7 @@ class LocalEnv implements MacroEnv {
 class Request {
   private budget: Budget;
   private env: LocalEnv;
-  private files = new Map<string, string | undefined>();
-  private links = new Map<string, string>();
-  private need = new Set<string>();
+  private out: ClosureCollector;
   private visited = new Set<string>();
   private defined = new Set<string>();
   private queue: Node[] = [];
@@ -328,6 +375,7 @@ class Request {
     private cmd: ParsedCommand,
   ) {
     this.budget = new Budget(analyzer.maxSteps, analyzer.timeLimitMs);
+    this.out = new ClosureCollector(config);
     this.env = new LocalEnv(analyzer, this.defined, cmd.lang === "c++" || cmd.lang === "objective-c++");
     for (const d of cmd.defines) this.env.addCmdline(analyzer.internCmdline(d));
   }
@@ -353,10 +401,7 @@ class Request {
   }
 
   private add(hit: Hit, follow: boolean): void {
-    const config = this.config;
-    for (const [link, target] of hit.links) if (!config.isSystem(link) && !this.links.has(link)) this.links.set(link, target);
-    for (const d of hit.need) if (!config.isSystem(d)) this.need.add(d);
-    if (!config.isSystem(hit.real) && !this.files.has(hit.real)) this.files.set(hit.real, hit.line);
+    this.out.add(hit);
     if (follow) this.queue.push({ real: hit.real, dirReal: hit.dirReal, idx: hit.idx });
   }
 
@@ -479,26 +524,6 @@ class Request {
   }
 
   private result(): Closure {
-    const files = [...this.files].map(([path, line]) => (line === undefined ? { path } : { path, line }));
-    const sys = this.config.systemDirs;
-    const systemDirs = sys.filter((d) => !sys.some((o) => o !== d && isUnder(d, o)));
-    const ancestors = new Set<string>();
-    const addAncestors = (p: string) => {
-      for (let d = dirname(p); !ancestors.has(d); d = dirname(d)) {
-        ancestors.add(d);
-        if (d === "/") break;
-      }
-    };
-    for (const f of this.files.keys()) addAncestors(f);
-    for (const l of this.links.keys()) addAncestors(l);
-    const directories = [...this.need].filter((d) => !ancestors.has(d) && !this.links.has(d));
-    return {
-      ok: true,
-      files,
-      systemDirs,
-      symlinks: [...this.links].map(([path, target]) => ({ path, target })),
-      directories,
-      stats: { scanned: this.scanned, visited: this.visited.size, steps: this.analyzer.maxSteps - this.budget.steps, ms: performance.now() - this.started },
-    };
+    return this.out.result({ scanned: this.scanned, visited: this.visited.size, steps: this.analyzer.maxSteps - this.budget.steps, ms: performance.now() - this.started });
   }
 }

@@ -26,6 +26,8 @@ export interface ParsedCommand {
   /** -imacros files then -include files, in command-line order within each kind. */
   forced: string[];
   defines: MacroDefinition[];
+  /** -D and -U values in command-line order, for the exact pass (`-U` undoes an earlier `-D`). */
+  macroOps: Array<{ undef: boolean; value: string }>;
 }
 
 export type ParseResult = { ok: true; cmd: ParsedCommand } | { ok: false; reason: string };
@@ -77,7 +79,7 @@ export function defineFromOption(value: string): MacroDefinition | undefined {
 export function parseCommand(argv: readonly string[]): ParseResult {
   if (argv.length < 2) return { ok: false, reason: "no arguments" };
   const args = expandWp(argv.slice(1));
-  const cmd: ParsedCommand = { compiler: argv[0], source: "", lang: "c", quote: [], before: [], after: [], nostdinc: false, probeFlags: [], forced: [], defines: [] };
+  const cmd: ParsedCommand = { compiler: argv[0], source: "", lang: "c", quote: [], before: [], after: [], nostdinc: false, probeFlags: [], forced: [], defines: [], macroOps: [] };
   const isystem: DirSpec[] = [];
   const imacros: string[] = [];
   const includes: string[] = [];
@@ -168,8 +170,12 @@ export function parseCommand(argv: readonly string[]): ParseResult {
       case "-D": {
         const def = defineFromOption(value);
         if (def) cmd.defines.push(def);
+        cmd.macroOps.push({ undef: false, value });
         break;
       }
+      case "-U":
+        cmd.macroOps.push({ undef: true, value });
+        break;
       case "-x":
         if (value === "none") {
           xNone = true;
@@ -181,7 +187,7 @@ export function parseCommand(argv: readonly string[]): ParseResult {
         }
         break;
       default:
-        break; // -U (over-approximation keeps every definition), -o, -MF, -MT, -MQ
+        break; // -o, -MF, -MT, -MQ
     }
   }
   // `=dir` means sysroot-relative wherever --sysroot appears on the line.
@@ -195,7 +201,7 @@ export function parseCommand(argv: readonly string[]): ParseResult {
 }
 
 /** `-Wp,a,b` passes a and b to the preprocessor: treat them as if given directly. */
-function expandWp(args: string[]): string[] {
+export function expandWp(args: readonly string[]): string[] {
   const out: string[] = [];
   for (const a of args) {
     if (a.startsWith("-Wp,")) out.push(...a.slice(4).split(","));

@@ -5,6 +5,27 @@ import type { Language } from "./command.ts";
 export interface CompilerProbe {
   /** Default `<…>` directories in search order, as printed; an Error says why they are unknown. */
   defaultDirs(compiler: string, lang: Language, flags: readonly string[]): string[] | Error;
+  /** What `-dM -E` prints for an empty input with these flags: the predefined macros (exact pass). */
+  predefined?(compiler: string, lang: Language, flags: readonly string[], cwd: string): string | Error;
+  /** The compiler's `-E -P` output for `text` with these flags (builtins such as `__has_builtin`). */
+  preprocess?(compiler: string, lang: Language, flags: readonly string[], cwd: string, text: string): string | Error;
+}
+
+function runPreprocessor(compiler: string, args: string[], cwd: string, stdin: string | null): string | Error {
+  try {
+    // Only PATH: the user's CPATH & co. must not leak in (pump reverts on them anyway).
+    const proc = Bun.spawnSync([compiler, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LC_ALL: "C" },
+      stdin: stdin === null ? "ignore" : Buffer.from(stdin),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    if (proc.exitCode !== 0) return new Error(`'${compiler} ${args.join(" ")}' failed (exit ${proc.exitCode}): ${proc.stderr.toString().split("\n")[0]}`);
+    return proc.stdout.toString();
+  } catch (e) {
+    return new Error(`cannot run ${compiler}: ${(e as Error).message}`);
+  }
 }
 
 /** Pulls the `#include <...>` list out of `-v` output (gcc and clang word it the same way). */
@@ -25,6 +46,7 @@ export function parseVerboseDirs(stderr: string): string[] | Error {
 
 export class RealCompilerProbe implements CompilerProbe {
   private cache = new Map<string, string[] | Error>();
+  private macroCache = new Map<string, string | Error>();
   /** Number of compiler runs, for tests of the cache. */
   runs = 0;
 
@@ -48,6 +70,22 @@ export class RealCompilerProbe implements CompilerProbe {
     }
     this.cache.set(key, result);
     return result;
+  }
+
+  predefined(compiler: string, lang: Language, flags: readonly string[], cwd: string): string | Error {
+    const key = [compiler, lang, cwd, ...flags].join("\u0000");
+    let hit = this.macroCache.get(key);
+    if (hit === undefined) {
+      this.runs++;
+      hit = runPreprocessor(compiler, [...flags, "-x", lang, "-dM", "-E", "/dev/null"], cwd, null);
+      this.macroCache.set(key, hit);
+    }
+    return hit;
+  }
+
+  preprocess(compiler: string, lang: Language, flags: readonly string[], cwd: string, text: string): string | Error {
+    this.runs++;
+    return runPreprocessor(compiler, [...flags, "-x", lang, "-E", "-P", "-"], cwd, text);
   }
 }
 

@@ -93,6 +93,22 @@ const RAW_PREFIXES = new Set(["R", "LR", "uR", "UR", "u8R"]);
  */
 export function scanSource(s: string): ScannedFile {
   const out: ScannedFile = { includes: [], defines: [] };
+  walkDirectives(s, (text) => parseDirective(text, out));
+  detachFromSource(out);
+  return out;
+}
+
+/**
+ * Every directive's logical line in order (text after the `#`, continuations joined, comments
+ * turned into spaces): what the exact pass reduces a file to.
+ */
+export function directiveLines(s: string): string[] {
+  const out: string[] = [];
+  walkDirectives(s, (text) => out.push(text));
+  return out;
+}
+
+function walkDirectives(s: string, sink: (text: string) => void): void {
   const n = s.length;
   let pos = 0;
   let d = -2, c = -2, r = -2;
@@ -111,7 +127,7 @@ export function scanSource(s: string): ScannedFile {
       let e = ls - 2;
       if (e >= 0 && s.charCodeAt(e) === CR) e--;
       if (e >= 0 && s.charCodeAt(e) === BSL) pos = d + 1;
-      else pos = directive(s, d + 1, out);
+      else pos = directive(s, d + 1, sink);
     } else if (next === c) {
       if (!inCode(s, pos, c)) {
         pos = c + 2;
@@ -123,7 +139,7 @@ export function scanSource(s: string): ScannedFile {
       if (/^[ \t]*$/.test(s.slice(Math.max(start, 0), c))) {
         let k = pos;
         while (k < n && (s.charCodeAt(k) === SP || s.charCodeAt(k) === TAB)) k++;
-        if (s.charCodeAt(k) === HASH) pos = directive(s, k + 1, out);
+        if (s.charCodeAt(k) === HASH) pos = directive(s, k + 1, sink);
       }
     } else {
       const q = s.indexOf('"', r);
@@ -131,8 +147,6 @@ export function scanSource(s: string): ScannedFile {
       pos = end >= 0 ? end : q + 1;
     }
   }
-  detachFromSource(out);
-  return out;
 }
 
 /**
@@ -243,7 +257,7 @@ export function scanSourceReference(s: string): ScannedFile {
     } else if (c === BSL && (s.charCodeAt(i + 1) === NL || (s.charCodeAt(i + 1) === CR && s.charCodeAt(i + 2) === NL))) {
       i += s.charCodeAt(i + 1) === NL ? 2 : 3;
     } else if (c === HASH && lineStart) {
-      i = directive(s, i + 1, out);
+      i = directive(s, i + 1, (text) => parseDirective(text, out));
       lineStart = true;
     } else if (c === DQ || c === SQ) {
       i = skipQuoted(s, i, c);
@@ -280,14 +294,14 @@ export function scanSourceReference(s: string): ScannedFile {
  * comments into spaces, keeps literals (and a `<…>` header name) intact. Returns the index of the
  * line's newline.
  */
-function directive(s: string, i: number, out: ScannedFile): number {
+function directive(s: string, i: number, sink: (text: string) => void): number {
   const n = s.length;
   // Most directive lines have no comment and no continuation: take them as they are.
   let nl = s.indexOf("\n", i);
   if (nl < 0) nl = n;
   const line = s.slice(i, nl);
   if (!line.includes("\\") && !line.includes("/*") && !line.includes("//")) {
-    parseDirective(line, out);
+    sink(line);
     return nl;
   }
   let text = "";
@@ -332,7 +346,7 @@ function directive(s: string, i: number, out: ScannedFile): number {
     text += s[j];
     j++;
   }
-  parseDirective(text, out);
+  sink(text);
   return j;
 }
 

@@ -1,0 +1,1266 @@
+// The exact pass: preprocess a translation unit at the level of directives, the way the compiler
+// does — its predefined macros (asked from it once per compiler and macro-relevant options), -D/-U,
+// -imacros/-include, #if with full integer arithmetic, defined, __has_include(_next), include
+// guards, #pragma once, #include_next, computed includes, function-like macros with # and ##,
+// __VA_ARGS__ and __VA_OPT__ — and collect the files it reads. Each file is reduced once per build
+// to its directive lines (kept between requests); a directive's tokens are lexed the first time it
+// runs. Whatever the pass cannot decide for sure (__LINE__ in a condition, an unknown directive,
+// a builtin query whose operand is a macro, the compiler failing to answer) declines with the
+// reason: it never guesses. Builtins such as __has_builtin or __has_cpp_attribute are asked from
+// the same compiler with the same options, in one batch for every query seen so far, and cached.
+import type { Closure } from "./analyzer.ts";
+import { ClosureCollector } from "./closure.ts";
+import { type Language, type ParsedCommand, expandWp } from "./command.ts";
+import type { CompilerProbe } from "./compiler.ts";
+import { CMDLINE, type Hit, REL, type SearchConfig, hitFrom } from "./config.ts";
+import type { FileSystem } from "./fs.ts";
+import type { PathResolver } from "./paths.ts";
+import { directiveLines } from "./scanner.ts";
+
+export class ExactDecline extends Error {}
+
+const decline = (why: string): never => {
+  throw new ExactDecline(why);
+};
+
+// ------------------------------------------------------------------------------------ tokens
+
+const ID = 0, NUM = 1, STR = 2, CHR = 3, PUNCT = 4, OTHER = 5, PLACEMARKER = 6;
+
+interface Tok {
+  t: number;
+  v: string;
+  /** Whitespace before it (stringizing and `<…>` spellings keep it as one space). */
+  ws: boolean;
+  /** Macro names that must not expand in this token (hide set). */
+  hs: HideSet | null;
+}
+
+/** Interned, immutable sets of names; unions and additions are memoised on the sets. */
+class HideSet {
+  private static interned = new Map<string, HideSet>();
+  private adds = new Map<string, HideSet>();
+  private unions = new Map<HideSet, HideSet>();
+  private constructor(readonly names: ReadonlySet<string>) {}
+
+  static of(names: Iterable<string>): HideSet {
+    const sorted = [...new Set(names)].sort();
+    const key = sorted.join(",");
+    let hs = HideSet.interned.get(key);
+    if (!hs) {
+      if (HideSet.interned.size > 200_000) HideSet.interned.clear();
+      hs = new HideSet(new Set(sorted));
+      HideSet.interned.set(key, hs);
+    }
+    return hs;
+  }
+  static add(hs: HideSet | null, name: string): HideSet {
+    if (!hs) return HideSet.of([name]);
+    let r = hs.adds.get(name);
+    if (!r) {
+      r = hs.names.has(name) ? hs : HideSet.of([...hs.names, name]);
+      hs.adds.set(name, r);
+    }
+    return r;
+  }
+  static union(a: HideSet | null, b: HideSet | null): HideSet | null {
+    if (!a || a === b) return b;
+    if (!b) return a;
+    let r = a.unions.get(b);
+    if (!r) {
+      r = HideSet.of([...a.names, ...b.names]);
+      a.unions.set(b, r);
+    }
+    return r;
+  }
+  private meets = new Map<HideSet, HideSet | null>();
+  static intersect(a: HideSet | null, b: HideSet | null): HideSet | null {
+    if (!a || !b) return null;
+    if (a === b) return a;
+    let r = a.meets.get(b);
+    if (r === undefined) {
+      const names = [...a.names].filter((n) => b.names.has(n));
+      r = names.length ? HideSet.of(names) : null;
+      a.meets.set(b, r);
+    }
+    return r;
+  }
+}
+
+function isIdStart(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36 || c >= 128;
+}
+function isIdChar(c: number): boolean {
+  return isIdStart(c) || (c >= 48 && c <= 57);
+}
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+const PUNCT3 = new Set(["...", "<<=", ">>=", "<=>", "->*"]);
+const PUNCT2 = new Set(["##", "->", "++", "--", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "*=", "/=", "%=", "+=", "-=", "&=", "^=", "|=", "::", ".*", "<:", ":>", "<%", "%>", "%:"]);
+const STRING_PREFIX = /^(u8|u|U|L)$/;
+const RAW_PREFIX = /^(u8R|uR|UR|LR|R)$/;
+
+function endQuoted(s: string, i: number, q: number): number {
+  for (let j = i + 1; j < s.length; j++) {
+    const c = s.charCodeAt(j);
+    if (c === q) return j + 1;
+    if (c === 92) j++;
+  }
+  return s.length;
+}
+
+/** The pp-tokens of one logical directive line (comments already gone). */
+export function lexLine(s: string): Tok[] {
+  const out: Tok[] = [];
+  const n = s.length;
+  let i = 0;
+  let ws = false;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 12 || c === 11 || c === 13 || c === 10) {
+      ws = true;
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    let t: number;
+    if (isIdStart(c)) {
+      while (j < n && isIdChar(s.charCodeAt(j))) j++;
+      const q = s.charCodeAt(j);
+      if ((q === 34 || q === 39) && STRING_PREFIX.test(s.slice(i, j))) {
+        j = endQuoted(s, j, q);
+        t = q === 34 ? STR : CHR;
+      } else if (q === 34 && RAW_PREFIX.test(s.slice(i, j))) {
+        const open = s.indexOf("(", j);
+        const delim = open < 0 ? "" : s.slice(j + 1, open);
+        const close = open < 0 ? -1 : s.indexOf(`)${delim}"`, open);
+        j = close < 0 ? n : close + delim.length + 2;
+        t = STR;
+      } else t = ID;
+    } else if (isDigit(c) || (c === 46 && isDigit(s.charCodeAt(i + 1)))) {
+      while (j < n) {
+        const d = s.charCodeAt(j);
+        if ((d === 43 || d === 45) && /[eEpP]/.test(s[j - 1])) j++;
+        else if (isIdChar(d) || d === 46) j++;
+        else if (d === 39 && isIdChar(s.charCodeAt(j + 1))) j += 2;
+        else break;
+      }
+      t = NUM;
+    } else if (c === 34 || c === 39) {
+      j = endQuoted(s, i, c);
+      t = c === 34 ? STR : CHR;
+    } else {
+      if (s.startsWith("%:%:", i)) j = i + 4;
+      else if (PUNCT3.has(s.slice(i, i + 3))) j = i + 3;
+      else if (PUNCT2.has(s.slice(i, i + 2))) j = i + 2;
+      t = c === 92 || c === 64 || c === 96 || c >= 128 ? OTHER : PUNCT;
+    }
+    let v = s.slice(i, j);
+    if (t === PUNCT && (v === "%:" || v === "%:%:")) v = v === "%:" ? "#" : "##";
+    out.push({ t, v, ws, hs: null });
+    ws = false;
+    i = j;
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------ files
+
+const K_IF = 1, K_IFDEF = 2, K_IFNDEF = 3, K_ELIF = 4, K_ELSE = 5, K_ENDIF = 6, K_DEFINE = 7, K_UNDEF = 8;
+const K_INCLUDE = 9, K_INCLUDE_NEXT = 10, K_IMPORT = 11, K_PRAGMA = 12, K_ERROR = 13, K_LINE = 14, K_IGNORED = 15, K_UNKNOWN = 16;
+
+const KINDS = new Map<string, number>([
+  ["if", K_IF], ["ifdef", K_IFDEF], ["ifndef", K_IFNDEF], ["elif", K_ELIF], ["else", K_ELSE], ["endif", K_ENDIF],
+  ["define", K_DEFINE], ["undef", K_UNDEF], ["include", K_INCLUDE], ["include_next", K_INCLUDE_NEXT], ["import", K_IMPORT],
+  ["pragma", K_PRAGMA], ["error", K_ERROR], ["line", K_LINE], ["warning", K_IGNORED], ["ident", K_IGNORED], ["sccs", K_IGNORED],
+  ["assert", K_IGNORED], ["unassert", K_IGNORED],
+]);
+
+interface Macro {
+  name: string;
+  params: string[] | null;
+  /** Parameter name → index; a variadic macro's last one is `__VA_ARGS__` or its own name. */
+  index: Map<string, number> | null;
+  variadic: boolean;
+  body: Tok[];
+}
+
+/** A file reduced to its directives: what every later request of the build runs over. */
+interface Reduced {
+  kinds: Uint8Array;
+  rest: string[];
+  /** For #if/#ifdef/#ifndef/#elif/#else: index of the next #elif/#else/#endif of the same group. */
+  next: Int32Array;
+  /** The include guard's macro, when the whole file is one #ifndef group. */
+  guard: string | null;
+  /** Why the file cannot be run (unbalanced conditionals, #elifdef whose meaning depends on -std). */
+  bad: string | null;
+  /** Lexed operands and parsed definitions, made the first time a directive runs. */
+  parsed: Array<Tok[] | Macro | null | undefined>;
+}
+
+const NAME_RE = /^\s*([A-Za-z_]\w*)/;
+const GUARD_IF_RE = /^\s*!\s*defined\s*(?:\(\s*([A-Za-z_$][\w$]*)\s*\)|([A-Za-z_$][\w$]*))\s*$/;
+/** __has_builtin(x) and friends with a plain operand: asked from the compiler in batches. */
+const QUERY_RE = /__has_(?!include)\w+\s*\(\s*[A-Za-z_][\w:]*\s*\)/g;
+
+function detach(strings: string[]): string[] {
+  // A slice keeps its whole source text alive in JavaScriptCore: copy all of them at once.
+  const joined = strings.join("\u0001");
+  return joined === "" && strings.length <= 1 ? strings.map(() => "") : joined.split("\u0001");
+}
+
+function reduce(text: string, queries: Set<string>): Reduced {
+  const lines = directiveLines(text);
+  const kinds: number[] = [];
+  const rest: string[] = [];
+  let bad: string | null = null;
+  for (const line of lines) {
+    const m = NAME_RE.exec(line);
+    let kind: number;
+    let r: string;
+    if (!m) {
+      const trimmed = line.trim();
+      if (trimmed === "") continue; // the null directive
+      // `# 33 "file"`: a line marker, like #line.
+      kind = isDigit(trimmed.charCodeAt(0)) ? K_LINE : K_UNKNOWN;
+      r = trimmed;
+    } else {
+      kind = KINDS.get(m[1]) ?? K_UNKNOWN;
+      if (m[1] === "elifdef" || m[1] === "elifndef") bad ??= `#${m[1]} (its meaning depends on the language standard)`;
+      r = kind === K_UNKNOWN ? m[1] : line.slice(m[0].length);
+    }
+    if ((kind === K_IF || kind === K_ELIF || kind === K_DEFINE) && r.includes("__has_")) for (const q of r.match(QUERY_RE) ?? []) queries.add(q.replace(/\s+/g, ""));
+    kinds.push(kind);
+    rest.push(kind === K_ENDIF || kind === K_ELSE ? "" : r);
+  }
+  const n = kinds.length;
+  const next = new Int32Array(n).fill(-1);
+  const open: number[] = [];
+  for (let i = 0; i < n && !bad; i++) {
+    const k = kinds[i];
+    if (k === K_IF || k === K_IFDEF || k === K_IFNDEF) open.push(i);
+    else if (k === K_ELIF || k === K_ELSE || k === K_ENDIF) {
+      const top = open.pop();
+      if (top === undefined) bad = `#${k === K_ELIF ? "elif" : k === K_ELSE ? "else" : "endif"} without #if`;
+      else {
+        if (kinds[top] === K_ELSE && k !== K_ENDIF) bad = "#elif or #else after #else";
+        next[top] = i;
+        if (k !== K_ENDIF) open.push(i);
+      }
+    }
+  }
+  if (!bad && open.length) bad = "unterminated #if";
+  let guard: string | null = null;
+  if (!bad && n >= 2 && next[0] === n - 1 && kinds[n - 1] === K_ENDIF) {
+    if (kinds[0] === K_IFNDEF) guard = NAME_RE.exec(rest[0])?.[1] ?? null;
+    else if (kinds[0] === K_IF) {
+      const g = GUARD_IF_RE.exec(rest[0]);
+      guard = g ? (g[1] ?? g[2]) : null;
+    }
+  }
+  const kept = detach(guard === null ? rest : [...rest, guard]);
+  return {
+    kinds: Uint8Array.from(kinds),
+    rest: kept.slice(0, n),
+    next,
+    guard: guard === null ? null : kept[n],
+    bad,
+    parsed: new Array(n),
+  };
+}
+
+function parseDefine(rest: string): Macro {
+  const m = /^\s*([A-Za-z_$][\w$]*)/.exec(rest);
+  if (!m) return decline(`#define without a macro name: '${rest.trim()}'`);
+  const name = m[1];
+  let k = m[0].length;
+  let params: string[] | null = null;
+  let variadic = false;
+  if (rest.charCodeAt(k) === 40) {
+    const close = rest.indexOf(")", k);
+    if (close < 0) return decline(`#define ${name}: missing ')' in its parameter list`);
+    params = [];
+    const list = rest.slice(k + 1, close).trim();
+    if (list !== "") {
+      for (const raw of list.split(",")) {
+        const p = raw.trim();
+        if (variadic) return decline(`#define ${name}: '...' is not last`);
+        if (p === "...") {
+          params.push("__VA_ARGS__");
+          variadic = true;
+        } else if (p.endsWith("...")) {
+          params.push(p.slice(0, -3).trim());
+          variadic = true;
+        } else if (/^[A-Za-z_$][\w$]*$/.test(p)) params.push(p);
+        else return decline(`#define ${name}: bad parameter '${p}'`);
+      }
+    }
+    k = close + 1;
+  }
+  const body = lexLine(rest.slice(k));
+  if (body.length) body[0] = { ...body[0], ws: false };
+  const pasteAt = (t: Tok | undefined) => t !== undefined && t.t === PUNCT && t.v === "##";
+  if (pasteAt(body[0]) || pasteAt(body[body.length - 1])) return decline(`#define ${name}: '##' at either end of its body`);
+  const index = params ? new Map(params.map((p, i) => [p, i])) : null;
+  return { name, params, index, variadic, body };
+}
+
+/** -Dname, -Dname=value, -D'f(x)=x' as the `#define` the compiler makes of them. */
+function defineFromOption(value: string): Macro {
+  const eq = value.indexOf("=");
+  return parseDefine(eq < 0 ? `${value} 1` : `${value.slice(0, eq)} ${value.slice(eq + 1)}`);
+}
+
+// ------------------------------------------------------------------------------------ options
+
+/** Options that cannot change the predefined macros (values dropped with them). */
+const DROP_WITH_VALUE = ["-I", "-iquote", "-isystem", "-idirafter", "-D", "-U", "-include", "-imacros", "-o", "-MF", "-MT", "-MQ", "-x", "-iprefix", "-iwithprefixbefore", "-iwithprefix"];
+const DROP = /^-(c|S|E|M|MM|MD|MMD|MP|MG|H|C|CC|P|v|w|pipe|g.*|W.*|save-temps.*|fdump-.*|fsyntax-only|fdiagnostics-.*|fmessage-length=.*|fcolor-diagnostics|fno-color-diagnostics)$/;
+const KEEP_WITH_VALUE = new Set(["-A", "-B", "-V", "-b", "-arch", "-target", "--target", "-isysroot", "--sysroot", "-Xclang", "--param", "-stdlib", "-G", "-aux-info", "-Xassembler", "-Xlinker", "-T", "-z", "-e", "-u", "-l", "-L", "-F", "-iframework", "--gcc-toolchain"]);
+
+/** The compile's options that may change what the compiler predefines, for `-dM -E`. */
+export function macroFlags(argv: readonly string[]): string[] {
+  const args = expandWp(argv.slice(1));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith("-") || a === "-") continue;
+    const dropped = DROP_WITH_VALUE.find((d) => a.startsWith(d) && !(d === "-include" && a.startsWith("-include-pch")));
+    if (dropped !== undefined) {
+      if (a === dropped) i++;
+      continue;
+    }
+    if (DROP.test(a)) continue;
+    out.push(a);
+    if (KEEP_WITH_VALUE.has(a) && i + 1 < args.length) out.push(args[++i]);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------ engine
+
+export interface ExactStats {
+  directives: number;
+  files: number;
+  queries: number;
+}
+
+/** What the exact pass keeps for the whole build: reduced files, predefined macros, builtin answers. */
+export class ExactEngine {
+  private reducedFiles = new Map<string, Reduced>();
+  private predefs = new Map<string, Map<string, Macro> | string>();
+  private answers = new Map<string, Map<string, string | null>>();
+  private seenQueries = new Set<string>();
+  readonly counters = { reduced: 0, probes: 0, queryRuns: 0 };
+
+  constructor(
+    readonly fs: FileSystem,
+    readonly paths: PathResolver,
+    readonly probe: CompilerProbe,
+  ) {}
+
+  reduced(real: string): Reduced {
+    let r = this.reducedFiles.get(real);
+    if (!r) {
+      let bytes: Uint8Array;
+      try {
+        bytes = this.fs.readFile(real);
+      } catch (e) {
+        return decline(`cannot read ${real}: ${(e as Error).message}`);
+      }
+      r = reduce(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1"), this.seenQueries);
+      this.reducedFiles.set(real, r);
+      this.counters.reduced++;
+    }
+    return r;
+  }
+
+  predefined(compiler: string, lang: Language, flags: string[], cwd: string): Map<string, Macro> {
+    const key = JSON.stringify([compiler, lang, flags, flags.some((f) => f.includes("/")) ? cwd : ""]);
+    let p = this.predefs.get(key);
+    if (p === undefined) {
+      this.counters.probes++;
+      const text = this.probe.predefined ? this.probe.predefined(compiler, lang, flags, cwd) : new Error("this compiler probe cannot list predefined macros");
+      if (text instanceof Error) p = `compiler's predefined macros unknown: ${text.message}`;
+      else {
+        p = new Map();
+        try {
+          for (const line of text.split("\n")) {
+            const m = /^#define (.*)$/.exec(line);
+            if (!m) continue;
+            const def = parseDefine(m[1]);
+            p.set(def.name, def);
+          }
+        } catch (e) {
+          p = `compiler's predefined macros unreadable: ${(e as Error).message}`;
+        }
+      }
+      this.predefs.set(key, p);
+    }
+    if (typeof p === "string") return decline(p);
+    return p;
+  }
+
+  /** The compiler's answer to a builtin query as a number's spelling; null: it could not say; undefined: not asked yet. */
+  answer(key: string, q: string): string | null | undefined {
+    return this.answers.get(key)?.get(q);
+  }
+
+  /**
+   * Asks the compiler the queries (`__has_builtin(x)`, `defined(__has_feature)`) in one run,
+   * together with every other query seen in the files so far: a build costs a few compiler runs,
+   * not one per query.
+   */
+  resolve(key: string, compiler: string, lang: Language, flags: string[], cwd: string, wanted: Iterable<string>): void {
+    let answers = this.answers.get(key);
+    if (!answers) this.answers.set(key, (answers = new Map()));
+    const known = answers;
+    const want = [...wanted].filter((x) => !known.has(x));
+    if (want.length === 0) return;
+    const batch = [...want, ...[...this.seenQueries].filter((x) => !known.has(x) && !want.includes(x))];
+    const program = (qs: string[]) =>
+      qs.map((x, i) => (x.startsWith("defined") ? `#if ${x}\n@@q${i} 1\n#else\n@@q${i} 0\n#endif\n` : `@@q${i} ${x}\n`)).join("");
+    const ask = (qs: string[]): boolean => {
+      if (!this.probe.preprocess) return false;
+      this.counters.queryRuns++;
+      const out = this.probe.preprocess(compiler, lang, flags, cwd, program(qs));
+      if (out instanceof Error) return false;
+      const got = new Map<number, string>();
+      for (const line of out.split("\n")) {
+        const m = /^@@q(\d+) (.*)$/.exec(line.trim());
+        if (m) got.set(Number(m[1]), m[2].trim());
+      }
+      qs.forEach((x, i) => {
+        const v = got.get(i);
+        known.set(x, v !== undefined && /^\d+[uUlL]*$/.test(v) ? v : null);
+      });
+      return true;
+    };
+    // One bad query (an operand the compiler rejects) fails the whole run: then each on its own.
+    if (!ask(batch)) for (const q of want) if (!ask([q])) known.set(q, null);
+  }
+
+  run(config: SearchConfig, cmd: ParsedCommand, argv: readonly string[], timeLimitMs: number): Closure {
+    const deadline = performance.now() + timeLimitMs;
+    // Builtin queries not answered yet count as 0 in a first pass that collects them; once the
+    // compiler has answered them all the pass runs again (its own branches may hold more queries).
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const req = new ExactRequest(this, config, cmd, argv, deadline);
+      let closure: Closure | undefined;
+      try {
+        closure = req.run();
+      } catch (e) {
+        if (!(e instanceof ExactDecline) || req.pending.size === 0) throw e;
+      }
+      if (req.pending.size === 0 && closure) return closure;
+      this.resolve(req.queryKey, cmd.compiler, cmd.lang, req.flags, config.cwdReal, req.pending);
+    }
+    return decline("builtin queries did not settle");
+  }
+
+  /** Files changed under the build: what was learnt from their contents goes. */
+  reset(): void {
+    this.reducedFiles.clear();
+  }
+}
+
+// ------------------------------------------------------------------------------------ one TU
+
+interface FileCtx {
+  real: string;
+  dirReal: string;
+  /** Chain index it was found at; REL (a directory not in the chain) or CMDLINE (the source). */
+  idx: number;
+  /** The name `__FILE__` gives it, as the compiler spells it. */
+  spelled: string;
+}
+
+interface Val {
+  v: bigint;
+  u: boolean;
+}
+
+const MAX_DEPTH = 200;
+const DYNAMIC = new Set(["__FILE__", "__LINE__", "__COUNTER__", "__DATE__", "__TIME__", "__TIMESTAMP__", "__INCLUDE_LEVEL__", "__BASE_FILE__", "__FILE_NAME__"]);
+const ALWAYS_DEFINED = new Set(["__has_include", "__has_include_next", "_Pragma", ...DYNAMIC]);
+const NAMED_OPS = new Map([["and", "&&"], ["or", "||"], ["not", "!"], ["bitand", "&"], ["bitor", "|"], ["xor", "^"], ["compl", "~"], ["not_eq", "!="], ["and_eq", "&="], ["or_eq", "|="], ["xor_eq", "^="]]);
+const ONE: Tok = { t: NUM, v: "1", ws: true, hs: null };
+const ZERO: Tok = { t: NUM, v: "0", ws: true, hs: null };
+const MASK64 = (1n << 64n) - 1n;
+
+class ExactRequest {
+  private macros: Map<string, Macro>;
+  private once = new Set<string>();
+  private pushed = new Map<string, Array<Macro | undefined>>();
+  private out: ClosureCollector;
+  readonly flags: string[];
+  readonly queryKey: string;
+  /** Builtin queries met that the compiler has not answered yet (taken as 0 in this pass). */
+  readonly pending = new Set<string>();
+  private cplusplus: boolean;
+  private namedOps: boolean;
+  private unsignedChar: boolean;
+  private depth = 0;
+  private steps = 0;
+  private directives = 0;
+  private deadline: number;
+  private started = performance.now();
+  private ifMode = false;
+  private file!: FileCtx;
+  private chainNames: string[] = [];
+
+  constructor(
+    private engine: ExactEngine,
+    private config: SearchConfig,
+    private cmd: ParsedCommand,
+    argv: readonly string[],
+    deadline: number,
+  ) {
+    this.deadline = deadline;
+    this.out = new ClosureCollector(config);
+    this.flags = macroFlags(argv);
+    this.queryKey = JSON.stringify([cmd.compiler, cmd.lang, this.flags, config.cwdReal]);
+    if (this.flags.some((f) => f === "-traditional-cpp" || f === "-traditional" || f.startsWith("-include-pch") || f === "-fpreprocessed" || f === "-trigraphs"))
+      decline("exact include analysis: options it does not model (-traditional-cpp, -include-pch, -trigraphs, -fpreprocessed)");
+    this.cplusplus = cmd.lang === "c++" || cmd.lang === "objective-c++";
+    this.namedOps = this.cplusplus && !this.flags.includes("-fno-operator-names");
+    this.macros = new Map(engine.predefined(cmd.compiler, cmd.lang, this.flags, config.cwdReal));
+    this.unsignedChar = this.macros.has("__CHAR_UNSIGNED__");
+  }
+
+  run(): Closure {
+    const paths = this.engine.paths;
+    const cwd = this.config.cwdReal;
+    for (const op of this.cmd.macroOps) {
+      if (op.undef) this.macros.delete(op.value.trim());
+      else this.macros.set(...named(defineFromOption(op.value)));
+    }
+    const main = paths.walk(cwd, this.cmd.source, "file");
+    if (!main) return decline(`source file '${this.cmd.source}' not found`);
+    // GCC on glibc reads <stdc-predef.h> before the source; its macros are in the -dM answer, and
+    // as a system header it is not sent. One in a user directory would shadow it: not modelled.
+    if (!this.cmd.nostdinc) {
+      const pre = this.config.lookup(this.config.bracketStart, "stdc-predef.h", false)[0];
+      if (pre && !this.config.isSystem(pre.real)) return decline(`a user directory holds stdc-predef.h (${pre.real})`);
+    }
+    const mainHit = hitFrom(main, CMDLINE);
+    this.out.add(mainHit);
+    // -imacros files, then -include files: both run in full (their #includes are read too).
+    for (const f of this.cmd.forced) {
+      const w = paths.walk(cwd, f, "file");
+      const hit: Hit | undefined = w ? hitFrom(w, REL) : this.config.lookup(0, f, false)[0];
+      if (!hit) return decline(`forced include '${f}' not found`);
+      const spelled = w ? (f.startsWith("/") ? f : `./${f}`) : this.spellChain(hit.idx, f);
+      this.out.add(hit);
+      this.enter(hit, spelled, false);
+    }
+    this.enter(mainHit, this.cmd.source, false);
+    return this.out.result({ scanned: this.engine.counters.reduced, visited: this.out.files.size, steps: this.directives, ms: performance.now() - this.started });
+  }
+
+  private spellChain(idx: number, name: string): string {
+    let given = this.chainNames[idx];
+    if (given === undefined) this.chainNames[idx] = given = this.config.chain[idx].given.replace(/\/+$/, "");
+    return given === "" ? name : `${given}/${name}`;
+  }
+
+  private tick(n = 1): void {
+    if ((this.steps += n) >= 4096) {
+      this.steps = 0;
+      if (performance.now() > this.deadline) decline("exact include analysis: time limit reached");
+    }
+  }
+
+  // ---------------------------------------------------------------- files and directives
+
+  private enter(hit: Hit, spelled: string, isImport: boolean): void {
+    if (this.once.has(hit.real)) return;
+    if (isImport) this.once.add(hit.real);
+    const red = this.engine.reduced(hit.real);
+    if (red.guard !== null && this.macros.has(red.guard)) return;
+    if (red.bad) return decline(`${hit.real}: ${red.bad}`);
+    if (this.depth >= MAX_DEPTH) return decline(`#include nested more than ${MAX_DEPTH} deep`);
+    const saved = this.file;
+    this.file = { real: hit.real, dirReal: hit.dirReal, idx: hit.idx, spelled };
+    this.depth++;
+    try {
+      this.runFile(red);
+    } finally {
+      this.depth--;
+      this.file = saved;
+    }
+  }
+
+  private runFile(red: Reduced): void {
+    const { kinds, next } = red;
+    const n = kinds.length;
+    let i = 0;
+    while (i < n) {
+      this.tick();
+      this.directives++;
+      const k = kinds[i];
+      switch (k) {
+        case K_IF:
+        case K_IFDEF:
+        case K_IFNDEF: {
+          let j = i;
+          // Find the branch taken: the first true condition, else the #else, else none.
+          for (;;) {
+            const kj = kinds[j];
+            if (kj === K_ENDIF) {
+              i = j + 1;
+              break;
+            }
+            if (kj === K_ELSE || this.condition(red, j)) {
+              i = j + 1;
+              break;
+            }
+            j = next[j];
+          }
+          continue;
+        }
+        case K_ELIF:
+        case K_ELSE: {
+          // The end of a branch that was taken: skip the rest of its group.
+          let j = i;
+          while (kinds[j] !== K_ENDIF) j = next[j];
+          i = j + 1;
+          continue;
+        }
+        case K_ENDIF:
+          break;
+        case K_DEFINE: {
+          let m = red.parsed[i] as Macro | undefined;
+          if (m === undefined) red.parsed[i] = m = parseDefine(red.rest[i]);
+          if (m.name === "defined" || (this.namedOps && NAMED_OPS.has(m.name))) return decline(`#define ${m.name} in ${this.file.real}`);
+          this.macros.set(m.name, m);
+          break;
+        }
+        case K_UNDEF: {
+          const name = NAME_RE.exec(red.rest[i])?.[1];
+          if (name === undefined) return decline(`#undef without a macro name in ${this.file.real}`);
+          this.macros.delete(name);
+          break;
+        }
+        case K_INCLUDE:
+        case K_INCLUDE_NEXT:
+        case K_IMPORT:
+          this.include(red, i, k);
+          break;
+        case K_PRAGMA:
+          this.pragma(red.rest[i]);
+          break;
+        case K_ERROR:
+          return decline(`#error in ${this.file.real}:${red.rest[i]}`);
+        case K_LINE: {
+          const m = /"((?:[^"\\]|\\.)*)"/.exec(red.rest[i]);
+          if (m) this.file = { ...this.file, spelled: m[1].replace(/\\(.)/g, "$1") };
+          break;
+        }
+        case K_IGNORED:
+          break;
+        default:
+          return decline(`unknown directive #${red.rest[i]} in ${this.file.real}`);
+      }
+      i++;
+    }
+  }
+
+  private tokens(red: Reduced, i: number): Tok[] {
+    let t = red.parsed[i] as Tok[] | undefined;
+    if (t === undefined) red.parsed[i] = t = lexLine(red.rest[i]);
+    return t;
+  }
+
+  private condition(red: Reduced, i: number): boolean {
+    const k = red.kinds[i];
+    if (k === K_IFDEF || k === K_IFNDEF) {
+      const name = NAME_RE.exec(red.rest[i])?.[1];
+      if (name === undefined) return decline(`#${k === K_IFDEF ? "ifdef" : "ifndef"} without a macro name in ${this.file.real}`);
+      return this.isDefined(name) === (k === K_IFDEF);
+    }
+    const toks = this.tokens(red, i);
+    this.ifMode = true;
+    try {
+      const expanded = this.expand(toks);
+      return new Evaluator(expanded, this.cplusplus, this.namedOps, this.unsignedChar, `#if in ${this.file.real}`).run();
+    } finally {
+      this.ifMode = false;
+    }
+  }
+
+  private isDefined(name: string): boolean {
+    if (this.macros.has(name)) return true;
+    if (ALWAYS_DEFINED.has(name)) return true;
+    if (name.startsWith("__has_") || name.startsWith("__is_") || name === "__building_module") {
+      const v = this.ask(`defined(${name})`);
+      return v !== 0n;
+    }
+    return false;
+  }
+
+  private ask(q: string): bigint {
+    const v = this.engine.answer(this.queryKey, q);
+    if (v === undefined) {
+      this.pending.add(q);
+      return 0n;
+    }
+    if (v === null) return decline(`the compiler did not answer '${q}'`);
+    return BigInt(v.replace(/[uUlL]+$/, ""));
+  }
+
+  private include(red: Reduced, i: number, k: number): void {
+    const rest = red.rest[i].trim();
+    let form: "quote" | "angle";
+    let name: string;
+    const c = rest.charCodeAt(0);
+    if (c === 34 && rest.indexOf('"', 1) > 0) {
+      form = "quote";
+      name = rest.slice(1, rest.indexOf('"', 1));
+    } else if (c === 60 && rest.indexOf(">") > 0) {
+      form = "angle";
+      name = rest.slice(1, rest.indexOf(">"));
+    } else {
+      const h = headerName(this.expand(this.tokens(red, i)));
+      if (!h) return decline(`#include ${rest} in ${this.file.real} does not expand to a header name`);
+      ({ form, name } = h);
+    }
+    const found = this.lookup(k === K_INCLUDE_NEXT, form, name);
+    if (!found) return decline(`'${name}' not found (#include in ${this.file.real})`);
+    this.out.add(found.hit);
+    this.enter(found.hit, found.spelled, k === K_IMPORT);
+  }
+
+  private lookup(next: boolean, form: "quote" | "angle", name: string): { hit: Hit; spelled: string } | null {
+    if (name === "") return decline(`empty file name in #include in ${this.file.real}`);
+    if (name.startsWith("/")) return decline(`absolute include "${name}" in ${this.file.real}`);
+    const config = this.config;
+    const cur = this.file;
+    let hit: Hit | undefined;
+    if (next && cur.idx !== CMDLINE) {
+      hit = config.lookup(cur.idx >= 0 ? cur.idx + 1 : 0, name, false)[0];
+    } else if (form === "quote") {
+      const w = this.engine.paths.walk(cur.dirReal, name, "file");
+      if (w) {
+        const slash = cur.spelled.lastIndexOf("/");
+        return { hit: hitFrom(w, REL), spelled: slash >= 0 ? cur.spelled.slice(0, slash + 1) + name : name };
+      }
+      hit = config.lookup(0, name, false)[0];
+    } else {
+      hit = config.lookup(config.bracketStart, name, false)[0];
+    }
+    return hit ? { hit, spelled: this.spellChain(hit.idx, name) } : null;
+  }
+
+  private pragma(rest: string): void {
+    const text = rest.trim();
+    if (/^once\b/.test(text)) {
+      this.once.add(this.file.real);
+      return;
+    }
+    const pm = /^(push_macro|pop_macro)\s*\(\s*"([^"]*)"\s*\)/.exec(text);
+    if (pm) {
+      const name = pm[2];
+      let stack = this.pushed.get(name);
+      if (pm[1] === "push_macro") {
+        if (!stack) this.pushed.set(name, (stack = []));
+        stack.push(this.macros.get(name));
+      } else if (stack?.length) {
+        const m = stack.pop();
+        if (m) this.macros.set(name, m);
+        else this.macros.delete(name);
+      }
+      return;
+    }
+    if (/^GCC\s+(dependency|error)\b/.test(text)) decline(`#pragma ${text} in ${this.file.real}`);
+    // Every other pragma leaves macros and includes alone.
+  }
+
+  // ---------------------------------------------------------------- macro expansion
+
+  /** Full expansion of a token list (a directive's operand, or a macro argument). */
+  private expand(input: Tok[]): Tok[] {
+    const out: Tok[] = [];
+    // The input as a stack: the next token is last, so expansions are pushed in reverse.
+    const stack: Tok[] = [];
+    for (let j = input.length - 1; j >= 0; j--) stack.push(input[j]);
+    while (stack.length) {
+      const t = stack.pop()!;
+      if (t.t !== ID) {
+        out.push(t);
+        continue;
+      }
+      const name = t.v;
+      if (this.ifMode) {
+        if (name === "defined") {
+          out.push(this.definedOp(stack));
+          continue;
+        }
+        if (name === "__has_include" || name === "__has_include_next") {
+          out.push(this.hasInclude(stack, name === "__has_include_next"));
+          continue;
+        }
+      }
+      const m = this.macros.get(name);
+      if (!m) {
+        if (DYNAMIC.has(name)) out.push(this.dynamic(t));
+        else if (this.ifMode && (name.startsWith("__has_") || name === "__is_identifier" || name === "__building_module") && stack[stack.length - 1]?.v === "(") out.push(this.builtinQuery(t, stack));
+        else out.push(t);
+        continue;
+      }
+      if ((t.hs && t.hs.names.has(name)) || (this.namedOps && NAMED_OPS.has(name))) {
+        out.push(t);
+        continue;
+      }
+      this.tick();
+      if (m.params === null) {
+        const body = this.subst(m, null, HideSet.add(t.hs, name));
+        pushExpansion(stack, body, t.ws);
+        continue;
+      }
+      const la = stack[stack.length - 1];
+      if (!la || la.t !== PUNCT || la.v !== "(") {
+        out.push(t);
+        continue;
+      }
+      stack.pop();
+      const args: Tok[][] = [[]];
+      let depth = 0;
+      let rparen: Tok | undefined;
+      while (stack.length) {
+        const a = stack.pop()!;
+        if (a.t === PUNCT) {
+          if (a.v === "(") depth++;
+          else if (a.v === ")") {
+            if (depth === 0) {
+              rparen = a;
+              break;
+            }
+            depth--;
+          } else if (a.v === "," && depth === 0 && !(m.variadic && args.length === m.params.length)) {
+            args.push([]);
+            continue;
+          }
+        }
+        args[args.length - 1].push(a);
+      }
+      if (!rparen) return decline(`unterminated call of macro ${name} in ${this.file.real}`);
+      if (m.params.length === 0 && args.length === 1 && args[0].length === 0) args.length = 0;
+      if (args.length < m.params.length && m.variadic && args.length === m.params.length - 1) args.push([]);
+      if (args.length !== m.params.length) return decline(`macro ${name} called with ${args.length} arguments, it takes ${m.params.length} (${this.file.real})`);
+      const hs = HideSet.add(HideSet.intersect(t.hs, rparen.hs), name);
+      const body = this.subst(m, args, hs);
+      pushExpansion(stack, body, t.ws);
+    }
+    return out;
+  }
+
+  private definedOp(stack: Tok[]): Tok {
+    let nx = stack.pop();
+    const paren = nx?.t === PUNCT && nx.v === "(";
+    if (paren) nx = stack.pop();
+    if (!nx || nx.t !== ID) return decline(`'defined' without a macro name in ${this.file.real}`);
+    if (paren) {
+      const close = stack.pop();
+      if (!close || close.v !== ")") return decline(`'defined(' without ')' in ${this.file.real}`);
+    }
+    return this.isDefined(nx.v) ? ONE : ZERO;
+  }
+
+  /** The tokens of a `( … )` group after a builtin's name, raw. */
+  private parenGroup(stack: Tok[], what: string): Tok[] {
+    const open = stack.pop();
+    if (!open || open.v !== "(") return decline(`${what} without '(' in ${this.file.real}`);
+    const inner: Tok[] = [];
+    let depth = 0;
+    for (;;) {
+      const a = stack.pop();
+      if (!a) return decline(`${what}( without ')' in ${this.file.real}`);
+      if (a.t === PUNCT && a.v === "(") depth++;
+      else if (a.t === PUNCT && a.v === ")") {
+        if (depth === 0) return inner;
+        depth--;
+      }
+      inner.push(a);
+    }
+  }
+
+  private hasInclude(stack: Tok[], next: boolean): Tok {
+    const what = next ? "__has_include_next" : "__has_include";
+    let inner = this.parenGroup(stack, what);
+    if (!(inner[0]?.t === STR || (inner[0]?.t === PUNCT && inner[0].v === "<"))) inner = this.expand(inner);
+    const h = headerName(inner);
+    if (!h) return decline(`${what} operand is not a header name in ${this.file.real}`);
+    const found = this.lookup(next, h.form, h.name);
+    if (!found) return ZERO;
+    // It must exist on the server too, or the answer there would differ.
+    this.out.add(found.hit);
+    return ONE;
+  }
+
+  private builtinQuery(t: Tok, stack: Tok[]): Tok {
+    const inner = this.parenGroup(stack, t.v);
+    for (const a of inner) if (a.t === ID && this.macros.has(a.v)) return decline(`${t.v}(…) operand ${a.v} is a macro (${this.file.real})`);
+    const q = `${t.v}(${inner.map((a) => a.v).join("")})`;
+    return { t: NUM, v: String(this.ask(q)), ws: t.ws, hs: null };
+  }
+
+  private dynamic(t: Tok): Tok {
+    const str = (s: string): Tok => ({ t: STR, v: `"${s.replace(/[\\"]/g, "\\$&")}"`, ws: t.ws, hs: null });
+    switch (t.v) {
+      case "__FILE__":
+        return str(this.file.spelled);
+      case "__BASE_FILE__":
+        return str(this.cmd.source);
+      case "__INCLUDE_LEVEL__":
+        return { t: NUM, v: String(this.depth - 1), ws: t.ws, hs: null };
+      default:
+        return decline(`${t.v} in a directive (${this.file.real})`);
+    }
+  }
+
+  /** A macro's replacement with its arguments in, pasted and stringized; hide set added. */
+  private subst(m: Macro, args: Tok[][] | null, hs: HideSet): Tok[] {
+    const expanded: Array<Tok[] | undefined> = [];
+    const body = this.substBody(m, m.body, 0, m.body.length, args, expanded);
+    const out: Tok[] = [];
+    for (const t of body) {
+      if (t.t === PLACEMARKER) continue;
+      out.push(t.t === ID ? { t: ID, v: t.v, ws: t.ws, hs: HideSet.union(t.hs, hs) } : t);
+    }
+    return out;
+  }
+
+  private substBody(m: Macro, body: Tok[], from: number, to: number, args: Tok[][] | null, expanded: Array<Tok[] | undefined>): Tok[] {
+    const out: Tok[] = [];
+    const param = (t: Tok | undefined): number | undefined => (t && t.t === ID && m.index ? m.index.get(t.v) : undefined);
+    const isPaste = (t: Tok | undefined) => t !== undefined && t.t === PUNCT && t.v === "##";
+    const copy = (toks: Tok[], ws: boolean) => (toks[0].ws === ws ? toks : toks.map((x, j) => (j === 0 ? { t: x.t, v: x.v, ws, hs: x.hs } : x)));
+    /** `__VA_OPT__( … )` at i: its replacement (empty when the variable arguments are) and the index of its ')'. */
+    const vaOpt = (i: number): { toks: Tok[]; end: number } => {
+      if (body[i + 1]?.v !== "(") return decline(`__VA_OPT__ without '(' in macro ${m.name}`);
+      let depth = 0;
+      let e = i + 2;
+      for (; e < to; e++) {
+        const v = body[e].t === PUNCT ? body[e].v : "";
+        if (v === "(") depth++;
+        else if (v === ")") {
+          if (depth === 0) break;
+          depth--;
+        }
+      }
+      if (e >= to) return decline(`__VA_OPT__( without ')' in macro ${m.name}`);
+      const va = args![m.params!.length - 1];
+      if (va.length === 0) return { toks: [], end: e };
+      return { toks: this.substBody(m, body, i + 2, e, args, expanded).filter((x) => x.t !== PLACEMARKER), end: e };
+    };
+    for (let i = from; i < to; i++) {
+      const t = body[i];
+      if (args && t.t === PUNCT && t.v === "#") {
+        const k = param(body[i + 1]);
+        if (k === undefined) return decline(`'#' not followed by a parameter in macro ${m.name}`);
+        out.push({ ...stringize(args[k]), ws: t.ws });
+        i++;
+        continue;
+      }
+      if (isPaste(t)) {
+        const nx = body[++i];
+        let rhs: Tok[];
+        const k = param(nx);
+        if (k !== undefined) {
+          rhs = args![k];
+          // GNU: `, ## __VA_ARGS__` drops the comma when there are no variable arguments.
+          const last = out[out.length - 1];
+          if (m.variadic && k === m.params!.length - 1 && last && last.t === PUNCT && last.v === ",") {
+            if (rhs.length === 0) out.pop();
+            else out.push(...rhs);
+            continue;
+          }
+        } else if (nx.t === ID && nx.v === "__VA_OPT__" && m.variadic) {
+          const r = vaOpt(i);
+          rhs = r.toks;
+          i = r.end;
+        } else rhs = [nx];
+        const lhs = out.pop() ?? { t: PLACEMARKER, v: "", ws: false, hs: null };
+        if (rhs.length === 0) {
+          out.push(lhs);
+          continue;
+        }
+        const first = rhs[0];
+        if (lhs.t === PLACEMARKER) out.push({ ...first, ws: lhs.ws });
+        else if (first.t === PLACEMARKER) out.push(lhs);
+        else out.push(this.paste(lhs, first, m.name));
+        for (let j = 1; j < rhs.length; j++) out.push(rhs[j]);
+        continue;
+      }
+      const k = param(t);
+      if (k !== undefined) {
+        const raw = isPaste(body[i + 1]);
+        const src = raw ? args![k] : (expanded[k] ??= this.expand(args![k]));
+        if (src.length === 0) {
+          if (raw) out.push({ t: PLACEMARKER, v: "", ws: t.ws, hs: null });
+        } else out.push(...copy(src, t.ws));
+        continue;
+      }
+      if (t.t === ID && t.v === "__VA_OPT__" && m.variadic && args) {
+        const r = vaOpt(i);
+        i = r.end;
+        if (r.toks.length === 0) {
+          if (isPaste(body[i + 1])) out.push({ t: PLACEMARKER, v: "", ws: t.ws, hs: null });
+        } else out.push(...copy(r.toks, t.ws));
+        continue;
+      }
+      out.push(t);
+    }
+    return out;
+  }
+
+  private paste(a: Tok, b: Tok, macro: string): Tok {
+    const toks = lexLine(a.v + b.v);
+    if (toks.length !== 1) return decline(`pasting "${a.v}" and "${b.v}" does not give one token (macro ${macro})`);
+    return { ...toks[0], ws: a.ws, hs: null };
+  }
+}
+
+/** An expansion goes back on the input (reversed); its first token takes the macro name's spacing. */
+function pushExpansion(stack: Tok[], body: Tok[], ws: boolean): void {
+  for (let j = body.length - 1; j > 0; j--) stack.push(body[j]);
+  if (body.length) {
+    const f = body[0];
+    stack.push(f.ws === ws ? f : { t: f.t, v: f.v, ws, hs: f.hs });
+  }
+}
+
+function named(m: Macro): [string, Macro] {
+  return [m.name, m];
+}
+
+function stringize(toks: Tok[]): Tok {
+  let s = "";
+  toks.forEach((t, i) => {
+    if (i > 0 && t.ws) s += " ";
+    s += t.t === STR || t.t === CHR ? t.v.replace(/[\\"]/g, "\\$&") : t.v;
+  });
+  return { t: STR, v: `"${s}"`, ws: false, hs: null };
+}
+
+/** What an expanded `#include` operand names: `"x"` or `<x>` spelled from its tokens. */
+function headerName(toks: Tok[]): { form: "quote" | "angle"; name: string } | null {
+  const first = toks[0];
+  if (!first) return null;
+  if (first.t === STR && first.v.startsWith('"') && first.v.length >= 2) return { form: "quote", name: first.v.slice(1, -1) };
+  if (first.t === PUNCT && first.v === "<") {
+    let name = "";
+    for (let j = 1; j < toks.length; j++) {
+      const t = toks[j];
+      if (t.t === PUNCT && t.v === ">") return { form: "angle", name };
+      if (j > 1 && t.ws) name += " ";
+      name += t.v;
+    }
+  }
+  return null;
+}
+
+// ------------------------------------------------------------------------------------ #if
+
+const BINARY_PREC = new Map<string, number>([
+  ["||", 1], ["&&", 2], ["|", 3], ["^", 4], ["&", 5], ["==", 6], ["!=", 6], ["<", 7], [">", 7], ["<=", 7], [">=", 7],
+  ["<<", 8], [">>", 8], ["+", 9], ["-", 9], ["*", 10], ["/", 10], ["%", 10],
+]);
+
+const norm = (v: bigint, u: boolean): Val => ({ v: u ? BigInt.asUintN(64, v) : BigInt.asIntN(64, v), u });
+const bool = (b: boolean): Val => ({ v: b ? 1n : 0n, u: false });
+
+/** An #if expression over its expanded tokens, with the preprocessor's intmax/uintmax arithmetic. */
+class Evaluator {
+  private i = 0;
+  constructor(
+    private toks: Tok[],
+    private cplusplus: boolean,
+    private namedOps: boolean,
+    private unsignedChar: boolean,
+    private where: string,
+  ) {}
+
+  run(): boolean {
+    if (this.toks.length === 0) return decline(`${this.where}: no expression`);
+    const v = this.comma(true);
+    if (this.i < this.toks.length) return decline(`${this.where}: unexpected '${this.toks[this.i].v}'`);
+    return v.v !== 0n;
+  }
+
+  private op(): string | null {
+    const t = this.toks[this.i];
+    if (!t) return null;
+    if (t.t === PUNCT) return t.v;
+    if (t.t === ID && this.namedOps) return NAMED_OPS.get(t.v) ?? null;
+    return null;
+  }
+
+  private comma(ev: boolean): Val {
+    let v = this.cond(ev);
+    while (this.op() === ",") {
+      this.i++;
+      v = this.cond(ev);
+    }
+    return v;
+  }
+
+  private cond(ev: boolean): Val {
+    const c = this.binary(1, ev);
+    if (this.op() !== "?") return c;
+    this.i++;
+    const take = c.v !== 0n;
+    const a = this.comma(ev && take);
+    if (this.op() !== ":") return decline(`${this.where}: '?' without ':'`);
+    this.i++;
+    const b = this.cond(ev && !take);
+    const u = a.u || b.u;
+    return norm(take ? a.v : b.v, u);
+  }
+
+  private binary(minPrec: number, ev: boolean): Val {
+    let left = this.unary(ev);
+    for (;;) {
+      const o = this.op();
+      const prec = o === null ? undefined : BINARY_PREC.get(o);
+      if (prec === undefined || prec < minPrec) return left;
+      this.i++;
+      if (o === "&&" || o === "||") {
+        const short = o === "&&" ? left.v === 0n : left.v !== 0n;
+        const right = this.binary(prec + 1, ev && !short);
+        left = bool(o === "&&" ? left.v !== 0n && right.v !== 0n : left.v !== 0n || right.v !== 0n);
+        continue;
+      }
+      const right = this.binary(prec + 1, ev);
+      left = this.apply(o!, left, right, ev);
+    }
+  }
+
+  private apply(o: string, a: Val, b: Val, ev: boolean): Val {
+    if (o === "<<" || o === ">>") {
+      // The count's sign matters; the result has the left operand's type.
+      let n = b.u ? b.v : BigInt.asIntN(64, b.v);
+      let left = o === "<<";
+      if (n < 0n) {
+        left = !left;
+        n = -n;
+      }
+      if (left) return n >= 64n ? norm(0n, a.u) : norm(a.v << n, a.u);
+      if (n >= 64n) return norm(!a.u && a.v < 0n ? -1n : 0n, a.u);
+      return norm(a.v >> n, a.u);
+    }
+    const u = a.u || b.u;
+    const x = u ? BigInt.asUintN(64, a.v) : a.v;
+    const y = u ? BigInt.asUintN(64, b.v) : b.v;
+    switch (o) {
+      case "|":
+        return norm(x | y, u);
+      case "^":
+        return norm(x ^ y, u);
+      case "&":
+        return norm(x & y, u);
+      case "==":
+        return bool(x === y);
+      case "!=":
+        return bool(x !== y);
+      case "<":
+        return bool(x < y);
+      case ">":
+        return bool(x > y);
+      case "<=":
+        return bool(x <= y);
+      case ">=":
+        return bool(x >= y);
+      case "+":
+        return norm(x + y, u);
+      case "-":
+        return norm(x - y, u);
+      case "*":
+        return norm(x * y, u);
+      case "/":
+      case "%":
+        if (y === 0n) return ev ? decline(`${this.where}: division by zero`) : norm(0n, u);
+        return norm(o === "/" ? x / y : x % y, u);
+    }
+    return decline(`${this.where}: operator '${o}'`);
+  }
+
+  private unary(ev: boolean): Val {
+    const t = this.toks[this.i];
+    if (!t) return decline(`${this.where}: expression ends early`);
+    const o = this.op();
+    if (o === "+" || o === "-" || o === "~" || o === "!") {
+      this.i++;
+      const v = this.unary(ev);
+      if (o === "+") return v;
+      if (o === "-") return norm(-v.v, v.u);
+      if (o === "~") return norm(~v.v & (v.u ? MASK64 : -1n), v.u);
+      return bool(v.v === 0n);
+    }
+    if (o === "(") {
+      this.i++;
+      const v = this.comma(ev);
+      if (this.op() !== ")") return decline(`${this.where}: missing ')'`);
+      this.i++;
+      return v;
+    }
+    this.i++;
+    if (t.t === NUM) return parseNumber(t.v, this.where);
+    if (t.t === CHR) return parseChar(t.v, this.unsignedChar, this.where);
+    if (t.t === ID) {
+      if (this.cplusplus && t.v === "true") return bool(true);
+      if (NAMED_OPS.has(t.v) && this.namedOps) return decline(`${this.where}: misplaced '${t.v}'`);
+      // Names left after expansion are 0 (the C++ keywords `true`/`false` aside).
+      return bool(false);
+    }
+    return decline(`${this.where}: unexpected '${t.v}'`);
+  }
+}
+
+const numbers = new Map<string, Val>();
+
+function parseNumber(spelling: string, where: string): Val {
+  let v = numbers.get(spelling);
+  if (v === undefined) {
+    v = parseNumberText(spelling, where);
+    if (numbers.size > 100_000) numbers.clear();
+    numbers.set(spelling, v);
+  }
+  return v;
+}
+
+function parseNumberText(spelling: string, where: string): Val {
+  const s = spelling.replace(/'/g, "");
+  const m = /^(0[xX][0-9a-fA-F]+|0[bB][01]+|[0-9]+)([uUlL]*)$/.exec(s);
+  if (!m || !/^([uU]?(l|L|ll|LL)?|(l|L|ll|LL)[uU])$/.test(m[2])) return decline(`${where}: '${spelling}' is not an integer constant`);
+  let digits = m[1];
+  if (/^0[0-7]+$/.test(digits)) digits = `0o${digits.slice(1)}`;
+  else if (/^0\d+$/.test(digits)) return decline(`${where}: bad octal constant '${spelling}'`);
+  const v = BigInt(digits);
+  if (v > MASK64) return decline(`${where}: integer constant '${spelling}' is too large`);
+  return { v, u: /[uU]/.test(m[2]) || v > (1n << 63n) - 1n };
+}
+
+const ESCAPES: Record<string, number> = { n: 10, t: 9, r: 13, a: 7, b: 8, f: 12, v: 11, e: 27, E: 27, "\\": 92, "'": 39, '"': 34, "?": 63 };
+
+function parseChar(spelling: string, unsignedChar: boolean, where: string): Val {
+  const m = /^(u8|u|U|L)?'(.*)'$/.exec(spelling);
+  if (!m) return decline(`${where}: bad character constant ${spelling}`);
+  const body = m[2];
+  let code: number;
+  if (body.length === 1 && body !== "\\") code = body.charCodeAt(0);
+  else if (body[0] === "\\") {
+    const e = body.slice(1);
+    if (e.length === 1 && ESCAPES[e] !== undefined) code = ESCAPES[e];
+    else if (/^[0-7]{1,3}$/.test(e)) code = Number.parseInt(e, 8);
+    else if (/^x[0-9a-fA-F]{1,2}$/.test(e)) code = Number.parseInt(e.slice(1), 16);
+    else return decline(`${where}: character constant ${spelling} it does not model`);
+  } else return decline(`${where}: character constant ${spelling} it does not model`);
+  if (code > 127 && (m[1] !== undefined || body.charCodeAt(0) > 127)) return decline(`${where}: character constant ${spelling} it does not model`);
+  if (m[1] === undefined && !unsignedChar && code > 127) code -= 256;
+  return { v: BigInt(code), u: false };
+}
