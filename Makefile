@@ -2,11 +2,21 @@
 BUN := node_modules/.bin/bun
 SOURCES := $(shell find src -name '*.ts')
 
-.PHONY: all install build test demo bench peers typecheck clean
+# `make install`: where things go (DESTDIR for packagers: a staging root prefixed to each).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib/bundcc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+# The compilers a masquerade directory always has; `bundcc update-symlinks` adds those found on the machine.
+MASQUERADE := gcc cc g++ c++ clang clang++
+
+.PHONY: all deps install uninstall build test demo bench peers typecheck clean
 
 all: build
 
-install: node_modules/.installed
+# The npm dependencies (Bun itself among them).
+deps: node_modules/.installed
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -40,6 +50,26 @@ bench: build peers
 	$(BUN) scripts/bench/client.ts --no-build
 	$(BUN) scripts/bench/includes.ts
 	$(BUN) scripts/bench/build.ts
+
+# The binary, the masquerade directory (links named like compilers), a systemd unit for
+# `bundcc serve` and its options file (never overwritten). Without DESTDIR, the directory is then
+# fitted to the compilers on this machine (bundcc update-symlinks; rerun it after installing one).
+install: dist/bundcc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 755 dist/bundcc $(DESTDIR)$(BINDIR)/bundcc
+	for cc in $(MASQUERADE); do ln -sfn "$$(realpath -m --relative-to=$(LIBDIR) $(BINDIR)/bundcc)" $(DESTDIR)$(LIBDIR)/$$cc; done
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  -e 's|@ALLOWLIST@|$(if $(filter /usr/lib/bundcc /usr/local/lib/bundcc,$(LIBDIR)),,--allowlist-dir $(LIBDIR) )|g' \
+	  packaging/bundcc.service.in >$(DESTDIR)$(UNITDIR)/bundcc.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/bundcc.service
+	test -e $(DESTDIR)$(SYSCONFDIR)/default/bundcc || install -m 644 packaging/bundcc.default $(DESTDIR)$(SYSCONFDIR)/default/bundcc
+	$(if $(DESTDIR),,$(BINDIR)/bundcc update-symlinks --dir $(LIBDIR))
+
+# Leaves the options file, as packages leave changed configuration.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/bundcc $(DESTDIR)$(UNITDIR)/bundcc.service
+	for f in $(DESTDIR)$(LIBDIR)/*; do [ -L "$$f" ] && case "$$(readlink "$$f")" in *bundcc) rm -f "$$f";; esac; done; true
+	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
 
 clean:
 	rm -rf dist node_modules

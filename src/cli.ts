@@ -18,6 +18,9 @@ Usage:
   bundcc hosts                           show the configured hosts
   bundcc lsdistcc [options] [HOSTS…]     probe for servers (also: argv[0] lsdistcc)
   bundcc monitor [DELAY]                 show running jobs (distccmon-text compatible)
+  bundcc monitor --live | --web          a live view of the farm in the terminal / a browser
+  bundcc update-symlinks [--dir DIR]     link every compiler found on PATH into the masquerade
+                                         directory (default PREFIX/lib/bundcc)
   bundcc COMPILER ARGS…                  compile, distributed where possible (explicit)
   bundcc ARGS…                           compile with cc (implicit), e.g. bundcc -c x.c
   gcc/cc/g++/c++/clang/clang++ ARGS…     masquerade: bundcc symlinked under a compiler's name
@@ -48,6 +51,8 @@ export async function runSubcommand(args: string[]): Promise<number> {
       return (await import("./client/lsdistcc.ts")).main(rest);
     case "monitor":
       return (await import("./monitor/index.ts")).main(rest);
+    case "update-symlinks":
+      return (await import("./install/symlinks.ts")).main(rest);
     case "--version":
     case "-v":
       await writeOut(versionText());

@@ -3,7 +3,7 @@
 import { type AgentHome, agentHome } from "./client/agent-home.ts";
 import { relay } from "./client/relay.ts";
 
-const SUBCOMMANDS = new Set(["serve", "pump", "include-server", "agent", "scan-includes", "hosts", "lsdistcc", "monitor", "help"]);
+const SUBCOMMANDS = new Set(["serve", "pump", "include-server", "agent", "scan-includes", "hosts", "lsdistcc", "monitor", "update-symlinks", "help"]);
 const SELF_NAMES = new Set(["bundcc", "bun", "bun.exe", "main", "main.ts"]);
 
 // The roles are separate entry points of the compiled binary (see the build in the Makefile), so a

@@ -13,6 +13,7 @@ import { writeErr } from "../common/output.ts";
 import { environment, processAlive } from "../common/process.ts";
 import { selfCommand } from "../common/self.ts";
 import { STOP_SIGNALS } from "../common/signals.ts";
+import { socketAnswers as answers } from "../common/unix-socket.ts";
 import { startAgent } from "./agent.ts";
 import { agentHome, homeOfSocket } from "./agent-home.ts";
 import { exitWatch, idleSetting, privateDir, releaseAgent, runningAgent, takeAgentLock } from "./agent-life.ts";
@@ -129,16 +130,6 @@ function execve(path: string, argv: string[], env: Record<string, string>): stri
   return String(lib.strerror(e));
 }
 
-/** True when something accepts connections on the Unix socket `path` (a live agent, not a stale file). */
-async function answers(path: string): Promise<boolean> {
-  try {
-    const s = await Bun.connect({ unix: path, socket: { data() {} } });
-    s.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const WATCH_INTERVAL_MS = 2_000;
 

@@ -32,6 +32,12 @@ export interface Job {
   settings: ClientSettings;
   localSlotsCpp: number;
   state: StateFile;
+  /**
+   * Set once a pump attempt failed because its server lacked files (named in `missed`): the next
+   * attempt asks for a fresh analysis; when that one lacked them too, `plain` says why the job then
+   * goes out in plain mode (preprocessed here, compiled remotely).
+   */
+  lacked?: { missed: string[]; plain: string | null; failure: { host: HostDef; stderr: Uint8Array; code: number; deps: string | null } | null };
 }
 
 /** The preprocessed source, produced once per job and reused if the first host fails. */
@@ -158,6 +164,10 @@ export async function compileRemote(job: Job, host: HostDef, preprocess: () => P
   let version = host.protocol;
   let plan: PumpPlan | null = null;
   let pumpReverted: string | null = null;
+  if (version === 3 && job.lacked?.plain) {
+    pumpReverted = job.lacked.plain;
+    version = 2;
+  }
   if (version === 3) {
     job.state.phase(Phase.Preprocess);
     const p = await planPump(job);

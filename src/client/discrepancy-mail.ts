@@ -21,6 +21,8 @@ export interface DiscrepancyReport {
   localStderr: string;
   /** The compile's .d, when it wrote one: the files involved. */
   depsPath: string | null;
+  /** How the compile then succeeded: "locally" (distcc's retry), or "in plain mode on HOST". */
+  retried?: string;
 }
 
 export function mailEnabled(env: Record<string, string | undefined>): boolean {
@@ -58,24 +60,26 @@ function filesInvolved(r: DiscrepancyReport, place: (name: string) => string): s
 
 export function composeMail(to: string, r: DiscrepancyReport, files: string[]): string {
   const oneLine = (s: string) => s.replace(/[\r\n]+/g, " ");
+  const retried = r.retried ?? "locally";
+  const second = retried === "locally" ? "Local" : "Plain-mode";
   return [
     `To: ${to}`,
-    `Subject: ${oneLine(`distcc-pump discrepancy: ${r.input} failed on ${r.host} but compiled locally`)}`,
+    `Subject: ${oneLine(`distcc-pump discrepancy: ${r.input} failed on ${r.host} but compiled ${retried}`)}`,
     "Content-Type: text/plain; charset=utf-8",
     "",
-    "A pump-mode compile failed on the server and then succeeded on the client.",
+    `A pump-mode compile failed on the server and then succeeded ${retried === "locally" ? "on the client" : retried}.`,
     "",
     `Command: ${r.argv.join(" ")}`,
     `Directory: ${r.cwd}`,
     `Client: ${hostname()}`,
     `Server: ${r.host}`,
     `Remote exit status: ${r.remoteStatus}`,
-    `Local exit status: ${r.localStatus}`,
+    `${second} exit status: ${r.localStatus}`,
     "",
     "Remote diagnostics:",
     r.remoteStderr.trimEnd() || "(none)",
     "",
-    "Local diagnostics:",
+    `${second} diagnostics:`,
     r.localStderr.trimEnd() || "(none)",
     "",
     "Files involved:",
@@ -122,19 +126,35 @@ export async function mailDiscrepancy(env: Record<string, string | undefined>, s
   const input = cmd[1] === "-t" ? message : message.slice(message.indexOf("\n\n") + 2);
   let proc;
   try {
-    proc = Bun.spawn(cmd, { stdin: "pipe", stdout: "ignore", stderr: "pipe", env: env as Record<string, string> });
+    // Its own process group, so that a mailer that forks (a script, a queueing helper) is stopped
+    // whole when it overstays. One that finished is left alone: what it forked may be delivering.
+    proc = Bun.spawn(cmd, { stdin: "pipe", stdout: "ignore", stderr: "pipe", env: env as Record<string, string>, detached: true });
   } catch (err) {
     return warnOnce(`${cmd[0]}: ${(err as Error).message}`);
   }
+  const mailerPid = proc.pid;
+  let late = false;
+  // The bound covers everything, feeding its input included (a mailer that never reads would block that).
+  const timer = setTimeout(() => {
+    late = true;
+    try {
+      process.kill(-mailerPid, "SIGKILL");
+    } catch {
+      proc.kill("SIGKILL");
+    }
+  }, MAILER_WAIT_MS);
+  const stderrText = new Response(proc.stderr).text();
   try {
     proc.stdin.write(input);
     await proc.stdin.end();
   } catch {
     // it exited early: its status says why
   }
-  const timer = setTimeout(() => proc.kill("SIGKILL"), MAILER_WAIT_MS);
-  const [status, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+  const status = await proc.exited;
   clearTimeout(timer);
-  if (status !== 0) warnOnce(`${cmd[0]} ${proc.signalCode ? `took longer than ${MAILER_WAIT_MS / 1000} s` : `exited with ${status}`}${stderr.trim() ? `: ${stderr.trim().split("\n")[0]}` : ""}`);
+  // A descendant of a mailer that finished (or one that left the group) may still hold its
+  // stderr open: what is there by now is enough.
+  const stderr = await Promise.race([stderrText, Bun.sleep(200).then(() => "")]);
+  if (status !== 0) warnOnce(`${cmd[0]} ${late ? `took longer than ${MAILER_WAIT_MS / 1000} s` : `exited with ${status}`}${stderr.trim() ? `: ${stderr.trim().split("\n")[0]}` : ""}`);
   else trace("info", "dcc_please_send_email", `discrepancy mail for ${r.input} sent to ${to}`);
 }

@@ -293,6 +293,8 @@ async function distribute(job: Job, list: HostList): Promise<number> {
         tried.add(host);
         continue;
       }
+      // A pump compile whose server lacked files is sent again (fresh analysis, then plain mode).
+      if (outcome.kind === "reply" && outcome.reply.version === 3 && statusToShell(outcome.reply.status) !== 0 && (await serverLacked(job, host, outcome))) continue;
       if (outcome.kind === "cpp-failed") {
         trace("warning", "dcc_build_somewhere", `local preprocessing of ${job.input} failed; running the whole command locally`);
         await noteJob(job.env, "local", "localhost", "local preprocessing failed");
@@ -320,6 +322,7 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
     if (outcome.deps !== null && reply.dotd) await writeObject(outcome.deps, reply.dotd);
     await writeErr(reply.stderr);
     clearBackoff(s.dccDir, host, s.backoffPeriodSec);
+    if (job.lacked) await lackedThenDone(job, reply.version === 3 ? null : { how: `in plain mode on ${host.spec}`, stderr: new TextDecoder().decode(reply.stderr) });
     await noteJob(job.env, reply.version === 3 ? "pump" : "plain", host.spec, outcome.pumpReverted ?? undefined);
     job.state.phase(Phase.Done);
     return 0;
@@ -341,7 +344,7 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
   // A pump job's retry whose result may be mailed keeps a copy of its diagnostics for the report:
   // the compiler's stderr goes to a file, shown once it exits (the caller runs it when an agent
   // hosts the job, so the copy is made by a shell around the compiler, wherever it runs).
-  const mailing = reply.version === 3 && job.env.DISTCC_ENABLE_DISCREPANCY_EMAIL === "1";
+  const mailing = (reply.version === 3 || !!job.lacked?.plain) && job.env.DISTCC_ENABLE_DISCREPANCY_EMAIL === "1";
   const copy = mailing ? `${s.tmpDir.startsWith("/") ? s.tmpDir : jobCwd() + "/" + s.tmpDir}/distcc_local_${process.pid}_${Math.floor(Math.random() * 1e9)}.txt` : null;
   const localArgv = copy ? ["/bin/sh", "-c", '"$@" 2>"$0"; s=$?; cat "$0" >&2; exit $s', copy, ...job.argv] : job.argv;
   const local = await runLocally(localArgv, job.env, s, job.state, "compile", list);
@@ -363,17 +366,64 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
     if (reply.version === 3 && local === 0) {
       why = await pumpDiscrepancy(job, host, reply.stderr, outcome.deps, code);
       if (mailing) await mailDiscrepancy(job, host, reply.stderr, localStderr, outcome.deps, code);
-    }
+    } else if (job.lacked?.plain && local === 0) await lackedThenDone(job, { how: "locally", stderr: localStderr });
   }
   await noteJob(job.env, "local", "localhost", why);
   return local;
 }
 
+/**
+ * A pump compile failed and its server's compiler names files it could not open: the include
+ * server's answer left them out. The first time, the include server is asked to analyse afresh and
+ * the compile goes out again in pump mode (the host is not to blame). When the fresh answer lacks
+ * them too, that counts towards DISTCC_MAX_DISCREPANCY (once the compile is known to succeed
+ * without pump mode) and the compile goes out in plain mode: preprocessed here, compiled remotely.
+ * False when there is nothing to try again: the usual failure path (local retry) follows.
+ */
+async function serverLacked(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, { kind: "reply" }>): Promise<boolean> {
+  if (job.lacked?.plain) return false;
+  const pump = await import("./pump.ts");
+  const stderr = outcome.reply.stderr;
+  const missed = pump.missedFiles(stderr);
+  if (missed.length === 0) return false;
+  const names = missed.map((m) => `'${m}'`).join(", ");
+  if (!job.lacked) {
+    // Outside `bundcc pump` (no include-server directory) there is no one to ask: retried locally.
+    if (!pump.askForFreshAnalysis(job.env)) return false;
+    // Not yet pump's fault: the file may be missing here too (the user's error). Loud words come
+    // once a compile without it in the way succeeded.
+    trace("warning", "dcc_build_somewhere", `the server had no ${names}, which ${job.input} includes: the include server is asked to analyse afresh, and ${job.input} goes out again`);
+    job.lacked = { missed, plain: null, failure: null };
+    return true;
+  }
+  trace("warning", "dcc_build_somewhere", `the server still had no ${names} after a fresh include analysis: ${job.input} goes out in plain mode`);
+  const failure = { host, stderr, code: statusToShell(outcome.reply.status), deps: outcome.deps };
+  job.lacked = { missed, plain: `server lacked ${names} even after a fresh include analysis`, failure };
+  return true;
+}
+
+/**
+ * A compile that went out again after its server lacked files succeeded: pump mode had missed them.
+ * `retry` is null when the fresh analysis fixed it (pump mode), else how it succeeded and what it said.
+ */
+async function lackedThenDone(job: Job, retry: { how: string; stderr: string } | null): Promise<void> {
+  const lacked = job.lacked!;
+  const names = lacked.missed.map((m) => `'${m}'`).join(", ");
+  if (retry === null || lacked.failure === null) {
+    trace("warning", "dcc_build_somewhere", `PUMP MODE MISSED A FILE: the include server's first answer for ${job.input} left out ${names}; its fresh analysis found it (please report this line)`);
+    return;
+  }
+  trace("warning", "dcc_build_somewhere", `PUMP MODE MISSED A FILE: ${names}, which ${job.input} includes, compiled ${retry.how === "locally" ? "locally" : "in plain mode"} but not in pump mode, even after a fresh include analysis (please report this line); counted towards DISTCC_MAX_DISCREPANCY`);
+  const f = lacked.failure;
+  await (await import("./pump.ts")).noteDiscrepancy(job.env, job.input, f.deps);
+  if (job.env.DISTCC_ENABLE_DISCREPANCY_EMAIL === "1") await mailDiscrepancy(job, f.host, f.stderr, retry.stderr, f.deps, f.code, retry.how);
+}
+
 /** DISTCC_ENABLE_DISCREPANCY_EMAIL: a failure that no file changed during the build explains is mailed. */
-async function mailDiscrepancy(job: Job, host: HostDef, stderr: Uint8Array, localStderr: string, deps: string | null, code: number): Promise<void> {
+async function mailDiscrepancy(job: Job, host: HostDef, stderr: Uint8Array, localStderr: string, deps: string | null, code: number, retried = "locally"): Promise<void> {
   if ((await import("./pump.ts")).changedDependency(job.env, deps) !== null) return;
   const port = job.env.INCLUDE_SERVER_PORT;
-  const report = { argv: job.argv, cwd: jobCwd(), input: job.input, host: host.spec, remoteStatus: code, remoteStderr: new TextDecoder().decode(stderr), localStatus: 0, localStderr, depsPath: deps };
+  const report = { argv: job.argv, cwd: jobCwd(), input: job.input, host: host.spec, remoteStatus: code, remoteStderr: new TextDecoder().decode(stderr), localStatus: 0, localStderr, depsPath: deps, retried };
   await (await import("./discrepancy-mail.ts")).mailDiscrepancy(job.env, port?.endsWith("/socket") ? port.slice(0, -"socket".length) : null, report, inJobDir);
 }
 

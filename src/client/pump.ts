@@ -115,6 +115,17 @@ export function missedFiles(stderr: Uint8Array | string): string[] {
   return [...out];
 }
 
+/**
+ * Asks the build's include server to drop what it learnt before its next answer (it watches this
+ * file's size: REFRESH_FILE in src/pump/include-server.ts). False outside a `bundcc pump` build.
+ */
+export function askForFreshAnalysis(env: Record<string, string | undefined>): boolean {
+  const port = env.INCLUDE_SERVER_PORT;
+  if (!port?.endsWith("/socket")) return false;
+  appendToFile(`${port.slice(0, -"socket".length)}refresh_requests`, "@");
+  return true;
+}
+
 /** One line per compile for `bundcc pump`'s summary ($INCLUDE_SERVER_DIR/jobs.log). */
 export function recordJob(env: Record<string, string | undefined>, mode: "pump" | "plain" | "local", host: string, why?: string): void {
   const port = env.INCLUDE_SERVER_PORT;

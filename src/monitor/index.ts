@@ -5,7 +5,7 @@ import { environment } from "../common/process.ts";
 import { parseDelay, textMonitor } from "./text.ts";
 
 const USAGE = `usage: bundcc monitor [DELAY]
-       bundcc monitor --live [--interval SEC]
+       bundcc monitor --live [DELAY] [--interval SEC]
        bundcc monitor --web [--listen ADDR] [--port N] [--interval SEC]
 
 Without options, prints the running jobs as distccmon-text does: once, or every DELAY
@@ -41,11 +41,14 @@ export async function main(args: string[]): Promise<number> {
   }
   const o = parsed.options;
   if (o.help) return 0;
-  const interval = Number(o.interval);
+  // --live DELAY, as the text monitor takes DELAY.
+  const delay = parsed.args.length === 1 && o.live ? parseDelay(parsed.args[0]) : undefined;
+  const interval = delay ?? Number(o.interval);
+  const extra = delay === undefined ? parsed.args.length : delay === null ? 1 : 0;
   const port = Number(o.port);
   const known = new Set(["_", "--", "live", "web", "listen", "port", "interval", "help", "h"]);
   const unknown = Object.keys(o).filter((k) => !known.has(k));
-  if (unknown.length || parsed.args.length || !(interval > 0) || !Number.isInteger(port) || port < 0 || port > 65535 || (o.live && o.web) || !(o.live || o.web)) {
+  if (unknown.length || extra || !(interval > 0) || !Number.isInteger(port) || port < 0 || port > 65535 || (o.live && o.web) || !(o.live || o.web)) {
     await writeErr(`bundcc monitor: bad options\n${USAGE}`);
     return 101;
   }

@@ -11,6 +11,8 @@ export interface AnalysisRequest {
   id: number;
   cwd: string;
   argv: string[];
+  /** Drop everything learnt (and mirrored) before this analysis: a compile's server lacked a file. */
+  refresh?: boolean;
 }
 
 export type AnalysisReply =
@@ -29,6 +31,10 @@ self.onmessage = (event: MessageEvent) => {
     return;
   }
   const t0 = performance.now();
+  if (msg.refresh) {
+    analyzer!.reset();
+    mirror!.forget();
+  }
   const seen = analyzer!.counters.appeared;
   let reply: AnalysisReply;
   try {

@@ -1,11 +1,12 @@
 // `bundcc include-server --port SOCK`: answers distcc pump clients (bundcc's and real distcc's) over a
 // Unix socket with the files each compile needs (spec §2.1–2.2), or an empty list to decline.
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket } from "bun";
 import { useFullJit } from "../common/jit.ts";
 import { writeErr } from "../common/output.ts";
 import { STOP_SIGNALS } from "../common/signals.ts";
+import { socketAnswers } from "../common/unix-socket.ts";
 import { ByteQueue, DEFAULT_LIMITS, readArgv, TokenReader, TokenWriter, writeArgv } from "../protocol/index.ts";
 import type { AnalysisReply } from "./analysis-worker.ts";
 import { createMirrorRoot, removeStaleMirrors } from "./mirror.ts";
@@ -28,7 +29,15 @@ export interface IncludeServerReport {
   ms: number;
   /** Times a file appeared where a look-up had failed, or a symlink followed changed (during the build). */
   appeared?: number;
+  /** Times a client asked for a fresh analysis because a server lacked a file the answer left out. */
+  refreshed?: number;
 }
+
+/**
+ * Beside the socket: a client whose pump compile failed because the server lacked a file appends a
+ * byte here before asking again; the include server then drops its caches once (a bundcc extension).
+ */
+export const REFRESH_FILE = "refresh_requests";
 
 export const REPORT_FILE = "include-server-report.json";
 
@@ -77,9 +86,16 @@ function workerUrl(): string {
 
 async function serve(opts: IncludeServerOptions): Promise<number> {
   useFullJit();
+  // A socket file nobody answers on was left by an include server that was killed: it is replaced
+  // below. One that answers is a live include server's, and stays its own.
+  if (await socketAnswers(opts.port)) {
+    await writeErr(`bundcc include-server: an include server is already serving ${opts.port}\n`);
+    return 1;
+  }
+  // So are the mirrors of include servers that were killed (their pid is in the name).
   removeStaleMirrors();
   const mirror = createMirrorRoot();
-  const report: IncludeServerReport = { requests: 0, answered: 0, declined: [], files: 0, ms: 0, appeared: 0 };
+  const report: IncludeServerReport = { requests: 0, answered: 0, declined: [], files: 0, ms: 0, appeared: 0, refreshed: 0 };
   const reportPath = `${dirname(opts.port)}/${REPORT_FILE}`;
   const saveReport = () => {
     try {
@@ -107,17 +123,31 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
     waiting.get(r.id)?.(r);
     waiting.delete(r.id);
   };
-  const analyse = (cwd: string, argv: string[]) =>
+  const analyse = (cwd: string, argv: string[], refresh: boolean) =>
     new Promise<AnalysisReply>((resolve) => {
       const id = nextId++;
       waiting.set(id, resolve);
-      worker.postMessage({ id, cwd, argv });
+      worker.postMessage({ id, cwd, argv, refresh });
     });
+  // One stat per request: a grown refresh file means a client asks for everything to be analysed afresh.
+  const refreshPath = `${dirname(opts.port)}/${REFRESH_FILE}`;
+  let refreshesSeen = 0;
+  const refreshAsked = (): boolean => {
+    const n = statSync(refreshPath, { throwIfNoEntry: false })?.size ?? 0;
+    if (n <= refreshesSeen) return false;
+    refreshesSeen = n;
+    return true;
+  };
 
   /** One question, from a socket client or from the agent in this process; [] declines. */
   const answer = async (cwd: string, argv: readonly string[]): Promise<string[]> => {
     report.requests++;
-    const result = await analyse(cwd, [...argv]);
+    const refresh = refreshAsked();
+    if (refresh) {
+      report.refreshed = (report.refreshed ?? 0) + 1;
+      if (opts.warnings) await writeErr(`include server: a server lacked a file of an answer: everything is analysed afresh (asked by ${sourceOf(argv)})\n`);
+    }
+    const result = await analyse(cwd, [...argv], refresh);
     report.ms += result.ms;
     let reply: string[] = [];
     if ("paths" in result) {
@@ -143,7 +173,8 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
       const argv = await readArgv(reader, DEFAULT_LIMITS);
       reply = await answer(cwd, argv);
     } catch (err) {
-      if (opts.warnings) await writeErr(`WARNING include server: bad request: ${(err as Error).message}\n`);
+      // A connection that sends nothing is a check that this server is alive, not a bad request.
+      if (opts.warnings && socket.data.input.received > 0) await writeErr(`WARNING include server: bad request: ${(err as Error).message}\n`);
     }
     socket.write(writeArgv(new TokenWriter(), reply).concat());
     socket.end();

@@ -116,6 +116,12 @@ export class Mirror {
     return [...files, ...systemLinks, ...userLinks, ...forcing];
   }
 
+  /** Forgets what was made: the next closures are compressed and linked again from the sources. */
+  forget(): void {
+    this.made.clear();
+    this.links.clear();
+  }
+
   private compress(source: string, path: string, line: string | undefined, st: Stamp): void {
     const raw = readFileSync(source);
     // Bytes go through untouched (distcc 3.4 re-encodes them and mangles non-ASCII text).

@@ -242,6 +242,7 @@ export function summary(dir: string): string {
     out += `${BAR}${is.requests} compile(s) asked the include server: ${is.answered} in pump mode, ${is.requests - is.answered} preprocessed locally\n`;
   }
   if (is?.appeared) out += `${BAR}The include server noticed ${is.appeared} time(s) that a header it had looked for appeared, or a symlink it had followed changed (during the build), and resolved includes again\n`;
+  if (is?.refreshed) out += `${BAR}The include server analysed everything afresh ${is.refreshed} time(s), asked by compiles whose server lacked a file of its answer\n`;
   if (is && is.declined.length) {
     out += `${BAR}The include server declined ${is.declined.length} of ${is.requests} request(s) (those compiles were preprocessed locally):\n`;
     for (const d of is.declined.slice(0, 20)) out += `${BAR}  ${d.source}: ${d.reason}\n`;

@@ -1,5 +1,6 @@
 // Which compilers a remote peer may run, and which arguments are refused (spec §6.3, CVE-2004-2687).
 import { accessSync, constants } from "node:fs";
+import { COMPILER_NAME } from "../common/compilers.ts";
 import { OPTION_TABLE, SEPARATE } from "./option-table.ts";
 
 export const DEFAULT_ALLOWLIST_DIRS = ["/usr/lib/distcc", "/usr/lib/bundcc", "/usr/local/lib/bundcc"];
@@ -8,8 +9,7 @@ export const DEFAULT_ALLOWLIST_DIRS = ["/usr/lib/distcc", "/usr/lib/bundcc", "/u
  * Compiler drivers real clients send even where no allowlist link exists for them: distcc's client
  * rewrites gcc → <triple>-gcc and appends -target to clang (spec §5.3, §8.5). Only these shapes pass.
  */
-const BUILTIN_COMPILER =
-  /^(?:[a-z0-9_]+(?:-[a-z0-9_.]+){1,3}-)?(?:cc|c\+\+|gcc|g\+\+|clang|clang\+\+|c89-gcc|c99-gcc)(?:-\d+(?:\.\d+)*)?$/;
+const BUILTIN_COMPILER = COMPILER_NAME;
 
 export interface CompilerCheck {
   ok: boolean;

@@ -1,8 +1,34 @@
 // One peer's byte streams as the job runner sees them, over a TCP socket or stdin/stdout (--inetd).
 import type { Socket } from "bun";
+import { DistccError, Exit } from "../common/exit.ts";
 import { ByteQueue, encodeHeader, HEARTBEAT_TOKEN, type ReadBudget, type TokenWriter } from "../protocol/index.ts";
 
 const BEAT = encodeHeader(HEARTBEAT_TOKEN, 0);
+
+/** The peer closed or reset the connection before the exchange was over; the message says how. */
+export class PeerGone extends DistccError {
+  constructor(reason: string) {
+    super(Exit.IO_ERROR, reason);
+    this.name = "PeerGone";
+  }
+}
+
+/** What the system says for the errors a peer's socket ends with (strerror's words, not "ECONNRESET: …, read"). */
+const SOCKET_ERRORS: Record<string, string> = {
+  ECONNRESET: "Connection reset by peer",
+  EPIPE: "Broken pipe",
+  ETIMEDOUT: "Connection timed out",
+  ECONNABORTED: "Software caused connection abort",
+  EHOSTUNREACH: "No route to host",
+  ENETUNREACH: "Network is unreachable",
+  ENETDOWN: "Network is down",
+  EHOSTDOWN: "Host is down",
+};
+
+export function socketErrorText(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return (code && SOCKET_ERRORS[code]) ?? err.message.replace(/^E[A-Z]+: /, "").replace(/, \w+$/, "");
+}
 
 export interface Connection {
   /** Printable peer address ("127.0.0.1", "::1", or "pipe"). */
@@ -18,6 +44,8 @@ export interface Connection {
   heartbeat?(): void;
   /** Resolves when the peer closes its side or the connection breaks. */
   readonly gone: Promise<void>;
+  /** The server closed it to make room for another (the listener counted it as REJ_OVERLOAD). */
+  readonly evicted?: boolean;
   close(): void;
 }
 
@@ -39,6 +67,7 @@ export class SocketConnection implements Connection {
   private closed = false;
   private sendTimer: ReturnType<typeof setTimeout> | null = null;
   private beat: ReturnType<typeof setInterval> | null = null;
+  evicted = false;
 
   constructor(
     readonly socket: Socket<SocketData>,
@@ -71,8 +100,9 @@ export class SocketConnection implements Connection {
     f?.();
   }
 
-  /** Ends the connection from the server's side (its job sees it as gone). */
-  terminate(): void {
+  /** Ends the connection from the server's side to make room for another (its job sees it as gone). */
+  evict(): void {
+    this.evicted = true;
     this.socket.terminate();
   }
 
@@ -104,10 +134,12 @@ export class SocketConnection implements Connection {
     this.stopHeartbeat();
     this.stopSendTimer();
     this.input.dispose();
-    if (err) this.input.fail(err);
+    // An EOF leaves what was buffered readable (a request may be complete); a reset fails every read.
+    const gone = new PeerGone(err ? socketErrorText(err) : "the client closed the connection");
+    if (err) this.input.fail(gone);
     else this.input.end();
     this.markGone();
-    this.failed?.(err ?? new Error("connection closed while sending"));
+    this.failed?.(gone);
   }
 
   onDrain(): void {
@@ -116,7 +148,7 @@ export class SocketConnection implements Connection {
 
   send(message: TokenWriter): Promise<void> {
     this.stopHeartbeat();
-    if (this.closed) return Promise.reject(new Error("connection closed"));
+    if (this.closed) return Promise.reject(new PeerGone("the client closed the connection"));
     this.pending.push(...message.chunks);
     return new Promise((resolve, reject) => {
       this.drained = resolve;
@@ -155,7 +187,7 @@ export class SocketConnection implements Connection {
       const n = this.socket.write(chunk);
       if (n < 0) {
         this.stopSendTimer();
-        this.failed?.(new Error("connection closed while sending"));
+        this.failed?.(new PeerGone("the client closed the connection"));
         return;
       }
       if (n > 0) {

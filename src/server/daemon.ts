@@ -280,8 +280,14 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJob
     data: {},
     socket: {
       open(s) {
-        // A peer that resets before this runs may have no address left: such a peer is not allowed.
+        // A peer that resets while its connection waits in the kernel's accept queue has no address
+        // left: there is nobody to serve or refuse.
         const peer = s.remoteAddress ?? "";
+        if (!peer) {
+          ctx.log.info("accept", "a connection was reset by its client before the server accepted it");
+          s.terminate();
+          return;
+        }
         if (!allowed(rules, peer)) {
           ctx.log.warning("acl", `connection from client '${peer}' denied by access list`);
           ctx.stats.turnedAway("access_list");
@@ -300,7 +306,7 @@ function listen(opts: ServeOptions, rules: AclRule[], ctx: JobContext, activeJob
           oldest.onHeadReceived = null;
           ctx.log.warning("busy", `${oldest.peer}: closed to make room for ${peer}: ${open} connections open (--max-connections ${opts.maxConnections}) and it had been sending its request head the longest`);
           ctx.stats.turnedAway("evicted_idle");
-          oldest.terminate();
+          oldest.evict();
           // Its close callback has not run yet: count it out now so the new one fits.
           forget(oldest.socket);
         }

@@ -12,6 +12,7 @@ import {
   type ProtocolVersion,
   type Reply,
   failureReply,
+  ProtocolError,
   readPumpEntries,
   readRequestHead,
   stringToBytes,
@@ -23,12 +24,12 @@ import {
 import { type CompilerAllowlist, preprocessedLanguages, refusedArgument } from "./allowlist.ts";
 import { preprocessedExtension } from "../common/sources.ts";
 import { analyseCompile, withoutDependencyOptions } from "./args.ts";
-import type { Connection } from "./connection.ts";
+import { type Connection, PeerGone } from "./connection.ts";
 import { scrubDebugPaths } from "./elf.ts";
 import { type DepsStyle, PumpTree, rewriteDotd, rewritePumpCommand, withoutRoot, withPrefixMaps } from "./pump.ts";
 import { compilerPathTraits, compilerSystemDirs } from "./sysdirs.ts";
 import { type Spawner, unconfined } from "./sandbox.ts";
-import type { JobEnd, RefusalReason, ServerStats } from "./stats.ts";
+import type { JobEnd, JobOutcome, RefusalReason, ServerStats } from "./stats.ts";
 
 export interface JobSettings {
   tmpDir: string;
@@ -93,9 +94,14 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
   } catch (err) {
     const e = err as Error;
     // Port probes (lsdistcc without -p, health checks) connect and leave without a word.
-    probe = conn.input.received === 0;
+    probe = conn.input.received === 0 && !conn.evicted;
     if (probe) ctx.log.info("job", `${conn.peer}: closed without sending a request`);
-    else {
+    else if (conn.evicted) {
+      // The listener said why it closed the connection, and counted it as REJ_OVERLOAD.
+    } else if (summary.outcome === "OTHER" && leftMidRequest(e)) {
+      summary.outcome = "CLI_DISCONN";
+      ctx.log.error("job", `${conn.peer}: client disconnected while sending its request, after ${conn.input.received} bytes (${e.message})`);
+    } else {
       if (summary.outcome === "OTHER" && e instanceof DistccError && e.code !== Exit.IO_ERROR) summary.outcome = "REJ_BAD_REQ";
       ctx.log.error("job", `${conn.peer}: ${e.message}`);
     }
@@ -106,7 +112,10 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
       // already closed by the peer
     }
     // Counted as soon as the client has its answer; the removal below runs off the event loop.
-    if (!probe) {
+    if (conn.evicted) {
+      ctx.stats.transferred(conn.input.received, conn.sent);
+      logSummary(ctx.log, conn.peer, { ...summary, outcome: "REJ_OVERLOAD" }, performance.now() - started);
+    } else if (!probe) {
       ctx.stats.jobEnded(summary.outcome, summary.protocol, conn.input.received, conn.sent);
       if (summary.outcome === "REJ_BAD_REQ") ctx.stats.refused(summary.refusal ?? "bad_request");
       logSummary(ctx.log, conn.peer, summary, performance.now() - started);
@@ -133,7 +142,12 @@ async function removeJobDir(dir: string, log: Logger): Promise<void> {
   log.error("job", `could not remove job directory ${dir}`);
 }
 
-function logSummary(log: Logger, peer: string, s: Summary, ms: number): void {
+/** The request broke off because the peer went away: its EOF (a truncated read) or a reset. */
+function leftMidRequest(e: Error): boolean {
+  return e instanceof PeerGone || (e instanceof ProtocolError && e.code === Exit.TRUNCATED);
+}
+
+function logSummary(log: Logger, peer: string, s: Omit<Summary, "outcome"> & { outcome: JobOutcome }, ms: number): void {
   const sig = s.status & 0x7f;
   const exit = sig ? 0 : (s.status >> 8) & 0xff;
   const core = s.status & 0x80 ? 1 : 0;
@@ -280,7 +294,18 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
       reply.dotd = stringToBytes(rewriteDotd(deps, outputPath, depsTarget, pump.root, depsStyle));
     }
   }
-  await answer(conn, reply);
+  const message = writeReply(new TokenWriter(), reply);
+  const before = conn.sent;
+  try {
+    await conn.send(message);
+  } catch (err) {
+    // Compiled, but the client does not have it: not a COMPILE_OK (distccd's CLI_DISCONN when it left).
+    const gone = err instanceof PeerGone;
+    summary.outcome = gone ? "CLI_DISCONN" : "OTHER";
+    const total = message.chunks.reduce((n, c) => n + c.length, 0);
+    const what = gone ? `the client left after ${conn.sent - before} of ${total} bytes` : `${conn.sent - before} of ${total} bytes sent`;
+    throw new DistccError(Exit.IO_ERROR, `${summary.compiler} ${summary.input}: result not delivered, ${what}: ${(err as Error).message}`);
+  }
 }
 
 async function answer(conn: Connection, reply: Reply): Promise<void> {

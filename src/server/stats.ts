@@ -73,6 +73,11 @@ export class ServerStats {
   jobEnded(outcome: JobEnd, protocol: number, received: number, sent: number): void {
     this.counts[outcome]++;
     this.jobs[outcome][protocol >= 1 && protocol <= 3 ? protocol : 0]++;
+    this.transferred(received, sent);
+  }
+
+  /** Bytes of a connection that ended without a job outcome of its own (one turned away as REJ_OVERLOAD). */
+  transferred(received: number, sent: number): void {
     this.bytesReceived += received;
     this.bytesSent += sent;
   }

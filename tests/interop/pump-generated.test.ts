@@ -13,16 +13,24 @@ beforeAll(async () => {
   requireBundcc();
   requireTool("make");
   // Fault injection on the server side only: its `gcc` loses every shipped lost.h first (as if the
-  // include analysis had missed it), and fails silently on fail.c. The client's gcc is the real one.
+  // include analysis had missed it, every time), the first shipped once.h (missed once, then found
+  // by a fresh analysis), and fails silently on fail.c. The client's gcc is the real one.
   const wrap = tempDir("bundcc-gcc-wrap-");
+  const once = join(wrap, "once-done");
   // The client asks for gcc by its full name (x86_64-linux-gnu-gcc here): both names are wrapped.
-  const script = `#!/bin/sh\nfind "$TMPDIR" -name lost.h -type f -delete 2>/dev/null\nfor a in "$@"; do case "$a" in *fail.c) exit 1;; esac; done\nexec /usr/bin/gcc "$@"\n`;
+  const script = `#!/bin/sh
+find "$TMPDIR" -name lost.h -type f -delete 2>/dev/null
+if [ ! -e ${once} ] && [ -n "$(find "$TMPDIR" -name once.h -type f 2>/dev/null)" ]; then find "$TMPDIR" -name once.h -type f -delete; touch ${once}; fi
+for a in "$@"; do case "$a" in *fail.c) exit 1;; esac; done
+exec /usr/bin/gcc "$@"
+`;
   const triplet = (await run(["gcc", "-dumpmachine"])).stdout.trim();
   for (const name of ["gcc", `${triplet}-gcc`]) {
     writeFileSync(join(wrap, name), script);
     chmodSync(join(wrap, name), 0o755);
   }
-  server = await startBundccServe([], { PATH: `${wrap}:${process.env.PATH}` });
+  // No compiler sandbox: the wrapper's mark (once-done) lives outside the job's directory.
+  server = await startBundccServe(["--sandbox=off"], { PATH: `${wrap}:${process.env.PATH}` });
 });
 
 // a.o is compiled before the headers exist; `gen` then writes inc1/shadow.h (inc2 has the old one)
@@ -108,13 +116,29 @@ async function pumpBuild(sources: Record<string, string>, extraEnv: Record<strin
 
 const PLAIN_SOURCE = "int f(void) { return 3; }\n";
 
-test("a file the server lacked: that compile is retried locally, named loudly, and the build stays in pump mode", async () => {
-  const out = await pumpBuild({ "lost.h": "#define LOST 4\n", "a.c": '#include "lost.h"\nint a(void) { return LOST; }\n', "b.c": PLAIN_SOURCE, "c.c": PLAIN_SOURCE });
-  expect(out).toContain("PUMP MODE MISSED A FILE");
-  expect(out).toMatch(/server had no 'lost\.h', which a\.c includes/);
-  expect(out).toContain("3 compile(s): 2 in pump mode, 0 in plain mode, 1 run locally");
-  expect(out).toContain("1 × local: server lacked 'lost.h' (missed by the include analysis), retried locally");
+test("a file the server lacked once: the include server analyses afresh, the compile goes out again in pump mode, named loudly; the build stays in pump mode", async () => {
+  const out = await pumpBuild({ "once.h": "#define ONCE 4\n", "a.c": '#include "once.h"\nint a(void) { return ONCE; }\n', "b.c": PLAIN_SOURCE, "c.c": PLAIN_SOURCE });
+  expect(out).toMatch(/the server had no 'once\.h', which a\.c includes: the include server is asked to analyse afresh/);
+  expect(out).toContain("PUMP MODE MISSED A FILE: the include server's first answer for a.c left out 'once.h'; its fresh analysis found it");
+  expect(out).toContain("3 compile(s): 3 in pump mode, 0 in plain mode, 0 run locally");
+  expect(out).toContain("The include server analysed everything afresh 1 time(s)");
+  expect(out).not.toContain("failed on server");
   expect(out).not.toContain("demoted");
+}, 180_000);
+
+test("a file the server lacks even after a fresh analysis: counted towards DISTCC_MAX_DISCREPANCY, and that compile goes out in plain mode, not locally", async () => {
+  const lost = '#include "lost.h"\nint a(void) { return LOST; }\n';
+  // a.c: pump, fresh analysis, pump again, then plain (1 of 2); b.c: still pump; d.c: the same as
+  // a.c (2 of 2: demoted); c.c: plain mode by the demotion.
+  const out = await pumpBuild({ "lost.h": "#define LOST 4\n", "a.c": lost, "b.c": PLAIN_SOURCE, "d.c": lost, "c.c": PLAIN_SOURCE }, { DISTCC_MAX_DISCREPANCY: "2" });
+  expect(out).toContain("the server still had no 'lost.h' after a fresh include analysis: a.c goes out in plain mode");
+  expect(out).toContain("PUMP MODE MISSED A FILE: 'lost.h', which d.c includes, compiled in plain mode but not in pump mode, even after a fresh include analysis (please report this line); counted towards DISTCC_MAX_DISCREPANCY");
+  expect(out).toContain("4 compile(s): 1 in pump mode, 3 in plain mode, 0 run locally");
+  expect(out).toContain("2 × plain: server lacked 'lost.h' even after a fresh include analysis");
+  expect(out).toContain("1 × plain: too many pump-mode compiles failed on servers but not locally: now using plain distcc");
+  expect(out).toContain("The include server analysed everything afresh 2 time(s)");
+  expect(out).toContain("Warning: 2 pump-mode compilation(s) failed on server");
+  expect(out).toContain("Distcc-pump was demoted to plain mode.");
 }, 180_000);
 
 test("an unexplained server failure counts towards DISTCC_MAX_DISCREPANCY; after the demotion compiles still go to the server, in plain mode, and are counted", async () => {
@@ -122,4 +146,19 @@ test("an unexplained server failure counts towards DISTCC_MAX_DISCREPANCY; after
   expect(out).toContain("3 compile(s): 0 in pump mode, 2 in plain mode, 1 run locally");
   expect(out).toContain("Distcc-pump was demoted to plain mode.");
   expect(out).toMatch(/1 × local: pump-mode compile failed on \S+ \(exit 1\) but not locally, retried locally/);
+}, 180_000);
+
+test("a header missing here too is the user's error: the build fails as locally and nothing counts towards DISTCC_MAX_DISCREPANCY", async () => {
+  const dir = tempDir("bundcc-pump-usererr-");
+  writeFileSync(join(dir, "Makefile"), "all: a.o\na.o: a.c\n\t$(CC) -O2 -g0 -c a.c -o a.o\n");
+  writeFileSync(join(dir, "a.c"), '#include "nothere.h"\nint a(void) { return 1; }\n');
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port},cpp,lzo` });
+  const r = await run([BUNDCC, "pump", "make", "-j1", "CC=distcc gcc"], { cwd: dir, env, timeoutMs: 120_000 });
+  const out = r.stdout + r.stderr;
+  expect(r.code, out).not.toBe(0);
+  expect(out).toContain("nothere.h: No such file or directory");
+  expect(out).not.toContain("PUMP MODE MISSED");
+  expect(out).toMatch(/1 compile\(s\): 0 in pump mode, 0 in plain mode, 1 run locally/);
+  expect(out).not.toContain("failed on server");
+  expect(out).not.toContain("demoted");
 }, 180_000);

@@ -6,10 +6,10 @@ import { join } from "node:path";
 import { BUNDCC, onCleanup, requireTool, startProcess, type Started } from "./harness.ts";
 
 /** A TCP server on loopback that reads whatever it is sent and never replies; closed at the end of the file. */
-export function stuckHost(): { port: number; connections: () => number } {
+export function stuckHost(hostname = "127.0.0.1"): { port: number; connections: () => number } {
   const open = new Set<Socket<undefined>>();
   const server = Bun.listen({
-    hostname: "127.0.0.1",
+    hostname,
     port: 0,
     socket: {
       open: (s) => void open.add(s),
