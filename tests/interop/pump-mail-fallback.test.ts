@@ -57,7 +57,9 @@ function fakeMail(body: string): string {
 async function pumpBuild(dir: string, script: string, first: string | null, to: Daemon = server) {
   const path = `${first ? `${first}:` : ""}${process.env.PATH}`;
   const env = clientEnv({ PATH: path, DISTCC_HOSTS: `127.0.0.1:${to.port},cpp,lzo`, DISTCC_MAX_DISCREPANCY: "10", DISTCC_BACKOFF_PERIOD: "0", DISTCC_ENABLE_DISCREPANCY_EMAIL: "1" });
-  const cover = `for f in /usr/sbin/sendmail /usr/lib/sendmail; do [ -e "$f" ] && mount --bind "$0" "$f"; done
+  // set -e: a cover that cannot be mounted ends the run instead of leaving the real sendmail there.
+  const cover = `set -e
+for f in /usr/sbin/sendmail /usr/lib/sendmail; do [ -e "$f" ] && mount --bind "$0" "$f"; done
 for d in $(echo "$PATH" | tr : ' '); do [ "$d" != "${first ?? ""}" ] && [ -e "$d/mail" ] && mount --bind "$0" "$d/mail"; done
 exec "$@"`;
   const t0 = performance.now();
