@@ -17,7 +17,7 @@ set -euo pipefail
 PACKAGES=(distcc distcc-pump python3-lzo lzop clang clang-tools-14 ccache binutils-source libboost-dev openssh-server iproute2
   gdb gobjc gobjc++
   python3-dev python3-distutils autoconf automake libpopt-dev make
-  postfix prometheus systemd tmux)
+  postfix prometheus systemd tmux chromium)
 # Bump when the way step 2 builds changes: caches of an older recipe are rebuilt.
 RECIPE=1
 PYTHON=/usr/bin/python3 # Debian's, the one distcc-pump runs (it has python3-lzo)

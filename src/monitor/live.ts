@@ -25,7 +25,7 @@ export async function hostInfo(env: Record<string, string | undefined>): Promise
   if ("none" in list) return { hosts: [] };
   const lock = `${distccDir(env)}/lock`;
   const hosts: HostInfo[] = list.hosts.map((h) => {
-    const info: HostInfo = { name: displayName(h), hostname: h.kind === "local" ? undefined : h.hostname, slots: h.slots };
+    const info: HostInfo = { name: displayName(h), hostname: h.kind === "local" ? undefined : h.hostname, kind: h.kind, slots: h.slots };
     try {
       info.backedOffAtMs = statSync(`${lock}/backoff_${lockName(h)}_0`).mtimeMs;
     } catch {

@@ -8,6 +8,7 @@ export interface HostInfo {
   name: string;
   /** The bare host name: distcc's clients write only this in state files (bundcc's write `name`). */
   hostname?: string;
+  kind?: "local" | "tcp" | "ssh";
   slots: number;
   /** When the clients last backed off from it (a backoff file's mtime), if still in force. */
   backedOffAtMs?: number;
@@ -167,7 +168,12 @@ export class Session {
       return slotKey(resolve(key.slice(0, at)), Number(key.slice(at + 1)));
     };
     const timelines = new Map<string, string>();
-    for (const [key, line] of this.timelines) timelines.set(rawKey(key), line);
+    // distcc's and bundcc's files for one slot (bare name and name:port) make one timeline.
+    for (const [key, line] of this.timelines) {
+      const k = rawKey(key);
+      const had = timelines.get(k);
+      timelines.set(k, had === undefined ? line : mergeMarks(had, line));
+    }
     const waiting: SlotJob[] = [];
     let running = 0;
     const jobAt = new Map<string, SlotJob>();
@@ -207,4 +213,14 @@ export class Session {
       warnings: this.warnings,
     };
   }
+}
+
+/** Two timelines of one slot, aligned at their ends: a mark beats a blank. */
+function mergeMarks(a: string, b: string): string {
+  const n = Math.max(a.length, b.length);
+  const x = a.padStart(n);
+  const y = b.padStart(n);
+  let out = "";
+  for (let i = 0; i < n; i++) out += x[i] !== " " ? x[i] : y[i];
+  return out;
 }

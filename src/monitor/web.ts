@@ -1,6 +1,146 @@
+// `bundcc monitor --web`: the live view and the session's history as one self-contained page
+// (src/monitor/page.ts), updated by server-sent events from Bun.serve; plus what each TCP server of
+// the host list says on its stats port. Read-only (GET and HEAD), on loopback unless told otherwise.
+import { Exit } from "../common/exit.ts";
 import { writeErr } from "../common/output.ts";
+import { hostInfo } from "./live.ts";
+import { type HostInfo, Session, type View } from "./model.ts";
+import { PAGE } from "./page.ts";
+import { askServer, type ServerFigures } from "./servers.ts";
+import { pollStates, stateDir } from "./states.ts";
 
-export async function webMonitor(_o: { env: Record<string, string>; listen: string; port: number; intervalSec: number }): Promise<number> {
-  await writeErr("bundcc monitor: --web is not available in this build yet\n");
-  return 100;
+export interface WebOptions {
+  env: Record<string, string>;
+  listen: string;
+  port: number;
+  intervalSec: number;
+  /** The stats port asked on every TCP host (bundcc serve --stats, distccd --stats). */
+  statsPort?: number;
+}
+
+interface Point {
+  t: number;
+  running: number;
+  waiting: number;
+  jobsPerSec: number;
+}
+
+const HISTORY_POINTS = 600;
+
+export async function webMonitor(o: WebOptions): Promise<number> {
+  const where = stateDir(o.env);
+  if ("error" in where) {
+    await writeErr(`bundcc monitor: ${where.error}\n`);
+    return where.code;
+  }
+  const backoffPeriod = Number.parseInt(o.env.DISTCC_BACKOFF_PERIOD ?? "60", 10);
+  const statsPort = o.statsPort ?? 3633;
+  const session = new Session();
+  const history: Point[] = [];
+  const servers: Record<string, ServerFigures> = {};
+  const asking = new Set<string>();
+  const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  const enc = new TextEncoder();
+  let message = "";
+
+  const askServers = (hosts: HostInfo[]) => {
+    for (const h of hosts) {
+      if (h.kind !== "tcp" || !h.hostname || asking.has(h.name)) continue;
+      asking.add(h.name);
+      // In the background: a slow server shows its last answer (or none) and never delays a poll.
+      void askServer(h.hostname, statsPort, Math.max(500, o.intervalSec * 2000)).then((f) => {
+        servers[h.name] = f;
+        asking.delete(h.name);
+      });
+    }
+  };
+
+  const tick = async () => {
+    const now = Date.now();
+    const poll = pollStates(where.dir, now);
+    const { hosts, warning } = await hostInfo(o.env);
+    const warnings = "error" in poll ? [poll.error] : [...poll.warnings];
+    if (warning) warnings.push(warning);
+    session.update("error" in poll ? [] : poll.jobs, now, warnings);
+    askServers(hosts);
+    const view: View = session.view(now, hosts, backoffPeriod);
+    history.push({ t: now, running: view.running, waiting: view.waiting.length, jobsPerSec: view.jobsPerSec });
+    if (history.length > HISTORY_POINTS) history.shift();
+    const known = new Set(hosts.map((h) => h.name));
+    const shown: Record<string, ServerFigures> = {};
+    for (const [name, f] of Object.entries(servers)) if (known.has(name)) shown[name] = f;
+    message = JSON.stringify({ view, history, servers: shown });
+    const frame = enc.encode(`data: ${message}\n\n`);
+    for (const c of streams) {
+      try {
+        c.enqueue(frame);
+      } catch {
+        streams.delete(c);
+      }
+    }
+  };
+
+  await tick();
+  let server;
+  try {
+    server = Bun.serve({
+      hostname: o.listen,
+      port: o.port,
+      development: false,
+      maxRequestBodySize: 16 * 1024,
+      fetch(req, srv) {
+        if (req.method !== "GET" && req.method !== "HEAD") return new Response("read-only: GET and HEAD\n", { status: 405, headers: { Allow: "GET, HEAD" } });
+        const path = new URL(req.url).pathname;
+        const head = { "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff" };
+        if (path === "/") return new Response(PAGE, { headers: { ...head, "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:" } });
+        if (path === "/view.json") return new Response(message, { headers: { ...head, "Content-Type": "application/json" } });
+        if (path === "/events") {
+          srv.timeout(req, 0);
+          let mine: ReadableStreamDefaultController<Uint8Array> | null = null;
+          const body = new ReadableStream<Uint8Array>({
+            start(c) {
+              mine = c;
+              streams.add(c);
+              c.enqueue(enc.encode(`retry: 2000\ndata: ${message}\n\n`));
+            },
+            cancel() {
+              // The browser went away.
+              if (mine) streams.delete(mine);
+            },
+          });
+          return new Response(body, { headers: { ...head, "Content-Type": "text/event-stream" } });
+        }
+        return new Response("not found\n", { status: 404 });
+      },
+    });
+  } catch (err) {
+    await writeErr(`bundcc monitor: cannot listen on ${o.listen}:${o.port}: ${(err as Error).message}\n`);
+    return Exit.BIND_FAILED;
+  }
+  const host = o.listen.includes(":") ? `[${o.listen}]` : o.listen;
+  await writeErr(`bundcc monitor: serving http://${host}:${server.port}/ (Ctrl-C stops)\n`);
+  let quit: () => void = () => {};
+  const quitting = new Promise<void>((resolve) => {
+    quit = resolve;
+  });
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  for (const s of signals) process.on(s, quit);
+  try {
+    for (;;) {
+      const ticked = await Promise.race([Bun.sleep(o.intervalSec * 1000).then(() => true), quitting.then(() => false)]);
+      if (!ticked) break;
+      await tick();
+    }
+  } finally {
+    for (const s of signals) process.off(s, quit);
+    for (const c of streams) {
+      try {
+        c.close();
+      } catch {
+        // already closed
+      }
+    }
+    server.stop(true);
+  }
+  return 0;
 }

@@ -1,9 +1,9 @@
 // Plumbing for the monitor's tests: a host that takes compiles and never answers (so the clients'
 // jobs stay in flight as long as a test needs), and clients of both kinds started against it.
 import type { Socket } from "bun";
-import { writeFileSync } from "node:fs";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUNDCC, onCleanup, requireTool, startProcess, type Started } from "./harness.ts";
+import { BUNDCC, onCleanup, requireTool, startProcess, type Started, tempDir } from "./harness.ts";
 
 /** A TCP server on loopback that reads whatever it is sent and never replies; closed at the end of the file. */
 export function stuckHost(hostname = "127.0.0.1"): { port: number; connections: () => number } {
@@ -45,4 +45,21 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 20_000
     await Bun.sleep(100);
   }
   return check();
+}
+
+/** gcc (and the names clients send for it) that compiles only once `release` exists; -E runs at once. */
+export function gatedCompilers(): { dir: string; release: () => void } {
+  const dir = tempDir("bundcc-gate-");
+  const script = `#!/bin/sh
+case " $* " in
+  *" -E "*) ;;
+  *) i=0; while [ ! -e ${dir}/release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done ;;
+esac
+exec /usr/bin/$(basename "$0") "$@"
+`;
+  for (const name of ["gcc", "cc", "x86_64-linux-gnu-gcc", "gcc-12", "x86_64-linux-gnu-gcc-12"]) {
+    writeFileSync(join(dir, name), script);
+    chmodSync(join(dir, name), 0o755);
+  }
+  return { dir, release: () => writeFileSync(join(dir, "release"), "") };
 }

@@ -68,3 +68,11 @@ describe("live screen", () => {
     );
   });
 });
+
+describe("one slot written by both kinds of client", () => {
+  test("the bare-name and name:port timelines of a slot merge", () => {
+    const v = after([[job(1, "a", 0, 5)], [], [job(2, "a:4000", 0, 4)], [job(2, "a:4000", 0, 5)]]);
+    expect(v.hosts.map((h) => h.name)).toEqual(["a:4000"]);
+    expect(v.hosts[0].slots[0].timeline).toBe("C sC");
+  });
+});
