@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { writeErr } from "./output.ts";
 import { STOP_SIGNALS, signalNumber } from "./signals.ts";
 
@@ -6,6 +7,18 @@ export function environment(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   return env;
+}
+
+/** True if the process exists and is not a zombie (a killed process its parent has not reaped yet). */
+export function processRunning(pid: number): boolean {
+  if (!processAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    // The command name in parentheses may hold anything, a ')' too: the state follows the last one.
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false;
+  }
 }
 
 /** True if a process with this pid exists (one we may not signal counts as existing). */

@@ -5,6 +5,7 @@ import { dirname } from "node:path";
 import type { Socket } from "bun";
 import { useFullJit } from "../common/jit.ts";
 import { writeErr } from "../common/output.ts";
+import { processRunning } from "../common/process.ts";
 import { STOP_SIGNALS } from "../common/signals.ts";
 import { socketAnswers } from "../common/unix-socket.ts";
 import { ByteQueue, DEFAULT_LIMITS, readArgv, TokenReader, TokenWriter, writeArgv } from "../protocol/index.ts";
@@ -13,6 +14,8 @@ import { createMirrorRoot, removeStaleMirrors } from "./mirror.ts";
 
 export interface IncludeServerOptions {
   port: string;
+  /** Hidden, from `bundcc pump CMD`: serve while this pid runs; once it is gone, stop and remove `dir`. */
+  owner: { pid: number; dir: string } | null;
   /** Also run the client agent (src/client/agent.ts) on this socket, answering pump jobs directly. */
   agent: string | null;
   pidFile: string | null;
@@ -47,7 +50,7 @@ const IGNORED_FLAGS = new Set(["-e", "--email", "--no-email", "-t", "--time", "-
 const IGNORED_WITH_VALUE = new Set(["--email_bound", "--path_observation_re", "--stat_reset_triggers"]);
 
 export function parseOptions(args: string[]): IncludeServerOptions | string {
-  const o: IncludeServerOptions = { port: "", agent: null, pidFile: null, statistics: false, warnings: false };
+  const o: IncludeServerOptions = { port: "", owner: null, agent: null, pidFile: null, statistics: false, warnings: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const eq = a.indexOf("=");
@@ -56,6 +59,12 @@ export function parseOptions(args: string[]): IncludeServerOptions | string {
     if (name === "--port") o.port = value() ?? "";
     else if (name === "--pid_file") o.pidFile = value() ?? null;
     else if (name === "--agent") o.agent = value() ?? null;
+    else if (name === "--for") {
+      const pid = Number(value());
+      const dir = args[++i] ?? "";
+      if (!(Number.isInteger(pid) && pid > 1 && dir.startsWith("/"))) return "--for needs a pid and an absolute directory";
+      o.owner = { pid, dir };
+    }
     else if (name === "-s" || name === "--statistics") o.statistics = true;
     else if (name === "-d" || name === "--debug_pattern") o.warnings = (Number(value()) & 1) === 1;
     else if (/^-d\d+$/.test(name)) o.warnings = (Number(name.slice(2)) & 1) === 1;
@@ -209,7 +218,16 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
   saveReport();
 
   return new Promise<number>((resolve) => {
+    // `bundcc pump CMD` killed with SIGKILL cannot stop us: we notice it is gone and clean up after it.
+    const ownerWatch = opts.owner
+      ? setInterval(() => {
+          if (processRunning(opts.owner!.pid)) return;
+          stop();
+          rmSync(opts.owner!.dir, { recursive: true, force: true });
+        }, 500)
+      : null;
     const stop = () => {
+      if (ownerWatch) clearInterval(ownerWatch);
       listener.stop(true);
       agent?.stop();
       worker.terminate();

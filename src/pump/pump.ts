@@ -58,7 +58,10 @@ export async function pumpMain(args: string[]): Promise<number> {
 
   const probe = env.DISTCC_POTENTIAL_HOSTS ? probeHosts(self, env) : null;
   const serverArgs = (env.INCLUDE_SERVER_ARGS ?? "").split(/\s+/).filter(Boolean);
-  const server = Bun.spawn([...self, "include-server", "--port", socket, ...(agent ? ["--agent", agent] : []), "--pid_file", pidFile, "-d1", ...serverArgs], {
+  // Around a command, the include server outlives this process only if it is killed (SIGKILL): it
+  // then stops by itself and removes the directory. After --startup it serves until --shutdown.
+  const owner = startupOnly ? [] : ["--for", String(process.pid), dir];
+  const server = Bun.spawn([...self, "include-server", "--port", socket, ...(agent ? ["--agent", agent] : []), "--pid_file", pidFile, ...owner, "-d1", ...serverArgs], {
     stdin: "ignore",
     stdout: startupOnly ? Bun.file(join(dir, "include-server.stdout")) : "inherit",
     stderr: startupOnly ? Bun.file(join(dir, "include-server.stderr")) : "inherit",

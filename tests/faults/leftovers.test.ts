@@ -1,12 +1,14 @@
 // What a local helper killed with SIGKILL leaves behind is removed by the next one that starts: the
 // include server's mirror (named after its pid) and the Unix sockets of include servers and client
-// agents. A live helper's socket is never taken over.
+// agents. A live helper's socket is never taken over, and pump's include server does not outlive a
+// `bundcc pump CMD` that was killed.
 import { expect, test } from "bun:test";
-import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { askIncludeServer } from "../../src/client/pump.ts";
+import { processRunning } from "../../src/common/process.ts";
 import { socketAnswers } from "../../src/common/unix-socket.ts";
-import { BUNDCC, clientEnv, requireBundcc, run, startProcess, tempDir, waitForFile } from "../lib/harness.ts";
+import { BUNDCC, clientEnv, onCleanup, requireBundcc, run, startProcess, tempDir, waitForFile } from "../lib/harness.ts";
 
 requireBundcc();
 
@@ -119,4 +121,31 @@ test("`bundcc agent --socket PATH` killed (-9) leaves its socket; the next agent
   expect(r.code).toBe(0);
   expect(existsSync(join(work, "a.o"))).toBe(true);
   expect(r.stderr).toMatch(/compiling in the client agent \(pid \d+\)/);
+}, 60_000);
+
+test("`bundcc pump CMD` killed (-9): its include server and agent stop by themselves and remove their mirror, sockets and directory", async () => {
+  const mirrors = tempDir("bundcc-left-mirror-");
+  const env = clientEnv({ DISTCC_CLIENT_TMP: mirrors, DISTCC_HOSTS: "127.0.0.1:1,cpp,lzo" });
+  const pumpDirs = () => readdirSync(env.TMPDIR).filter((n) => n.startsWith("distcc-pump."));
+  // In a process group of its own, with the build: the include server, detached, is outside it.
+  const pump = Bun.spawn([BUNDCC, "pump", "--", "sleep", "60"], { env, stdin: "ignore", stdout: "ignore", stderr: "ignore", detached: true });
+  let server = 0;
+  onCleanup(() => {
+    for (const [pid, group] of [[pump.pid, true], [server, false]] as const) {
+      try {
+        if (pid > 1) process.kill(group ? -pid : pid, "SIGKILL");
+      } catch {}
+    }
+  });
+  await until("pump's include server and agent to answer", async () => {
+    const [d] = pumpDirs();
+    if (!d || !existsSync(join(env.TMPDIR, d, "pid"))) return false;
+    server = Number.parseInt(readFileSync(join(env.TMPDIR, d, "pid"), "utf8"), 10);
+    return server > 1 && (await socketAnswers(join(env.TMPDIR, d, "socket"))) && (await socketAnswers(join(env.TMPDIR, d, "agent")));
+  });
+  expect(mirrorsIn(mirrors).map(mirrorPid)).toEqual([server]);
+
+  pump.kill("SIGKILL");
+  await pump.exited;
+  await until("the include server to stop and clean up", () => !processRunning(server) && pumpDirs().length === 0 && mirrorsIn(mirrors).length === 0, 10_000);
 }, 60_000);
