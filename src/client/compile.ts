@@ -35,9 +35,9 @@ export interface Job {
   /**
    * Set once a pump attempt failed because its server lacked files (named in `missed`): the next
    * attempt asks for a fresh analysis; when that one lacked them too, `plain` says why the job then
-   * goes out in plain mode (preprocessed here, compiled remotely).
+   * goes out in plain mode (preprocessed here, compiled remotely). `failure` is the last such reply.
    */
-  lacked?: { missed: string[]; plain: string | null; failure: { host: HostDef; stderr: Uint8Array; code: number; deps: string | null } | null };
+  lacked?: { missed: string[]; plain: string | null; failure: { host: HostDef; stderr: Uint8Array; code: number; deps: string | null } };
 }
 
 /** The preprocessed source, produced once per job and reused if the first host fails. */

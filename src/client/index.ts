@@ -344,7 +344,7 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
   // A pump job's retry whose result may be mailed keeps a copy of its diagnostics for the report:
   // the compiler's stderr goes to a file, shown once it exits (the caller runs it when an agent
   // hosts the job, so the copy is made by a shell around the compiler, wherever it runs).
-  const mailing = (reply.version === 3 || !!job.lacked?.plain) && job.env.DISTCC_ENABLE_DISCREPANCY_EMAIL === "1";
+  const mailing = (reply.version === 3 || !!job.lacked) && job.env.DISTCC_ENABLE_DISCREPANCY_EMAIL === "1";
   const copy = mailing ? `${s.tmpDir.startsWith("/") ? s.tmpDir : jobCwd() + "/" + s.tmpDir}/distcc_local_${process.pid}_${Math.floor(Math.random() * 1e9)}.txt` : null;
   const localArgv = copy ? ["/bin/sh", "-c", '"$@" 2>"$0"; s=$?; cat "$0" >&2; exit $s', copy, ...job.argv] : job.argv;
   const local = await runLocally(localArgv, job.env, s, job.state, "compile", list);
@@ -366,7 +366,7 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
     if (reply.version === 3 && local === 0) {
       why = await pumpDiscrepancy(job, host, reply.stderr, outcome.deps, code);
       if (mailing) await mailDiscrepancy(job, host, reply.stderr, localStderr, outcome.deps, code);
-    } else if (job.lacked?.plain && local === 0) await lackedThenDone(job, { how: "locally", stderr: localStderr });
+    } else if (job.lacked && local === 0) await lackedThenDone(job, { how: "locally", stderr: localStderr });
   }
   await noteJob(job.env, "local", "localhost", why);
   return local;
@@ -387,17 +387,17 @@ async function serverLacked(job: Job, host: HostDef, outcome: Extract<RemoteOutc
   const missed = pump.missedFiles(stderr);
   if (missed.length === 0) return false;
   const names = missed.map((m) => `'${m}'`).join(", ");
+  const failure = { host, stderr, code: statusToShell(outcome.reply.status), deps: outcome.deps };
   if (!job.lacked) {
     // Outside `bundcc pump` (no include-server directory) there is no one to ask: retried locally.
     if (!pump.askForFreshAnalysis(job.env)) return false;
     // Not yet pump's fault: the file may be missing here too (the user's error). Loud words come
     // once a compile without it in the way succeeded.
     trace("warning", "dcc_build_somewhere", `the server had no ${names}, which ${job.input} includes: the include server is asked to analyse afresh, and ${job.input} goes out again`);
-    job.lacked = { missed, plain: null, failure: null };
+    job.lacked = { missed, plain: null, failure };
     return true;
   }
   trace("warning", "dcc_build_somewhere", `the server still had no ${names} after a fresh include analysis: ${job.input} goes out in plain mode`);
-  const failure = { host, stderr, code: statusToShell(outcome.reply.status), deps: outcome.deps };
   job.lacked = { missed, plain: `server lacked ${names} even after a fresh include analysis`, failure };
   return true;
 }
@@ -409,7 +409,7 @@ async function serverLacked(job: Job, host: HostDef, outcome: Extract<RemoteOutc
 async function lackedThenDone(job: Job, retry: { how: string; stderr: string } | null): Promise<void> {
   const lacked = job.lacked!;
   const names = lacked.missed.map((m) => `'${m}'`).join(", ");
-  if (retry === null || lacked.failure === null) {
+  if (retry === null) {
     trace("warning", "dcc_build_somewhere", `PUMP MODE MISSED A FILE: the include server's first answer for ${job.input} left out ${names}; its fresh analysis found it (please report this line)`);
     return;
   }
