@@ -7,11 +7,14 @@ import { displayName, distccDir, loadHosts, lockName } from "../client/hosts.ts"
 import { writeErr, writeOut } from "../common/output.ts";
 import { type HostInfo, type Outcome, Session } from "./model.ts";
 import { renderPlain, renderScreen } from "./render.ts";
+import { ServerWatch } from "./servers.ts";
 import { pollStates, stateDir } from "./states.ts";
 
 export interface LiveOptions {
   env: Record<string, string>;
   intervalSec: number;
+  /** The stats port asked on every TCP host; none: servers are not asked. */
+  statsPort?: number;
 }
 
 /** The host list's hosts and their backoffs, read afresh at each poll (the list may be edited). */
@@ -47,6 +50,7 @@ export async function liveMonitor(o: LiveOptions): Promise<number> {
   }
   const backoffPeriod = Number.parseInt(o.env.DISTCC_BACKOFF_PERIOD ?? "60", 10);
   const session = new Session();
+  const watch = o.statsPort === undefined ? null : new ServerWatch(o.statsPort, Math.max(500, o.intervalSec * 2000));
   const tty = Boolean(process.stdout.isTTY);
   let quit: () => void = () => {};
   const quitting = new Promise<void>((resolve) => {
@@ -84,9 +88,11 @@ export async function liveMonitor(o: LiveOptions): Promise<number> {
       const warnings = "error" in poll ? [poll.error] : [...poll.warnings];
       if (warning) warnings.push(warning);
       session.update("error" in poll ? [] : poll.jobs, now, warnings);
+      watch?.ask(hosts);
+      const servers = watch?.of(hosts) ?? {};
       const draw = () => {
         const view = session.view(Date.now(), hosts, backoffPeriod);
-        const lines = renderScreen(view, process.stdout.columns || 80, process.stdout.rows || 24);
+        const lines = renderScreen(view, process.stdout.columns || 80, process.stdout.rows || 24, "q quits", servers);
         out(`\x1b[H${lines.join("\x1b[K\r\n")}\x1b[K\x1b[J`);
       };
       if (tty) {
@@ -96,7 +102,7 @@ export async function liveMonitor(o: LiveOptions): Promise<number> {
         const view = session.view(now, hosts, backoffPeriod);
         const fresh: Outcome[] = view.recent.slice(0, view.done + view.fellBack - shown).reverse();
         shown = view.done + view.fellBack;
-        await writeOut(renderPlain(view, fresh));
+        await writeOut(renderPlain(view, fresh, servers));
       }
       const ticked = await Promise.race([Bun.sleep(o.intervalSec * 1000).then(() => true), quitting.then(() => false)]);
       if (!ticked) stopped = true;

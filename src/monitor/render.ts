@@ -1,5 +1,6 @@
 // The live terminal view drawn from a View: lines that fit a width and a height. Pure.
 import type { HostView, Outcome, SlotJob, View } from "./model.ts";
+import { describeFigures, type ServerFigures } from "./servers.ts";
 
 const clock = (ms: number) => new Date(ms).toTimeString().slice(0, 8);
 const secs = (s: number) => (s < 100 ? `${s.toFixed(1)}s` : s < 6000 ? `${Math.floor(s / 60)}m${String(Math.floor(s % 60)).padStart(2, "0")}s` : `${Math.floor(s / 3600)}h`);
@@ -13,10 +14,10 @@ function bar(busy: number, limit: number, max = 16): string {
   return `[${"#".repeat(Math.min(busy, limit))}${"-".repeat(Math.max(0, limit - busy))}${busy > limit ? "+" : ""}] `;
 }
 
-function hostLine(h: HostView): string {
+function hostLine(h: HostView, f?: ServerFigures): string {
   const use = h.limit === null ? `${h.busy} running (not in the host list)` : `${bar(h.busy, h.limit)}${h.busy}/${h.limit} slots`;
   const off = h.backedOffSec === null ? "" : `  backed off ${Math.round(h.backedOffSec)}s ago`;
-  return `${h.name}  ${use}${off}`;
+  return `${h.name}  ${use}${off}${f ? `  (${describeFigures(f)})` : ""}`;
 }
 
 function outcomeLine(o: Outcome, fileW: number): string {
@@ -29,7 +30,7 @@ function jobCells(j: SlotJob, fileW: number): string {
 }
 
 /** The screen: at most `height` lines, none wider than `width`. */
-export function renderScreen(v: View, width: number, height: number, footer = "q quits"): string[] {
+export function renderScreen(v: View, width: number, height: number, footer = "q quits", servers: Record<string, ServerFigures> = {}): string[] {
   if (width < 20 || height < 3) return [cut("terminal too small", width)].slice(0, Math.max(0, height));
   const fileW = Math.max(8, Math.min(40, Math.floor(width * 0.28)));
   // "  [nn] " + job cells + " |" … "|"
@@ -41,7 +42,7 @@ export function renderScreen(v: View, width: number, height: number, footer = "q
   ];
   const body: string[] = [];
   for (const h of v.hosts) {
-    body.push(cut(hostLine(h), width));
+    body.push(cut(hostLine(h, servers[h.name]), width));
     for (const s of h.slots) {
       const label = `  [${s.slot}]`.padEnd(7);
       const cells = s.job ? jobCells(s.job, fileW) : fit("      -", 7 + 1 + 10 + 1 + fileW + 1 + 6);
@@ -74,10 +75,11 @@ export function renderScreen(v: View, width: number, height: number, footer = "q
 }
 
 /** Plain lines for a stdout that is not a terminal: one summary, one line per running job, then a blank line. */
-export function renderPlain(v: View, newOutcomes: readonly Outcome[]): string {
+export function renderPlain(v: View, newOutcomes: readonly Outcome[], servers: Record<string, ServerFigures> = {}): string {
   let out = `${clock(v.nowMs)} running ${v.running} waiting ${v.waiting.length} done ${v.done} fell back ${v.fellBack} ${v.jobsPerSec.toFixed(1)} jobs/s\n`;
   for (const h of v.hosts) {
     if (h.backedOffSec !== null) out += `  ${h.name} backed off ${Math.round(h.backedOffSec)}s ago\n`;
+    if (servers[h.name]) out += `  ${h.name} ${describeFigures(servers[h.name])}\n`;
     for (const s of h.slots) if (s.job) out += `  ${h.name}[${s.slot}] ${s.job.pid} ${s.job.phase} ${s.job.file} ${secs(s.job.elapsedSec)}\n`;
   }
   for (const j of v.waiting) out += `  waiting ${j.pid} ${j.phase} ${j.file} ${secs(j.elapsedSec)}\n`;

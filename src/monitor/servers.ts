@@ -2,6 +2,7 @@
 // real distccd's page (which it sends whatever is asked). One raw HTTP/1.0 request each, bounded in
 // time and size, so a closed, slow or garbage-speaking port shows as such and never holds the view.
 import { parseStatsJson } from "../protocol/stats-json.ts";
+import type { HostInfo } from "./model.ts";
 
 export interface ServerFigures {
   kind?: "bundcc" | "distccd";
@@ -106,4 +107,46 @@ export function askServer(hostname: string, port: number, timeoutMs = 1500): Pro
       },
     }).catch((err: Error) => finish({ error: /ECONNREFUSED|refused/i.test(`${(err as NodeJS.ErrnoException).code} ${err.message}`) ? "connection refused" : err.message }));
   });
+}
+
+/** The latest figures of each TCP host of the list, asked in the background: a slow one shows its last answer (or none) and never delays a poll. */
+export class ServerWatch {
+  private readonly figures = new Map<string, ServerFigures>();
+  private readonly asking = new Set<string>();
+
+  constructor(
+    private readonly statsPort: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  ask(hosts: readonly HostInfo[]): void {
+    for (const h of hosts) {
+      if (h.kind !== "tcp" || !h.hostname || this.asking.has(h.name)) continue;
+      this.asking.add(h.name);
+      void askServer(h.hostname, this.statsPort, this.timeoutMs).then((f) => {
+        this.figures.set(h.name, f);
+        this.asking.delete(h.name);
+      });
+    }
+  }
+
+  /** Figures of the hosts still in the list. */
+  of(hosts: readonly HostInfo[]): Record<string, ServerFigures> {
+    const out: Record<string, ServerFigures> = {};
+    for (const h of hosts) {
+      const f = this.figures.get(h.name);
+      if (f) out[h.name] = f;
+    }
+    return out;
+  }
+}
+
+/** One line of a server's figures, for the terminal and plain views. */
+export function describeFigures(f: ServerFigures): string {
+  if (f.error) return `stats: ${f.error}`;
+  const parts = [`${f.kind ?? "?"}${f.version ? ` ${f.version}` : ""}`];
+  if (f.slots !== undefined) parts.push(f.running === undefined ? `${f.slots} slots` : `${f.running}/${f.slots} compiling, ${f.waiting ?? 0} waiting`);
+  if (f.load?.length) parts.push(`load ${f.load.map((x) => x.toFixed(2)).join(" ")}`);
+  if (f.ok !== undefined) parts.push(`${f.ok} ok, ${f.failed ?? 0} failed`);
+  return parts.join(", ");
 }

@@ -4,9 +4,9 @@
 import { Exit } from "../common/exit.ts";
 import { writeErr } from "../common/output.ts";
 import { hostInfo } from "./live.ts";
-import { type HostInfo, Session, type View } from "./model.ts";
+import { Session, type View } from "./model.ts";
 import { PAGE } from "./page.ts";
-import { askServer, type ServerFigures } from "./servers.ts";
+import { ServerWatch } from "./servers.ts";
 import { pollStates, stateDir } from "./states.ts";
 
 export interface WebOptions {
@@ -37,23 +37,10 @@ export async function webMonitor(o: WebOptions): Promise<number> {
   const statsPort = o.statsPort ?? 3633;
   const session = new Session();
   const history: Point[] = [];
-  const servers: Record<string, ServerFigures> = {};
-  const asking = new Set<string>();
+  const watch = new ServerWatch(statsPort, Math.max(500, o.intervalSec * 2000));
   const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const enc = new TextEncoder();
   let message = "";
-
-  const askServers = (hosts: HostInfo[]) => {
-    for (const h of hosts) {
-      if (h.kind !== "tcp" || !h.hostname || asking.has(h.name)) continue;
-      asking.add(h.name);
-      // In the background: a slow server shows its last answer (or none) and never delays a poll.
-      void askServer(h.hostname, statsPort, Math.max(500, o.intervalSec * 2000)).then((f) => {
-        servers[h.name] = f;
-        asking.delete(h.name);
-      });
-    }
-  };
 
   const tick = async () => {
     const now = Date.now();
@@ -62,14 +49,11 @@ export async function webMonitor(o: WebOptions): Promise<number> {
     const warnings = "error" in poll ? [poll.error] : [...poll.warnings];
     if (warning) warnings.push(warning);
     session.update("error" in poll ? [] : poll.jobs, now, warnings);
-    askServers(hosts);
+    watch.ask(hosts);
     const view: View = session.view(now, hosts, backoffPeriod);
     history.push({ t: now, running: view.running, waiting: view.waiting.length, jobsPerSec: view.jobsPerSec });
     if (history.length > HISTORY_POINTS) history.shift();
-    const known = new Set(hosts.map((h) => h.name));
-    const shown: Record<string, ServerFigures> = {};
-    for (const [name, f] of Object.entries(servers)) if (known.has(name)) shown[name] = f;
-    message = JSON.stringify({ view, history, servers: shown });
+    message = JSON.stringify({ view, history, servers: watch.of(hosts) });
     const frame = enc.encode(`data: ${message}\n\n`);
     for (const c of streams) {
       try {

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUNDCC, clientEnv, onCleanup, requireBundcc, requireTool, run, startBundccServe, startProcess, tempDir } from "../lib/harness.ts";
+import { BUNDCC, clientEnv, freePort, onCleanup, requireBundcc, requireTool, run, startBundccServe, startProcess, tempDir } from "../lib/harness.ts";
 import { gatedCompilers, source, startCompile, stuckHost, until } from "../lib/monitor.ts";
 
 requireBundcc();
@@ -106,7 +106,8 @@ describe("bundcc monitor --live in a terminal", () => {
     const work = tempDir("bundcc-liveplain-");
     const client = startCompile("distcc", source(work, "piped.c"), env);
     expect(await until(() => stuck.connections() === 1)).toBe(true);
-    const monitor = startProcess([BUNDCC, "monitor", "--live", "--interval", "0.1"], { env, stdout: "pipe" });
+    // Asked for the servers' figures: this host has no stats port, and says so.
+    const monitor = startProcess([BUNDCC, "monitor", "--live", "--interval", "0.1", "--stats-port", String(freePort())], { env, stdout: "pipe" });
     let out = "";
     void (async () => {
       for await (const chunk of monitor.proc.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(chunk);
@@ -114,6 +115,7 @@ describe("bundcc monitor --live in a terminal", () => {
     const line = new RegExp(`^\\d\\d:\\d\\d:\\d\\d running 1 waiting 0 done 0 fell back 0 0\\.0 jobs/s\n  127\\.0\\.0\\.1:${stuck.port}\\[0\\] ${client.proc.pid} Compile piped\\.c \\d+\\.\\ds\n\n`, "m");
     expect(await until(() => line.test(out))).toBe(true);
     expect(out).not.toContain("\x1b");
+    expect(await until(() => out.includes(`\n  127.0.0.1:${stuck.port} stats: connection refused\n`))).toBe(true);
     await client.stop();
     expect(await until(() => /\d\d:\d\d:\d\d done piped\.c 127\.0\.0\.1:\d+\[0\] in \d+\.\ds\n/.test(out))).toBe(true);
     await monitor.stop();

@@ -55,6 +55,11 @@ describe("live screen", () => {
     for (const l of lines) expect(l.length).toBeLessThanOrEqual(w);
     expect(lines[0]).toStartWith("bundcc monitor");
   });
+  test("a server's own figures beside its host", () => {
+    const lines = renderScreen(busy, 160, 20, "q quits", { "a:4000": { kind: "bundcc", version: "1.0", slots: 4, running: 1, waiting: 0, load: [0.5, 0.25, 0.125], ok: 3, failed: 1 } });
+    expect(lines).toContain("a:4000  [#-] 1/2 slots  (bundcc 1.0, 1/4 compiling, 0 waiting, load 0.50 0.25 0.13, 3 ok, 1 failed)");
+    expect(renderScreen(busy, 160, 20, "q quits", { "a:4000": { error: "connection refused" } })).toContain("a:4000  [#-] 1/2 slots  (stats: connection refused)");
+  });
   test("a too small terminal says so", () => {
     expect(renderScreen(busy, 10, 2)).toEqual(["terminal …"]);
   });
