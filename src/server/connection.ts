@@ -36,6 +36,8 @@ export interface Connection {
   readonly input: ByteQueue;
   /** Bytes of replies written so far, for statistics. */
   readonly sent: number;
+  /** False when `sent` counts bytes buffered for the peer, not bytes it was sent (a pipe). */
+  readonly sentExactly?: boolean;
   /** The whole request head has arrived (the listener stops treating the peer as possibly idle). */
   headReceived?(): void;
   /** Writes every chunk; resolves when the last one was handed to the kernel. */
@@ -219,6 +221,7 @@ export class SocketConnection implements Connection {
 /** stdin/stdout as a connection: inetd, or ssh running `bundcc serve --inetd`. */
 export class PipeConnection implements Connection {
   readonly peer = "pipe";
+  readonly sentExactly = false;
   readonly input: ByteQueue;
   sent = 0;
   readonly gone: Promise<void>;
@@ -239,15 +242,27 @@ export class PipeConnection implements Connection {
   }
 
   async send(message: TokenWriter): Promise<void> {
-    for (const c of message.chunks) {
-      this.writer.write(c);
-      this.sent += c.length;
+    try {
+      for (const c of message.chunks) {
+        // A big chunk is flushed at once, and then written() is a promise: awaited, so its failure is ours.
+        const written: unknown = this.writer.write(c);
+        if (written instanceof Promise) await written;
+        this.sent += c.length;
+      }
+      await this.writer.flush();
+    } catch (err) {
+      // EPIPE: the client (inetd's peer, or ssh) is gone.
+      throw new PeerGone(socketErrorText(err as Error));
     }
-    await this.writer.flush();
   }
 
   close(): void {
     this.input.dispose();
-    void this.writer.end();
+    // Ending flushes what is still buffered: with the reader gone that fails too, and is no news.
+    try {
+      Promise.resolve(this.writer.end()).catch(() => {});
+    } catch {
+      // the same, thrown at once
+    }
   }
 }

@@ -303,7 +303,8 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     const gone = err instanceof PeerGone;
     summary.outcome = gone ? "CLI_DISCONN" : "OTHER";
     const total = message.chunks.reduce((n, c) => n + c.length, 0);
-    const what = gone ? `the client left after ${conn.sent - before} of ${total} bytes` : `${conn.sent - before} of ${total} bytes sent`;
+    const sent = conn.sentExactly === false ? null : conn.sent - before;
+    const what = gone ? (sent === null ? `the client left before it had all ${total} bytes` : `the client left after ${sent} of ${total} bytes`) : `${sent ?? "some"} of ${total} bytes sent`;
     throw new DistccError(Exit.IO_ERROR, `${summary.compiler} ${summary.input}: result not delivered, ${what}: ${(err as Error).message}`);
   }
 }

@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import type { Socket } from "bun";
 import { parseStatsJson } from "../../src/protocol/stats-json.ts";
 import { TokenWriter, writeRequestHead } from "../../src/protocol/index.ts";
-import { type Daemon, freePort, startBundccServe, waitForPort } from "../lib/harness.ts";
+import { join } from "node:path";
+import { BUNDCC, type Daemon, freePort, onCleanup, startBundccServe, tempDir, waitForPort } from "../lib/harness.ts";
 import { exchange, plainRequest } from "../lib/raw.ts";
 
 interface Server extends Daemon {
@@ -30,7 +31,11 @@ afterEach(async () => {
 async function server(extra: string[] = []): Promise<Server> {
   const statsPort = freePort();
   const d = await startBundccServe(["--stats", "--stats-port", String(statsPort), "--jobs", "2", ...extra]);
-  await waitForPort(statsPort);
+  try {
+    await waitForPort(statsPort);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; exit ${d.proc.exitCode}; the log:\n${d.log()}`);
+  }
   const s = { ...d, statsPort };
   servers.push(s);
   return s;
@@ -244,3 +249,29 @@ test("a connection closed to make room for another is one REJ_OVERLOAD, not also
   expect(refusals['bundcc_refusals_total{reason="evicted_idle"}']).toBe(1);
   expect(refusals['bundcc_refusals_total{reason="bad_request"}']).toBe(0);
 }, 60_000);
+
+test("--inetd: a result whose reader went away is CLI_DISCONN too (Broken pipe), not COMPILE_OK", async () => {
+  const dir = tempDir("bundcc-inetd-");
+  const logFile = join(dir, "serve.log");
+  const p = Bun.spawn([BUNDCC, "serve", "--inetd", "--log-file", logFile, "--log-level", "info"], {
+    env: { ...process.env, TMPDIR: dir } as Record<string, string>,
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "ignore",
+  });
+  onCleanup(() => p.kill("SIGKILL"));
+  p.stdin.write(BIG);
+  await p.stdin.flush();
+  // The reply has begun; then its reader closes the pipe, most of 32 MiB still to come.
+  const reader = p.stdout.getReader();
+  const first = await reader.read();
+  expect(first.value?.length ?? 0).toBeGreaterThan(0);
+  await reader.cancel();
+  expect(await Promise.race([p.exited, Bun.sleep(60_000).then(() => "hung")])).toBe(0);
+  const log = readFileSync(logFile, "utf8");
+  expect(log).toMatch(/\(job\) ERROR: pipe: gcc big\.c: result not delivered, the client left before it had all \d+ bytes: Broken pipe\n/);
+  expect(log).toMatch(/\(job\) client: pipe CLI_DISCONN exit:0 sig:0 core:0 ret:0 time:\d+ms\n/);
+  expect(log).not.toContain("COMPILE_OK");
+  expect(log).not.toContain("EPIPE");
+  expect(log).not.toContain("unhandled");
+}, 90_000);
