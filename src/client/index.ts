@@ -208,7 +208,8 @@ async function scanIncludes(args: string[], env: Record<string, string | undefin
   }
 }
 
-async function runLocally(argv: string[], env: Record<string, string | undefined>, settings: ClientSettings, state: StateFile, pool: "cpp" | "compile", hosts: HostList | undefined): Promise<number> {
+async function runLocally(argv: string[], env: Record<string, string | undefined>, settings: ClientSettings, state: StateFile, pool: "cpp" | "compile", hosts: HostList | undefined, fallback?: string): Promise<number> {
+  if (fallback) state.fallback(fallback);
   let lock;
   try {
     const n = pool === "cpp" ? (hosts?.localSlotsCpp ?? 8) : (hosts?.localSlots ?? 4);
@@ -241,11 +242,10 @@ async function distribute(job: Job, list: HostList): Promise<number> {
           trace("error", "dcc_build_somewhere", `failed to distribute${lastError ? ` (${lastError.message})` : ": all hosts are backed off or down"} and fallbacks are disabled`);
           return Exit.NO_HOSTS;
         }
-        if (lastError) {
-          trace("warning", "dcc_build_somewhere", `failed to distribute, running locally instead`);
-          await noteJob(job.env, "local", "localhost", `host failure: ${lastError.message}`);
-        } else await noteJob(job.env, "local", "localhost", "every host is backed off (a recent failure) or down");
-        return runLocally(job.argv, job.env, s, job.state, "compile", list);
+        const why = lastError ? `host failure: ${lastError.message}` : "every host is backed off (a recent failure) or down";
+        if (lastError) trace("warning", "dcc_build_somewhere", `failed to distribute, running locally instead`);
+        await noteJob(job.env, "local", "localhost", why);
+        return runLocally(job.argv, job.env, s, job.state, "compile", list, why);
       }
       let picked;
       try {
@@ -254,7 +254,7 @@ async function distribute(job: Job, list: HostList): Promise<number> {
         trace("error", "dcc_lock_host", `failed to lock a slot: ${(err as Error).message}`);
         if (!s.fallback) return Exit.DISTCC_FAILED;
         await noteJob(job.env, "local", "localhost", `no host slot: ${(err as Error).message}`);
-        return runLocally(job.argv, job.env, s, job.state, "compile", list);
+        return runLocally(job.argv, job.env, s, job.state, "compile", list, `no host slot: ${(err as Error).message}`);
       }
       const { host, lock } = picked;
       job.state.set({ slot: picked.slot });
@@ -276,7 +276,7 @@ async function distribute(job: Job, list: HostList): Promise<number> {
         trace("error", "dcc_build_somewhere", (err as Error).message);
         if (!s.fallback) return (err as DistccError).code ?? Exit.IO_ERROR;
         await noteJob(job.env, "local", "localhost", (err as Error).message);
-        return runLocally(job.argv, job.env, s, job.state, "compile", list);
+        return runLocally(job.argv, job.env, s, job.state, "compile", list, `${host.spec}: ${(err as Error).message}`);
       } finally {
         lock.release();
       }
@@ -298,7 +298,7 @@ async function distribute(job: Job, list: HostList): Promise<number> {
       if (outcome.kind === "cpp-failed") {
         trace("warning", "dcc_build_somewhere", `local preprocessing of ${job.input} failed; running the whole command locally`);
         await noteJob(job.env, "local", "localhost", "local preprocessing failed");
-        return runLocally(job.argv, job.env, s, job.state, "compile", list);
+        return runLocally(job.argv, job.env, s, job.state, "compile", list, "local preprocessing failed");
       }
       return await finish(job, host, outcome, list);
     }
@@ -347,7 +347,7 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
   const mailing = (reply.version === 3 || !!job.lacked) && job.env.DISTCC_ENABLE_DISCREPANCY_EMAIL === "1";
   const copy = mailing ? `${s.tmpDir.startsWith("/") ? s.tmpDir : jobCwd() + "/" + s.tmpDir}/distcc_local_${process.pid}_${Math.floor(Math.random() * 1e9)}.txt` : null;
   const localArgv = copy ? ["/bin/sh", "-c", '"$@" 2>"$0"; s=$?; cat "$0" >&2; exit $s', copy, ...job.argv] : job.argv;
-  const local = await runLocally(localArgv, job.env, s, job.state, "compile", list);
+  const local = await runLocally(localArgv, job.env, s, job.state, "compile", list, `compile failed on ${host.spec} (exit ${code}): retried locally`);
   let localStderr = "";
   if (copy) {
     const sys = await import("./sys.ts");

@@ -1,7 +1,9 @@
 // Per-process state files for monitors (spec §5.10): $DISTCC_DIR/state/binstate_<pid>, the raw
 // 296-byte struct distccmon-text reads on x86-64, rewritten at each phase change, deleted at exit.
+// A job that falls back to a local compile also leaves its reason in fallback_<pid> (bundcc's
+// monitors show it; distccmon-text reads only binstate_ files), deleted at exit too.
 import { io } from "./io.ts";
-import { closeFd, makeDir, O_CREAT, O_TRUNC, O_WRONLY, openFile, removeFile, writeAt } from "./sys.ts";
+import { closeFd, makeDir, O_CREAT, O_TRUNC, O_WRONLY, openFile, removeFile, writeAt, writeWholeFile } from "./sys.ts";
 
 export const Phase = { Startup: 0, Blocked: 1, Connect: 2, Preprocess: 3, Send: 4, Compile: 5, Receive: 6, Done: 7 } as const;
 export type PhaseValue = (typeof Phase)[keyof typeof Phase];
@@ -60,7 +62,25 @@ export class StateFile {
     }
   }
 
+  private fallbackPath: string | null = null;
+
+  /** Says why this job compiles locally after all (only on that path: no cost to other jobs). */
+  fallback(reason: string): void {
+    try {
+      const dir = `${this.dccDir}/state`;
+      makeDir(dir);
+      this.fallbackPath = `${dir}/fallback_${this.pid}`;
+      writeWholeFile(this.fallbackPath, `${reason.replace(/\s+/g, " ").slice(0, 400)}\n`);
+    } catch {
+      // monitoring is best effort
+    }
+  }
+
   remove(): void {
+    if (this.fallbackPath) {
+      removeFile(this.fallbackPath);
+      this.fallbackPath = null;
+    }
     if (!this.path) return;
     if (this.fd >= 0) closeFd(this.fd);
     this.fd = -1;

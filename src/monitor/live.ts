@@ -87,7 +87,7 @@ export async function liveMonitor(o: LiveOptions): Promise<number> {
       const { hosts, warning } = await hostInfo(o.env);
       const warnings = "error" in poll ? [poll.error] : [...poll.warnings];
       if (warning) warnings.push(warning);
-      session.update("error" in poll ? [] : poll.jobs, now, warnings);
+      session.update("error" in poll ? [] : poll.jobs, now, warnings, "error" in poll ? undefined : poll.reasons);
       watch?.ask(hosts);
       const servers = watch?.of(hosts) ?? {};
       const draw = () => {

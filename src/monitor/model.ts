@@ -45,8 +45,10 @@ export interface Outcome {
   host: string;
   slot: number;
   durationSec: number;
-  /** done: the job ended; fell back: it left a remote host to compile locally. */
+  /** done: the job ended; fell back: it left a remote host (or never found one) to compile locally. */
   kind: "done" | "fell back";
+  /** Why it fell back, as its client said (bundcc's do; distcc's say nothing). */
+  reason?: string;
 }
 
 export interface View {
@@ -76,6 +78,7 @@ interface Tracked {
   slotSinceMs: number;
   /** The remote host it was last seen on, while it has not fallen back. */
   remote: string | null;
+  fellBack: boolean;
 }
 
 const slotKey = (host: string, slot: number) => `${host}\0${slot}`;
@@ -92,7 +95,7 @@ export class Session {
   private ticks = 0;
 
   /** Folds one poll in: jobs present now, at time `nowMs`. */
-  update(jobs: readonly JobState[], nowMs: number, warnings: string[] = []): void {
+  update(jobs: readonly JobState[], nowMs: number, warnings: string[] = [], reasons: ReadonlyMap<string, string> = new Map()): void {
     this.warnings = warnings;
     this.ticks++;
     const seen = new Set<string>();
@@ -104,12 +107,23 @@ export class Session {
       if (!t && job.phase === 7) continue;
       seen.add(pid);
       if (!t) {
-        this.tracked.set(pid, { job, firstSeenMs: nowMs, slotSinceMs: nowMs, remote: placed(job) && job.host !== LOCAL ? job.host : null });
-      } else {
+        this.tracked.set(pid, { job, firstSeenMs: nowMs, slotSinceMs: nowMs, remote: placed(job) && job.host !== LOCAL ? job.host : null, fellBack: false });
+      }
+      const tracked = this.tracked.get(pid)!;
+      const reason = reasons.get(pid);
+      if (reason !== undefined && !tracked.fellBack) {
+        // The client said it falls back: from the host it was seen on, or from none it could use.
+        this.note({ atMs: nowMs, pid, file: job.file, host: tracked.remote ?? "", slot: tracked.remote ? tracked.job.slot : 0, durationSec: (nowMs - tracked.firstSeenMs) / 1000, kind: "fell back", reason });
+        this.fellBack++;
+        tracked.fellBack = true;
+        tracked.remote = null;
+      }
+      if (t) {
         if (t.job.host !== job.host || t.job.slot !== job.slot) t.slotSinceMs = nowMs;
-        if (t.remote !== null && job.host === LOCAL) {
+        if (t.remote !== null && job.host === LOCAL && !t.fellBack) {
           this.note({ atMs: nowMs, pid, file: job.file, host: t.remote, slot: t.job.slot, durationSec: (nowMs - t.firstSeenMs) / 1000, kind: "fell back" });
           this.fellBack++;
+          t.fellBack = true;
           t.remote = null;
         } else if (placed(job) && job.host !== LOCAL) {
           t.remote = job.host;

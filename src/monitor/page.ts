@@ -143,8 +143,8 @@ function draw(msg) {
   for (const o of v.recent) {
     const fell = o.kind === "fell back";
     body.append(el("tr", { class: fell ? "fell" : "done" }, el("td", { class: "muted" }, clock(o.atMs)), el("td", { class: fell ? "kind-fell" : "kind-done" }, o.kind),
-      el("td", { class: "file" }, o.file), el("td", {}, fell ? o.host + "[" + o.slot + "] → localhost" : o.host ? o.host + "[" + o.slot + "]" : "(never placed)"),
-      el("td", {}, (fell ? "after " : "in ") + secs(o.durationSec))));
+      el("td", { class: "file" }, o.file), el("td", {}, fell ? (o.host ? o.host + "[" + o.slot + "]" : "(no host)") + " → localhost" : o.host ? o.host + "[" + o.slot + "]" : "(never placed)"),
+      el("td", {}, (fell ? "after " : "in ") + secs(o.durationSec)), el("td", { class: "reason" }, o.reason || "")));
   }
   drawChart(msg.history);
 }

@@ -21,7 +21,7 @@ function hostLine(h: HostView, f?: ServerFigures): string {
 }
 
 function outcomeLine(o: Outcome, fileW: number): string {
-  if (o.kind === "fell back") return `  ${clock(o.atMs)}  fell back  ${fit(o.file, fileW)} ${o.host}[${o.slot}] -> localhost after ${secs(o.durationSec)}`;
+  if (o.kind === "fell back") return `  ${clock(o.atMs)}  fell back  ${fit(o.file, fileW)} ${o.host ? `${o.host}[${o.slot}]` : "(no host)"} -> localhost after ${secs(o.durationSec)}${o.reason ? `: ${o.reason}` : ""}`;
   return `  ${clock(o.atMs)}  done       ${fit(o.file, fileW)} ${o.host ? `${o.host}[${o.slot}]` : "(never placed)"} in ${secs(o.durationSec)}`;
 }
 

@@ -3,13 +3,14 @@
 // 60 s is deleted, an empty, short or foreign one is skipped, a job whose process is gone is
 // skipped (its file stays until it is old enough), a phase past Done (or negative) reads as Compile. Jobs come
 // sorted by host, then slot; equal ones keep the directory's order, as distccmon-text keeps it.
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, unlinkSync } from "node:fs";
 import { processAlive } from "../common/process.ts";
 import { Phase, STATE_MAGIC, STATE_SIZE } from "../client/state.ts";
 
 export const PHASE_NAMES = ["Startup", "Blocked", "Connect", "Preprocess", "Send", "Compile", "Receive", "Done"];
 const MAX_AGE_SEC = 60;
 const PREFIX = "binstate_";
+const FALLBACK_PREFIX = "fallback_";
 
 export interface JobState {
   /** The client's pid as distccmon-text prints it (a signed long). */
@@ -23,7 +24,8 @@ export interface JobState {
   mtimeMs: number;
 }
 
-export type Poll = { jobs: JobState[]; warnings: string[] } | { error: string };
+/** jobs: as distccmon-text reads them; reasons: why a bundcc client's job fell back to local, by pid. */
+export type Poll = { jobs: JobState[]; warnings: string[]; reasons: Map<string, string> } | { error: string };
 
 /** $DISTCC_DIR, else ~/.distcc (created, as distccmon-text creates it; an explicit one is not). */
 export function stateDir(env: Record<string, string | undefined>): { dir: string } | { error: string; code: number } {
@@ -66,12 +68,33 @@ export function pollStates(dir: string, now = Date.now()): Poll {
   }
   const jobs: JobState[] = [];
   const warnings: string[] = [];
+  const reasons = new Map<string, string>();
   for (const name of names) {
+    if (name.startsWith(FALLBACK_PREFIX)) {
+      const reason = readReason(`${dir}/${name}`, now);
+      if (reason !== null) reasons.set(name.slice(FALLBACK_PREFIX.length), reason);
+      continue;
+    }
     if (!name.startsWith(PREFIX)) continue;
     const job = readOne(`${dir}/${name}`, now, warnings);
     if (job) insertSorted(jobs, job);
   }
-  return { jobs, warnings };
+  return { jobs, warnings, reasons };
+}
+
+/** A fallback note (src/client/state.ts): its text, or null; removed once as old as a stale state file. */
+function readReason(path: string, now: number): string | null {
+  try {
+    const st = statSync(path);
+    if (Math.floor(now / 1000) - Math.floor(st.mtimeMs / 1000) > MAX_AGE_SEC) {
+      unlinkSync(path);
+      return null;
+    }
+    if (!st.isFile() || st.size > 4096) return null;
+    return readFileSync(path, "utf8").trim();
+  } catch {
+    return null;
+  }
 }
 
 function readOne(path: string, now: number, warnings: string[]): JobState | null {

@@ -48,7 +48,7 @@ export async function webMonitor(o: WebOptions): Promise<number> {
     const { hosts, warning } = await hostInfo(o.env);
     const warnings = "error" in poll ? [poll.error] : [...poll.warnings];
     if (warning) warnings.push(warning);
-    session.update("error" in poll ? [] : poll.jobs, now, warnings);
+    session.update("error" in poll ? [] : poll.jobs, now, warnings, "error" in poll ? undefined : poll.reasons);
     watch.ask(hosts);
     const view: View = session.view(now, hosts, backoffPeriod);
     history.push({ t: now, running: view.running, waiting: view.waiting.length, jobsPerSec: view.jobsPerSec });

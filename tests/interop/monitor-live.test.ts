@@ -3,7 +3,7 @@
 // test's word, a host that never answers (its job falls back to local, the host is backed off), the
 // screen read with capture-pane; then the jobs released, the window resized, q pressed.
 import { describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNDCC, clientEnv, freePort, onCleanup, requireBundcc, requireTool, run, startBundccServe, startProcess, tempDir } from "../lib/harness.ts";
 import { gatedCompilers, source, startCompile, stuckHost, until } from "../lib/monitor.ts";
@@ -73,7 +73,7 @@ describe("bundcc monitor --live in a terminal", () => {
     for (const line of screen.split("\n")) expect(line.length).toBeLessThanOrEqual(120);
 
     // The stuck host's job falls back to local and the host is backed off.
-    expect(await shows(/^ {2}\d\d:\d\d:\d\d {2}fell back {2}falls_back\.c +127\.0\.0\.2:\d+\[0\] -> localhost after \d+\.\ds$/m, new RegExp(`^${stuckName}  \\[-\\] 0/1 slots  backed off \\d+s ago$`, "m"), /^localhost  1 running \(not in the host list\)$/m)).toBe(true);
+    expect(await shows(/^ {2}\d\d:\d\d:\d\d {2}fell back {2}falls_back\.c +127\.0\.0\.2:\d+\[0\] -> localhost after \d+\.\ds: host failure: .+$/m, new RegExp(`^${stuckName}  \\[-\\] 0/1 slots  backed off \\d+s ago$`, "m"), /^localhost  1 running \(not in the host list\)$/m)).toBe(true);
     expect(screen).toMatch(/fell back 1 /);
 
     // Released: every job ends and is listed as done, with a rate (a job that waited may compile
@@ -82,6 +82,8 @@ describe("bundcc monitor --live in a terminal", () => {
     expect(await shows(/ running 0  waiting 0  done 6  fell back 1  \d\.\d jobs\/s/, /^recent$/m, /^ {2}\d\d:\d\d:\d\d {2}done {7}real_0\.c +(127\.0\.0\.1:\d+\[\d\]|\(never placed\)) in \d+\.\ds$/m, /^ {2}\d\d:\d\d:\d\d {2}done {7}falls_back\.c +localhost\[\d\] in/m)).toBe(true);
     expect(screen).not.toMatch(/ 0\.0 jobs\/s/);
     for (const j of jobs) expect(await j.proc.exited).toBe(0);
+    // The fallback note went with its job.
+    expect(readdirSync(join(base.DISTCC_DIR, "state")).filter((n) => !n.startsWith("binstate_"))).toEqual([]);
 
     // A narrower, shorter terminal: the view is redrawn to fit.
     await term.resize(60, 12);

@@ -30,6 +30,7 @@ describe("live model", () => {
     ["a Done file never seen running is not counted", [[job(1, "a:4000", 0, 7)], []], { done: 0 }],
     ["remote, then localhost: a fallback, then done", [[job(1, "a:4000", 0, 5)], [job(1, "localhost", 0, 5)], []], { done: 1, fellBack: 1 }],
     ["local from the start is no fallback", [[job(1, "localhost", 0, 5)], []], { done: 1, fellBack: 0 }],
+    ["a reason note on a remote job, then localhost: one fallback", [[job(1, "a:4000", 0, 5)], [job(1, "a:4000", 0, 5)], [job(1, "localhost", 0, 5)]], { fellBack: 1 }],
   ])("%s", (_what, polls, expected) => {
     expect(after(polls)).toMatchObject(expected);
   });
@@ -79,5 +80,23 @@ describe("one slot written by both kinds of client", () => {
     const v = after([[job(1, "a", 0, 5)], [], [job(2, "a:4000", 0, 4)], [job(2, "a:4000", 0, 5)]]);
     expect(v.hosts.map((h) => h.name)).toEqual(["a:4000"]);
     expect(v.hosts[0].slots[0].timeline).toBe("C sC");
+  });
+});
+
+describe("fallback reasons from bundcc's clients", () => {
+  test("the reason is attached, from the host the job was seen on; once", () => {
+    const s = new Session();
+    s.update([job(1, "a:4000", 2, 5)], 0);
+    s.update([job(1, "a:4000", 2, 5)], 1000, [], new Map([["1", "a:4000: timed out"]]));
+    s.update([job(1, "localhost", 0, 5)], 2000, [], new Map([["1", "a:4000: timed out"]]));
+    const v = s.view(2000, []);
+    expect(v.fellBack).toBe(1);
+    expect(v.recent).toEqual([{ atMs: 1000, pid: "1", file: "f1.c", host: "a:4000", slot: 2, durationSec: 1, kind: "fell back", reason: "a:4000: timed out" }]);
+    expect(renderScreen(v, 200, 20).some((l) => l.endsWith("fell back  f1.c                                     a:4000[2] -> localhost after 1.0s: a:4000: timed out"))).toBe(true);
+  });
+  test("a job that never reached a host falls back from none", () => {
+    const s = new Session();
+    s.update([job(1, "localhost", 0, 5)], 0, [], new Map([["1", "every host is backed off (a recent failure) or down"]]));
+    expect(s.view(0, []).recent[0]).toMatchObject({ host: "", kind: "fell back", reason: "every host is backed off (a recent failure) or down" });
   });
 });
