@@ -1,7 +1,7 @@
 // Real code for include analysis: sources fetched from the npm registry (classic-level vendors
 // leveldb and snappy, better-sqlite3 the sqlite amalgamation) and Debian's glibc and Boost headers
 // compiled one by one as user headers. Shared by the soundness test and the benchmark.
-import { existsSync, mkdirSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export const CLASSIC_LEVEL = "classic-level@3.0.0";
@@ -113,6 +113,39 @@ export function boostHeaders(stride = 1): string[] {
   const root = "/usr/include/boost";
   if (!existsSync(root)) throw new Error("Boost headers missing: apt-get install -y libboost-dev");
   return listFiles(root, /\.hpp$/).filter((_, i) => i % stride === 0);
+}
+
+/**
+ * Widely used Boost headers, one to three per TU, each compiled as `g++ -std=c++17 -I third_party`
+ * over Debian's Boost copied into the project as third_party/boost (issue 22's corpus).
+ */
+export const BOOST_TU_HEADERS: string[][] = [
+  ["function.hpp"], ["bind/bind.hpp"], ["shared_ptr.hpp"], ["smart_ptr.hpp"], ["unordered_map.hpp"], ["unordered_set.hpp"],
+  ["type_traits.hpp"], ["tuple/tuple.hpp"], ["variant.hpp"], ["optional.hpp"], ["any.hpp"], ["lexical_cast.hpp"], ["format.hpp"],
+  ["algorithm/string.hpp"], ["filesystem/path.hpp"], ["mpl/vector.hpp", "mpl/for_each.hpp"], ["fusion/include/vector.hpp"],
+  ["iterator/iterator_facade.hpp"], ["range/algorithm.hpp"], ["container/vector.hpp", "container/flat_map.hpp"], ["intrusive/list.hpp"],
+  ["multi_index_container.hpp", "multi_index/ordered_index.hpp"], ["signals2.hpp"], ["date_time/posix_time/posix_time.hpp"], ["chrono.hpp"],
+  ["ratio.hpp"], ["array.hpp", "scoped_ptr.hpp", "noncopyable.hpp"], ["foreach.hpp"], ["preprocessor.hpp"], ["assign.hpp"],
+  ["circular_buffer.hpp"], ["dynamic_bitset.hpp"], ["graph/adjacency_list.hpp"], ["heap/priority_queue.hpp"], ["integer.hpp"],
+  ["multiprecision/cpp_int.hpp"], ["program_options.hpp"], ["property_tree/ptree.hpp"], ["random.hpp"], ["rational.hpp"],
+  ["tokenizer.hpp"], ["uuid/uuid.hpp"], ["bimap.hpp"], ["logic/tribool.hpp"], ["ptr_container/ptr_vector.hpp"],
+];
+
+/** The Boost corpus in dir: third_party/boost copied from /usr/include/boost once, one source per entry. */
+export async function boostProjectTUs(dir: string): Promise<TU[]> {
+  if (!existsSync("/usr/include/boost")) throw new Error("Boost headers missing: apt-get install -y libboost-dev");
+  const copy = join(dir, "third_party", "boost");
+  if (!existsSync(join(copy, "version.hpp"))) {
+    mkdirSync(join(dir, "third_party"), { recursive: true });
+    const r = await sh(["cp", "-r", "/usr/include/boost", join(dir, "third_party")], "/");
+    if (r.code !== 0) throw new Error(`copying Boost failed: ${r.err}`);
+  }
+  return BOOST_TU_HEADERS.map((headers, i) => {
+    const name = `tu${String(i).padStart(2, "0")}_${headers[0].replace(/[/.]/g, "_")}.cpp`;
+    const path = join(dir, name);
+    if (!existsSync(path)) writeFileSync(path, `${headers.map((h) => `#include <boost/${h}>`).join("\n")}\nint main() { return 0; }\n`);
+    return { name, cwd: dir, argv: ["g++", "-std=c++17", "-I", "third_party", "-c", name, "-o", `${name}.o`], lang: "c++" as const };
+  });
 }
 
 /** One TU per header, compiled standalone with the system directories as user -I directories. */

@@ -5,10 +5,14 @@
 // Cold = a new process with empty caches; warm = a second pass in the same process. The two include
 // servers are compared like for like, over their sockets (analysis, compressed mirror, reply); the
 // in-process rows show the analyzer alone.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+//   bun scripts/bench/includes.ts --boost [--distcc]
+// The Boost C++ corpus (issue 22): 45 TUs over Debian's Boost copied as third_party/boost, asked of
+// bundcc's analyzer in each exact mode (fresh process each), g++ -M, clang-scan-deps-14 and, with
+// --distcc, distcc's include server (slow: it spends up to 3.8 s per TU; one pass, capped).
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { BETTER_SQLITE3, CLASSIC_LEVEL, type TU, codebaseTUs, compilerDeps, fetchPackage } from "../corpus.ts";
+import { BETTER_SQLITE3, CLASSIC_LEVEL, type TU, boostProjectTUs, codebaseTUs, compilerDeps, fetchPackage } from "../corpus.ts";
 import { INCLUDE_SERVER_DIR, PYTHON, requirePeers } from "../../tests/lib/peers.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -232,5 +236,135 @@ async function main(): Promise<void> {
   console.log(`ratios: Python server/bundcc analyzer in process cold ${ratio(py.coldMs, ours.coldMs)}, warm ${ratio(py.warmMs, ours.warmMs)} (without request cache ${ratio(py.warmMs, ours.warmTraverseMs)}); gcc -M/bundcc per TU warm ${ratio(gccMs / all.length, ours.warmMs / n)} (without request cache ${ratio(gccMs / all.length, ours.warmTraverseMs / n)}), cold ${ratio(gccMs / all.length, ours.coldMs / n)}; scan-includes per process vs gcc -M ${ratio(gccMs / all.length, scanMs / n)}`);
 }
 
+interface ModeResult {
+  mode: string;
+  coldMs: number;
+  coldCpuMs: number;
+  warmMs: number;
+  /** Second pass with the request cache off (files, macros and builtin answers kept). */
+  warmTraverseMs: number;
+  warmTraverseCpuMs: number;
+  rssMiB: number;
+  files: Array<string[] | null>;
+  reasons: string[];
+}
+
+/** Child mode for the Boost corpus: one exact mode, a fresh process, cold and warm passes. */
+async function boostChild(mode: string, tusFile: string): Promise<void> {
+  const { IncludeAnalyzer } = await import("../../src/includes/index.ts");
+  const tus = JSON.parse(readFileSync(tusFile, "utf8")) as TU[];
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const opts = { exact: mode as "fallback" | "always" | "never", exactTimeLimitMs: 30_000 };
+  const an = new IncludeAnalyzer(opts);
+  const c0 = cpu();
+  const t0 = performance.now();
+  const cold = tus.map((tu) => an.analyze(tu.cwd, tu.argv));
+  const coldMs = performance.now() - t0;
+  const coldCpuMs = cpu() - c0;
+  const t1 = performance.now();
+  for (const tu of tus) an.analyze(tu.cwd, tu.argv);
+  const warmMs = performance.now() - t1;
+  const rssMiB = process.resourceUsage().maxRSS / 1024;
+  const traverse = new IncludeAnalyzer({ ...opts, requestCache: false });
+  for (const tu of tus) traverse.analyze(tu.cwd, tu.argv);
+  const c2 = cpu();
+  const t2 = performance.now();
+  for (const tu of tus) traverse.analyze(tu.cwd, tu.argv);
+  const warmTraverseMs = performance.now() - t2;
+  const warmTraverseCpuMs = cpu() - c2;
+  const result: ModeResult = {
+    mode,
+    coldMs,
+    coldCpuMs,
+    warmMs,
+    warmTraverseMs,
+    warmTraverseCpuMs,
+    rssMiB,
+    files: cold.map((r) => (r.ok ? r.files.map((f) => f.path) : null)),
+    reasons: cold.flatMap((r) => (r.ok ? [] : [r.reason.slice(0, 160)])),
+  };
+  console.log(JSON.stringify(result));
+}
+
+/** Answered and unsound (a file g++ reads under the project missing) against g++ -M. */
+function judge(files: Array<string[] | null>, deps: Array<string[] | null>, root: string): { answered: number; unsound: number } {
+  let answered = 0;
+  let unsound = 0;
+  files.forEach((f, i) => {
+    if (!f || f.length === 0) return;
+    answered++;
+    const got = new Set(f);
+    if ((deps[i] ?? []).some((d) => d.startsWith(`${root}/`) && !got.has(d))) unsound++;
+  });
+  return { answered, unsound };
+}
+
+async function boostMain(withDistcc: boolean): Promise<void> {
+  const dir = join(process.env.BUNDCC_CORPUS_DIR || "/tmp/bundcc-corpus", "boost-project");
+  mkdirSync(dir, { recursive: true });
+  const root = realpathSync(dir);
+  const tus = await boostProjectTUs(root);
+  const t0 = performance.now();
+  const deps: Array<string[] | null> = [];
+  for (const tu of tus) deps.push(await compilerDeps(tu));
+  const gccMs = performance.now() - t0;
+  const tusFile = join(mkdtempSync(join(tmpdir(), "bench-tus-")), "tus.json");
+  await Bun.write(tusFile, JSON.stringify(tus));
+  const modes: ModeResult[] = [];
+  for (const mode of ["fallback", "always", "never"]) {
+    const proc = Bun.spawn([process.execPath, import.meta.path, "--boost-child", mode, tusFile], { stdout: "pipe", stderr: "inherit" });
+    const text = await new Response(proc.stdout).text();
+    if ((await proc.exited) !== 0) throw new Error(`bench child (${mode}) failed`);
+    modes.push(JSON.parse(text) as ModeResult);
+  }
+  // clang-scan-deps over a compilation database of the same commands (one thread, like the analyzer).
+  let scan: { ms: number; cpuMs: number; answered: number; unsound: number } | null = null;
+  const scanDeps = Bun.which("clang-scan-deps-14") ?? Bun.which("clang-scan-deps");
+  if (scanDeps) {
+    const db = join(resolve(tusFile, ".."), "compile_commands.json");
+    await Bun.write(db, JSON.stringify(tus.map((tu) => ({ directory: tu.cwd, file: tu.argv[tu.argv.indexOf("-c") + 1], arguments: ["clang++", ...tu.argv.slice(1)] }))));
+    const t = performance.now();
+    const p = Bun.spawnSync([scanDeps, "-compilation-database", db, "-format", "make", "-j", "1"], { stdout: "pipe", stderr: "pipe" });
+    const ms = performance.now() - t;
+    const cpu = p.resourceUsage?.cpuTime;
+    const cpuMs = cpu ? Number(cpu.user + cpu.system) / 1000 : Number.NaN;
+    const out = p.stdout.toString().replace(/\\\n/g, " ");
+    const rules = out.split(/\n(?=\S)/).filter((r) => r.includes(":"));
+    const byTu = new Map<string, string[]>();
+    for (const r of rules) {
+      const words = r.slice(r.indexOf(":") + 1).trim().split(/\s+/);
+      const src = words.find((w) => w.endsWith(".cpp"));
+      if (src) byTu.set(resolve(root, src), words.map((w) => resolve(root, w)));
+    }
+    const files = tus.map((tu) => byTu.get(resolve(root, tu.argv[tu.argv.indexOf("-c") + 1])) ?? null);
+    scan = { ms, cpuMs, ...judge(files, deps, root) };
+  }
+  let distcc: (ServerResult & { answered: number; unsound: number }) | null = null;
+  if (withDistcc) {
+    const py = await runPython(tus);
+    distcc = { ...py, ...judge(py.files, deps, root) };
+  }
+  rmSync(resolve(tusFile, ".."), { recursive: true, force: true });
+  const n = tus.length;
+  const rows = [["", "answered", "unsound", "cold ms", "cold CPU ms", "warm ms", "warm ms, no request cache", "its CPU ms", "peak RSS MiB"]];
+  for (const m of modes) {
+    const j = judge(m.files, deps, root);
+    rows.push([`bundcc analyzer, BUNDCC_INCLUDE_EXACT=${m.mode}`, `${j.answered}/${n}`, String(j.unsound), m.coldMs.toFixed(0), m.coldCpuMs.toFixed(0), m.warmMs.toFixed(0), m.warmTraverseMs.toFixed(0), m.warmTraverseCpuMs.toFixed(0), m.rssMiB.toFixed(0)]);
+  }
+  if (distcc) rows.push(["distcc 3.4 include server (socket)", `${distcc.answered}/${n}`, String(distcc.unsound), distcc.coldMs.toFixed(0), "-", distcc.warmMs.toFixed(0), "-", "-", distcc.rssMiB.toFixed(0)]);
+  // Its answers are clang's reads (Boost picks its clang configuration), so g++ -M is no yardstick.
+  if (scan) rows.push(["clang-scan-deps-14 -j 1", `${scan.answered}/${n}`, "-", scan.ms.toFixed(0), scan.cpuMs.toFixed(0), "-", "-", "-", "-"]);
+  rows.push(["g++ -M (process/TU)", `${deps.filter((d) => d).length}/${n}`, "-", gccMs.toFixed(0), "-", "-", "-", "-", "-"]);
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  console.log(`include analysis, Boost corpus: ${n} TUs over Debian's Boost as third_party/boost (g++ -std=c++17 -I third_party)`);
+  for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  "));
+  for (const m of modes) for (const why of new Set(m.reasons)) console.log(`  ${m.mode} declined: ${why}`);
+}
+
 if (process.argv[2] === "--child") await childMain();
+else if (process.argv[2] === "--boost-child") await boostChild(process.argv[3], process.argv[4]);
+else if (process.argv.includes("--boost")) await boostMain(process.argv.includes("--distcc"));
 else await main();

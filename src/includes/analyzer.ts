@@ -64,6 +64,11 @@ export interface AnalyzerOptions {
   exact?: ExactMode;
   /** Wall-clock bound of one exact pass. */
   exactTimeLimitMs?: number;
+  /**
+   * In "fallback" mode, the over-approximation's own bound: past it the exact pass takes over
+   * (Boost-style code costs the over-approximation far more before it declines than the exact pass).
+   */
+  fallbackAfterMs?: number;
 }
 
 export type ExactMode = "fallback" | "always" | "never";
@@ -102,6 +107,7 @@ interface CachedComputed {
 const DEFAULT_MAX_STEPS = 2_000_000;
 const DEFAULT_TIME_LIMIT_MS = 1500;
 const DEFAULT_EXACT_TIME_LIMIT_MS = 5000;
+const DEFAULT_FALLBACK_AFTER_MS = 250;
 // The request cache is bounded by the files its answers list in all, not by their number: a build
 // of header-heavy C++ (Boost: a thousand files per answer) would otherwise keep hundreds of MiB of
 // answers that a build asks for about once each.
@@ -116,11 +122,14 @@ export class IncludeAnalyzer {
   readonly requestCache: boolean;
   readonly exactMode: ExactMode;
   readonly exactTimeLimitMs: number;
+  readonly fallbackAfterMs: number;
   readonly exact: ExactEngine;
   private scans = new Map<string, ScannedFile>();
   private defsByName = new Map<string, Array<{ file: string; def: MacroDefinition }>>();
   private results = new Map<string, Closure>();
   private exactDeclines = new Map<string, string>();
+  /** Computed includes (language, text, file) that exceeded the bound in some request. */
+  readonly hardComputed = new Set<string>();
   private resultFiles = 0;
   private configs = new Map<string, SearchConfig>();
   private computed = new Map<string, CachedComputed[]>();
@@ -140,6 +149,7 @@ export class IncludeAnalyzer {
     this.requestCache = options.requestCache ?? true;
     this.exactMode = options.exact ?? exactModeFromEnv();
     this.exactTimeLimitMs = options.exactTimeLimitMs ?? DEFAULT_EXACT_TIME_LIMIT_MS;
+    this.fallbackAfterMs = options.fallbackAfterMs ?? DEFAULT_FALLBACK_AFTER_MS;
     this.exact = new ExactEngine(this.fs, this.paths, this.probe);
   }
 
@@ -297,6 +307,7 @@ export class IncludeAnalyzer {
   /** Drops every cache (files changed under the build). */
   reset(): void {
     this.scans.clear();
+    this.hardComputed.clear();
     this.exact.reset();
     this.exactDeclines.clear();
     this.defsByName.clear();
@@ -374,7 +385,7 @@ class Request {
     private config: SearchConfig,
     private cmd: ParsedCommand,
   ) {
-    this.budget = new Budget(analyzer.maxSteps, analyzer.timeLimitMs);
+    this.budget = new Budget(analyzer.maxSteps, analyzer.exactMode === "fallback" ? Math.min(analyzer.timeLimitMs, analyzer.fallbackAfterMs) : analyzer.timeLimitMs);
     this.out = new ClosureCollector(config);
     this.env = new LocalEnv(analyzer, this.defined, cmd.lang === "c++" || cmd.lang === "objective-c++");
     for (const d of cmd.defines) this.env.addCmdline(analyzer.internCmdline(d));
@@ -463,6 +474,11 @@ class Request {
       if (cached.failure !== undefined) throw declined(cached.failure);
       return cached.names;
     }
+    // With the exact pass behind it, a computed include that already blew up once in this build
+    // (whatever its definitions were then) is handed over at once instead of blowing up again.
+    const hardKey = `${cacheKey}\u0000${rec.node.real}`;
+    const hard = this.analyzer.hardComputed;
+    if (this.analyzer.exactMode === "fallback" && hard.has(hardKey)) throw declined("it exceeded the bound in an earlier request");
     this.analyzer.counters.computedMisses++;
     this.env.consulted = new Set();
     let names: HeaderName[] | undefined;
@@ -481,6 +497,8 @@ class Request {
       return names;
     }
     if (!(error instanceof BudgetExceeded)) throw error;
+    if (hard.size > 10_000) hard.clear();
+    hard.add(hardKey);
     // Running out of steps or time depends on what the request did before; too many alternatives does not.
     if (error instanceof TooManyAlternatives) this.analyzer.storeComputed(cacheKey, { names: [], deps: rec.deps, failure: error.message });
     throw declined(error.message);

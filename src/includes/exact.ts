@@ -198,7 +198,7 @@ interface Reduced {
   /** Why the file cannot be run (unbalanced conditionals, #elifdef whose meaning depends on -std). */
   bad: string | null;
   /** Lexed operands and parsed definitions, made the first time a directive runs. */
-  parsed: Array<Tok[] | Macro | null | undefined>;
+  parsed: Array<Tok[] | Macro | HeaderName | null | undefined>;
 }
 
 const NAME_RE = /^\s*([A-Za-z_]\w*)/;
@@ -713,21 +713,22 @@ class ExactRequest {
   }
 
   private include(red: Reduced, i: number, k: number): void {
-    const rest = red.rest[i].trim();
-    let form: "quote" | "angle";
-    let name: string;
-    const c = rest.charCodeAt(0);
-    if (c === 34 && rest.indexOf('"', 1) > 0) {
-      form = "quote";
-      name = rest.slice(1, rest.indexOf('"', 1));
-    } else if (c === 60 && rest.indexOf(">") > 0) {
-      form = "angle";
-      name = rest.slice(1, rest.indexOf(">"));
-    } else {
-      const h = headerName(this.expand(this.tokens(red, i)));
-      if (!h) return decline(`#include ${rest} in ${this.file.real} does not expand to a header name`);
-      ({ form, name } = h);
+    let h = red.parsed[i] as HeaderName | Tok[] | null | undefined;
+    if (h === undefined) {
+      // A literal header name is parsed once; a computed one is lexed once and expanded each time.
+      const rest = red.rest[i].trim();
+      const c = rest.charCodeAt(0);
+      if (c === 34 && rest.indexOf('"', 1) > 0) h = { form: "quote", name: rest.slice(1, rest.indexOf('"', 1)) };
+      else if (c === 60 && rest.indexOf(">") > 0) h = { form: "angle", name: rest.slice(1, rest.indexOf(">")) };
+      else h = lexLine(rest);
+      red.parsed[i] = h;
     }
+    if (Array.isArray(h)) {
+      const computed = headerName(this.expand(h));
+      if (!computed) return decline(`#include ${red.rest[i].trim()} in ${this.file.real} does not expand to a header name`);
+      h = computed;
+    }
+    const { form, name } = h!;
     const found = this.lookup(k === K_INCLUDE_NEXT, form, name);
     if (!found) return decline(`'${name}' not found (#include in ${this.file.real})`);
     this.out.add(found.hit);
@@ -1047,8 +1048,13 @@ function stringize(toks: Tok[]): Tok {
   return { t: STR, v: `"${s}"`, ws: false, hs: null };
 }
 
+interface HeaderName {
+  form: "quote" | "angle";
+  name: string;
+}
+
 /** What an expanded `#include` operand names: `"x"` or `<x>` spelled from its tokens. */
-function headerName(toks: Tok[]): { form: "quote" | "angle"; name: string } | null {
+function headerName(toks: Tok[]): HeaderName | null {
   const first = toks[0];
   if (!first) return null;
   if (first.t === STR && first.v.startsWith('"') && first.v.length >= 2) return { form: "quote", name: first.v.slice(1, -1) };

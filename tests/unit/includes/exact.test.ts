@@ -243,6 +243,18 @@ describe("exact pass: declines instead of guessing", () => {
       if (!r.ok) expect(r.reason).toMatch(reason);
     });
 
+  test("fallback mode: a computed include that blew up the over-approximation once goes straight to the exact pass", () => {
+    let defs = "";
+    for (let i = 0; i < 14; i++) defs += `#ifdef V${i}\n#define M${i} M${i + 1} a\n#else\n#define M${i} M${i + 1}\n#endif\n`;
+    const dir = tree({ "boom.h": `${defs}#define M14 "small.h"\n#include M0\n`, "m.c": '#include "boom.h"\n', "m2.c": '#include "boom.h"\n', "small.h": "" });
+    const an = new IncludeAnalyzer({ exact: "fallback" });
+    for (const src of ["m.c", "m2.c"]) {
+      const r = an.analyze(dir, ["gcc", "-c", src]);
+      expect(r.ok && r.files.map((f) => f.path).sort()).toEqual(gccDeps("gcc", dir, ["-c", src]));
+    }
+    expect(an.counters.computedMisses).toBe(1);
+  });
+
   test("fallback mode: the over-approximation answers first, the exact pass takes what it declines", () => {
     const files: Record<string, string> = { "m.c": "" };
     for (let i = 0; i < 20; i++) {

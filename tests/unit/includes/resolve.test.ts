@@ -240,7 +240,8 @@ describe("caching", () => {
       .file("/src/m2.c", '#include "boom.h"\n')
       .file("/src/n.c", '#include "more.h"\n#include "boom.h"\n')
       .file("/src/more.h", "#define M13 <small.h>\n");
-    const an = new IncludeAnalyzer({ fs, probe: probe() });
+    // The over-approximation on its own: with the exact pass behind it, a blown-up include is handed over at once.
+    const an = new IncludeAnalyzer({ fs, probe: probe(), exact: "never" });
     const first = an.analyze("/src", ["cc", "-c", "m.c"]);
     expect(first.ok ? "" : first.reason).toMatch(/M0.*too many alternatives/);
     expect(an.counters.computedMisses).toBe(1);
