@@ -70,6 +70,8 @@ export async function webMonitor(o: WebOptions): Promise<number> {
     server = Bun.serve({
       hostname: o.listen,
       port: o.port,
+      // A second monitor on the same port must fail, not share it.
+      reusePort: false,
       development: false,
       maxRequestBodySize: 16 * 1024,
       fetch(req, srv) {

@@ -27,6 +27,9 @@ export function serveStats(opts: StatsServerOptions, stats: ServerStats, live: L
   return Bun.serve({
     hostname: opts.hostname,
     port: opts.port,
+    // The compiled binary's Bun.serve shares a port another process listens on unless told not to:
+    // a second daemon must fail with 102, not split the first one's scrapes.
+    reusePort: false,
     development: false,
     // Nothing here takes a body: a peer cannot make the daemon hold more than a request head.
     maxRequestBodySize: 16 * 1024,

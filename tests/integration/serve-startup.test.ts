@@ -66,6 +66,18 @@ describe("start-up failures", () => {
     }
   });
 
+  test("the stats port held by another bundcc serve --stats: exit 102, the first keeps it", async () => {
+    const statsPort = freePort();
+    const first = startProcess([BUNDCC, "serve", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--port", String(freePort()), "--stats", "--stats-port", String(statsPort)], {
+      env: { ...process.env, TMPDIR: tempDir("bundcc-startup-") } as Record<string, string>,
+    });
+    await waitForPort(statsPort);
+    const r = await serve(["--no-detach", "--port", String(freePort()), "--stats", "--stats-port", String(statsPort)]);
+    expect(r.code).toBe(Exit.BIND_FAILED);
+    oneLine(r.stderr, `cannot listen on 127.0.0.1:${statsPort}: the port is in use`);
+    await first.stop();
+  });
+
   test("a TMPDIR the daemon's user cannot write: exit 107", async () => {
     const r = await run([BUNDCC, "serve", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--port", String(freePort())], {
       env: { ...process.env, TMPDIR: "/nonexistent-bundcc-dir" } as Record<string, string>,

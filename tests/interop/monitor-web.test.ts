@@ -125,6 +125,10 @@ describe("bundcc monitor --web in chromium", () => {
     await chromium.close();
     const again = await run(["curl", "-sf", `${origin}view.json`], { timeoutMs: 10_000 });
     expect(again.code).toBe(0);
+    // A second monitor on the same port fails instead of sharing it.
+    const second = await run([BUNDCC, "monitor", "--web", "--port", String(port)], { env, timeoutMs: 10_000 });
+    expect(second.code).toBe(102);
+    expect(second.stderr).toStartWith(`bundcc monitor: cannot listen on 127.0.0.1:${port}: `);
     await monitor.stop();
   });
 });
