@@ -65,7 +65,7 @@ export interface View {
   warnings: string[];
 }
 
-/** One character per phase in the timelines: Startup, Blocked, Connect, Preprocess, Send, Compile, Receive, Done. */
+/** One character per phase in the timelines: Startup, Blocked, Connect, Preprocess, Send, Compile, Receive, Done; "x" where a job left the slot to compile locally. */
 export const PHASE_MARKS = "..cpsCrd";
 export const LOCAL = "localhost";
 const RATE_WINDOW_MS = 10_000;
@@ -100,6 +100,8 @@ export class Session {
     this.ticks++;
     const seen = new Set<string>();
     const marks = new Map<string, string>();
+    // Where a job left a remote slot for a local compile: marked so even if it still reads as there.
+    const exits = new Map<string, string>();
     for (const job of jobs) {
       const pid = String(job.pid);
       const t = this.tracked.get(pid);
@@ -114,6 +116,7 @@ export class Session {
       if (reason !== undefined && !tracked.fellBack) {
         // The client said it falls back: from the host it was seen on, or from none it could use.
         this.note({ atMs: nowMs, pid, file: job.file, host: tracked.remote ?? "", slot: tracked.remote ? tracked.job.slot : 0, durationSec: (nowMs - tracked.firstSeenMs) / 1000, kind: "fell back", reason });
+        if (tracked.remote) exits.set(slotKey(tracked.remote, tracked.job.slot), "x");
         this.fellBack++;
         tracked.fellBack = true;
         tracked.remote = null;
@@ -122,6 +125,7 @@ export class Session {
         if (t.job.host !== job.host || t.job.slot !== job.slot) t.slotSinceMs = nowMs;
         if (t.remote !== null && job.host === LOCAL && !t.fellBack) {
           this.note({ atMs: nowMs, pid, file: job.file, host: t.remote, slot: t.job.slot, durationSec: (nowMs - t.firstSeenMs) / 1000, kind: "fell back" });
+          exits.set(slotKey(t.remote, t.job.slot), "x");
           this.fellBack++;
           t.fellBack = true;
           t.remote = null;
@@ -133,10 +137,14 @@ export class Session {
       if (job.phase === 7) continue;
       if (placed(job)) marks.set(slotKey(job.host, job.slot), PHASE_MARKS[job.phase] ?? "?");
     }
+    for (const [key, mark] of exits) marks.set(key, mark);
     for (const [pid, t] of this.tracked) {
       if (seen.has(pid) && t.job.phase !== 7) continue;
       this.tracked.delete(pid);
       this.note({ atMs: nowMs, pid, file: t.job.file, host: t.job.host, slot: t.job.slot, durationSec: (nowMs - t.firstSeenMs) / 1000, kind: "done" });
+      // The poll that finds a job gone marks its slot as done, unless another job holds it already.
+      const key = slotKey(t.job.host, t.job.slot);
+      if (placed(t.job) && !marks.has(key)) marks.set(key, "d");
       this.done++;
       this.ended.push(nowMs);
     }

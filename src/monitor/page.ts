@@ -7,7 +7,7 @@ export const PAGE = `<!doctype html>
 <title>bundcc monitor</title>
 <link rel="icon" href="data:,">
 <style>
-  :root { --c: #7aa6c2; --p: #b58ee0; --s: #e8b84a; --C: #3f9f4f; --r: #4a86e8; --d: #888; --bad: #c0392b; }
+  :root { --c: #7aa6c2; --p: #b58ee0; --s: #e8b84a; --C: #3f9f4f; --r: #4a86e8; --d: #1b4d25; --bad: #c0392b; }
   body { font: 14px/1.4 system-ui, sans-serif; margin: 1em 2em; color: #222; background: #fafafa; }
   h1 { font-size: 1.3em; margin: 0 0 .3em; }
   #summary { font-size: 1.05em; margin-bottom: .8em; }
@@ -29,7 +29,7 @@ export const PAGE = `<!doctype html>
   .tl { display: flex; height: 14px; background: #f0f0f0; border-radius: 2px; overflow: hidden; justify-content: flex-end; }
   .tl span { display: block; height: 100%; }
   .ph-c { background: var(--c); } .ph-p { background: var(--p); } .ph-s { background: var(--s); }
-  .ph-C { background: var(--C); } .ph-r { background: var(--r); } .ph-d, .ph-\\. { background: var(--d); }
+  .ph-C { background: var(--C); } .ph-r { background: var(--r); } .ph-d { background: var(--d); } .ph-x { background: var(--bad); } .ph-\\. { background: #bbb; }
   .legend span { display: inline-block; width: 10px; height: 10px; margin: 0 3px 0 10px; vertical-align: middle; }
   #chart { background: #fff; border: 1px solid #ddd; border-radius: 6px; width: 100%; height: 90px; }
   .kind-done { color: var(--C); } .kind-fell { color: var(--bad); font-weight: 600; }
@@ -42,7 +42,7 @@ export const PAGE = `<!doctype html>
 <div id="summary">connecting…</div>
 <svg id="chart" viewBox="0 0 600 90" preserveAspectRatio="none"><polyline id="line-running" fill="none" stroke="#3f9f4f" stroke-width="1.5" points=""/><polyline id="line-rate" fill="none" stroke="#4a86e8" stroke-width="1.5" points=""/></svg>
 <div class="legend muted">history: <span style="background:#3f9f4f"></span>jobs running <span style="background:#4a86e8"></span>jobs/s
-  &nbsp; timelines: <span class="ph-c"></span>connect <span class="ph-p"></span>preprocess <span class="ph-s"></span>send <span class="ph-C"></span>compile <span class="ph-r"></span>receive</div>
+  &nbsp; timelines: <span class="ph-c"></span>connect <span class="ph-p"></span>preprocess <span class="ph-s"></span>send <span class="ph-C"></span>compile <span class="ph-r"></span>receive <span class="ph-d"></span>done <span class="ph-x"></span>fell back</div>
 <div id="hosts"></div>
 <div id="waiting"></div>
 <h2 style="font-size:1.05em">Recent</h2>

@@ -7,7 +7,7 @@ const secs = (s: number) => (s < 100 ? `${s.toFixed(1)}s` : s < 6000 ? `${Math.f
 const cut = (s: string, w: number) => (w <= 0 ? "" : s.length <= w ? s : w === 1 ? "…" : `${s.slice(0, w - 1)}…`);
 const fit = (s: string, w: number) => cut(s, w).padEnd(Math.max(0, w));
 
-export const LEGEND = "timeline, one mark per poll: c connect  p preprocess  s send  C compile  r receive";
+export const LEGEND = "timeline, one mark per poll: c connect  p preprocess  s send  C compile  r receive  d done  x fell back";
 
 function bar(busy: number, limit: number, max = 16): string {
   if (limit > max) return "";

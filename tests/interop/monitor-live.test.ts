@@ -69,11 +69,11 @@ describe("bundcc monitor --live in a terminal", () => {
     expect(await shows(/^bundcc monitor  \d\d:\d\d:\d\d  running 4  waiting 2 /m, hostLine, /^waiting for a slot or starting: 2$/m, new RegExp(`^${stuckName}  \\[#\\] 1/1 slots$`, "m"))).toBe(true);
     expect(screen.match(rows)?.length).toBe(4);
     // The legend, and every line within the terminal's width.
-    expect(screen).toContain("timeline, one mark per poll: c connect  p preprocess  s send  C compile  r receive");
+    expect(screen).toContain("timeline, one mark per poll: c connect  p preprocess  s send  C compile  r receive  d done  x fell back");
     for (const line of screen.split("\n")) expect(line.length).toBeLessThanOrEqual(120);
 
     // The stuck host's job falls back to local and the host is backed off.
-    expect(await shows(/^ {2}\d\d:\d\d:\d\d {2}fell back {2}falls_back\.c +127\.0\.0\.2:\d+\[0\] -> localhost after \d+\.\ds: host failure: .+$/m, new RegExp(`^${stuckName}  \\[-\\] 0/1 slots  backed off \\d+s ago$`, "m"), /^localhost  1 running \(not in the host list\)$/m)).toBe(true);
+    expect(await shows(/^ {2}\d\d:\d\d:\d\d {2}fell back {2}falls_back\.c +127\.0\.0\.2:\d+\[0\] -> localhost after \d+\.\ds: host failure: .+$/m, new RegExp(`^${stuckName}  \\[-\\] 0/1 slots  backed off \\d+s ago\n  \\[0\\] +- +\\|[ .cpsCr]*C+x *\\|$`, "m"), /^localhost  1 running \(not in the host list\)$/m)).toBe(true);
     expect(screen).toMatch(/fell back 1 /);
 
     // Released: every job ends and is listed as done, with a rate (a job that waited may compile

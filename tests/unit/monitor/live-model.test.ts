@@ -18,7 +18,7 @@ describe("live model", () => {
     const v = after([[job(1, "a:4000", 0, 2)], [job(1, "a:4000", 0, 4)], [job(1, "a:4000", 0, 5)], []]);
     expect(v.done).toBe(1);
     expect(v.recent[0]).toMatchObject({ pid: "1", host: "a:4000", kind: "done", durationSec: 3 });
-    expect(v.hosts[0].slots[0].timeline).toBe("csC ");
+    expect(v.hosts[0].slots[0].timeline).toBe("csCd");
     const w = after([[job(1, "a:4000", 1, 2)], [job(1, "a:4000", 1, 5)]]);
     expect(w.hosts[0]).toMatchObject({ name: "a:4000", limit: 2, busy: 1 });
     expect(w.hosts[0].slots).toEqual([{ slot: 1, job: { pid: "1", file: "f1.c", phase: "Compile", elapsedSec: 1 }, timeline: "cC" }]);
@@ -79,7 +79,7 @@ describe("one slot written by both kinds of client", () => {
   test("the bare-name and name:port timelines of a slot merge", () => {
     const v = after([[job(1, "a", 0, 5)], [], [job(2, "a:4000", 0, 4)], [job(2, "a:4000", 0, 5)]]);
     expect(v.hosts.map((h) => h.name)).toEqual(["a:4000"]);
-    expect(v.hosts[0].slots[0].timeline).toBe("C sC");
+    expect(v.hosts[0].slots[0].timeline).toBe("CdsC");
   });
 });
 
@@ -92,6 +92,7 @@ describe("fallback reasons from bundcc's clients", () => {
     const v = s.view(2000, []);
     expect(v.fellBack).toBe(1);
     expect(v.recent).toEqual([{ atMs: 1000, pid: "1", file: "f1.c", host: "a:4000", slot: 2, durationSec: 1, kind: "fell back", reason: "a:4000: timed out" }]);
+    expect(v.hosts.find((h) => h.name === "a:4000")?.slots[0].timeline).toBe("Cx ");
     expect(renderScreen(v, 200, 20).some((l) => l.endsWith("fell back  f1.c                                     a:4000[2] -> localhost after 1.0s: a:4000: timed out"))).toBe(true);
   });
   test("a job that never reached a host falls back from none", () => {
