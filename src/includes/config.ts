@@ -37,7 +37,8 @@ export class SearchConfig {
   readonly chain: ChainDir[] = [];
   readonly bracketStart: number;
   readonly systemDirs: string[];
-  private memo = new Map<string, Hit[]>();
+  /** Per (start, all): name → hits. */
+  private memo = new Map<number, Map<string, Hit[]>>();
   private systemMemo = new Map<string, boolean>();
   /** Per visited node (file, directory, chain index): its resolved includes. */
   readonly edges = new Map<string, Edges>();
@@ -93,8 +94,10 @@ export class SearchConfig {
 
   /** First match (or every match, for include_next) of `name` in the chain from `start`. */
   lookup(start: number, name: string, all: boolean): Hit[] {
-    const key = `${start}\u0000${all ? 1 : 0}\u0000${name}`;
-    const hit = this.memo.get(key);
+    const slot = start * 2 + (all ? 1 : 0);
+    let memo = this.memo.get(slot);
+    if (!memo) this.memo.set(slot, (memo = new Map()));
+    const hit = memo.get(name);
     if (hit) return hit;
     const out: Hit[] = [];
     for (let j = Math.max(0, start); j < this.chain.length; j++) {
@@ -104,7 +107,7 @@ export class SearchConfig {
       out.push(hitFrom(w, j, d, name));
       if (!all) break;
     }
-    this.memo.set(key, out);
+    memo.set(name, out);
     return out;
   }
 }

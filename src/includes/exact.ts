@@ -185,6 +185,8 @@ interface Macro {
   index: Map<string, number> | null;
   variadic: boolean;
   body: Tok[];
+  /** Object-like macros: the replacement with its hide set, per hide set. */
+  expansions?: Map<HideSet, Tok[]>;
 }
 
 /** A file reduced to its directives: what every later request of the build runs over. */
@@ -316,10 +318,10 @@ function defineFromOption(value: string): Macro {
 
 // ------------------------------------------------------------------------------------ options
 
-/** Options that cannot change the predefined macros (values dropped with them). */
-const DROP_WITH_VALUE = ["-I", "-iquote", "-isystem", "-idirafter", "-D", "-U", "-include", "-imacros", "-o", "-MF", "-MT", "-MQ", "-x", "-iprefix", "-iwithprefixbefore", "-iwithprefix"];
+/** Options that cannot change the predefined macros, or that write files (values dropped with them). */
+const DROP_WITH_VALUE = ["-I", "-iquote", "-isystem", "-idirafter", "-D", "-U", "-include", "-imacros", "-o", "-MF", "-MT", "-MQ", "-x", "-iprefix", "-iwithprefixbefore", "-iwithprefix", "-aux-info", "-MJ"];
 const DROP = /^-(c|S|E|M|MM|MD|MMD|MP|MG|H|C|CC|P|v|w|pipe|g.*|W.*|save-temps.*|fdump-.*|fsyntax-only|fdiagnostics-.*|fmessage-length=.*|fcolor-diagnostics|fno-color-diagnostics)$/;
-const KEEP_WITH_VALUE = new Set(["-A", "-B", "-V", "-b", "-arch", "-target", "--target", "-isysroot", "--sysroot", "-Xclang", "--param", "-stdlib", "-G", "-aux-info", "-Xassembler", "-Xlinker", "-T", "-z", "-e", "-u", "-l", "-L", "-F", "-iframework", "--gcc-toolchain"]);
+const KEEP_WITH_VALUE = new Set(["-A", "-B", "-V", "-b", "-arch", "-target", "--target", "-isysroot", "--sysroot", "-Xclang", "--param", "-stdlib", "-G", "-Xassembler", "-Xlinker", "-T", "-z", "-e", "-u", "-l", "-L", "-F", "-iframework", "--gcc-toolchain"]);
 
 /** The compile's options that may change what the compiler predefines, for `-dM -E`. */
 export function macroFlags(argv: readonly string[]): string[] {
@@ -818,7 +820,15 @@ class ExactRequest {
       }
       this.tick();
       if (m.params === null) {
-        const body = this.subst(m, null, HideSet.add(t.hs, name));
+        // An object-like macro's replacement depends only on the hide set it gets: kept per macro.
+        const hs = HideSet.add(t.hs, name);
+        let body = m.expansions?.get(hs);
+        if (body === undefined) {
+          body = this.subst(m, null, hs);
+          m.expansions ??= new Map();
+          if (m.expansions.size > 16) m.expansions.clear();
+          m.expansions.set(hs, body);
+        }
         pushExpansion(stack, body, t.ws);
         continue;
       }

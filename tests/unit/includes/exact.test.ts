@@ -5,6 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { macroFlags } from "../../../src/includes/exact.ts";
 import { IncludeAnalyzer } from "../../../src/includes/index.ts";
 
 const root = realpathSync(mkdtempSync(join(tmpdir(), "bundcc-exact-")));
@@ -268,4 +269,9 @@ describe("exact pass: declines instead of guessing", () => {
     expect(over.ok).toBe(false);
     expect(both.ok && both.files.map((f) => f.path).sort()).toEqual(gccDeps("gcc", dir, ["-c", "m.c"]));
   });
+});
+
+test("the options that go to the compiler's -dM probe: those that can change its macros, nothing that writes a file", () => {
+  const argv = ["g++", "-O2", "-Iinc", "-I", "inc2", "-DX=1", "-U", "Y", "-c", "a.cc", "-o", "a.o", "-std=c++17", "-MD", "-MF", "a.d", "-Wall", "-g3", "-Wp,-MD,b.d", "-aux-info", "p.h", "-fno-exceptions", "-m32", "-include", "f.h", "--sysroot", "/sr"];
+  expect(macroFlags(argv)).toEqual(["-O2", "-std=c++17", "-fno-exceptions", "-m32", "--sysroot", "/sr"]);
 });
