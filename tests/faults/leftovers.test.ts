@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { askIncludeServer } from "../../src/client/pump.ts";
 import { processRunning } from "../../src/common/process.ts";
 import { socketAnswers } from "../../src/common/unix-socket.ts";
-import { BUNDCC, clientEnv, onCleanup, requireBundcc, run, startProcess, tempDir, waitForFile } from "../lib/harness.ts";
+import { BUNDCC, clientEnv, onCleanup, requireBundcc, run, startProcess, tempDir } from "../lib/harness.ts";
 
 requireBundcc();
 
@@ -36,9 +36,9 @@ test("an include server killed (-9) leaves its mirror; the next include server, 
   const first = startProcess([BUNDCC, "include-server", "--port", join(tempDir("bundcc-left-is-"), "socket")], { env });
   const socket = join(tempDir("bundcc-left-is-"), "socket");
   const second = startProcess([BUNDCC, "include-server", "--port", socket], { env });
-  await waitForFile(socket);
+  await until("the second include server to answer", () => socketAnswers(socket));
   // Each include server has its mirror from its start on.
-  for (let i = 0; i < 250 && mirrorsIn(mirrors).length < 2; i++) await Bun.sleep(20);
+  await until("both mirrors", () => mirrorsIn(mirrors).length === 2);
   expect(mirrorsIn(mirrors).map(mirrorPid).sort()).toEqual([first.proc.pid, second.proc.pid].sort());
   await killHard(first);
   await killHard(second);
@@ -46,7 +46,7 @@ test("an include server killed (-9) leaves its mirror; the next include server, 
 
   // A mirror whose include server lives is kept: only dead owners' mirrors go.
   const live = startProcess([BUNDCC, "include-server", "--port", join(tempDir("bundcc-left-is-"), "socket")], { env });
-  for (let i = 0; i < 250 && !mirrorsIn(mirrors).some((n) => mirrorPid(n) === live.proc.pid); i++) await Bun.sleep(20);
+  await until("the live include server's mirror", () => mirrorsIn(mirrors).some((n) => mirrorPid(n) === live.proc.pid));
   expect(mirrorsIn(mirrors).map(mirrorPid).sort()).toEqual([live.proc.pid]);
 
   // pump's include server starts the same way; the build sees only the live mirrors.
