@@ -476,7 +476,9 @@ interface FileCtx {
   dirReal: string;
   /** Chain index it was found at; REL (a directory not in the chain) or CMDLINE (the source). */
   idx: number;
-  /** The name `__FILE__` gives it, as the compiler spells it. */
+  /** The path the compiler opened it by: its directory part prefixes what it includes by quotes. */
+  opened: string;
+  /** The name `__FILE__` gives it (the opened path, or what `#line` said). */
   spelled: string;
 }
 
@@ -586,7 +588,7 @@ class ExactRequest {
     if (red.bad) return decline(`${hit.real}: ${red.bad}`);
     if (this.depth >= MAX_DEPTH) return decline(`#include nested more than ${MAX_DEPTH} deep`);
     const saved = this.file;
-    this.file = { real: hit.real, dirReal: hit.dirReal, idx: hit.idx, spelled };
+    this.file = { real: hit.real, dirReal: hit.dirReal, idx: hit.idx, opened: spelled, spelled };
     this.depth++;
     try {
       this.runFile(red);
@@ -748,8 +750,8 @@ class ExactRequest {
     } else if (form === "quote") {
       const w = this.engine.paths.walk(cur.dirReal, name, "file");
       if (w) {
-        const slash = cur.spelled.lastIndexOf("/");
-        return { hit: hitFrom(w, REL), spelled: slash >= 0 ? cur.spelled.slice(0, slash + 1) + name : name };
+        const slash = cur.opened.lastIndexOf("/");
+        return { hit: hitFrom(w, REL), spelled: slash >= 0 ? cur.opened.slice(0, slash + 1) + name : name };
       }
       hit = config.lookup(0, name, false)[0];
     } else {

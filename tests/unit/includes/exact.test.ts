@@ -218,6 +218,16 @@ const cases: Case[] = [
     cc: "g++",
   },
   {
+    name: "#line renames __FILE__ but not the directory of what the file includes",
+    files: {
+      "m.c": '#include "sub/a.h"\n',
+      "sub/a.h": '#line 5 "elsewhere/x.h"\n#include "b.h"\n#include __FILE__\n',
+      "sub/b.h": "#ifndef B_ONCE\n#define B_ONCE\n#include __FILE__\n#endif\n",
+      "sub/elsewhere/x.h": "",
+    },
+    args: ["-I.", "-c", "m.c"],
+  },
+  {
     name: "-include and -imacros run before the source (their definitions count)",
     files: { "m.c": '#ifdef FROM_MACROS\n#include "x.h"\n#endif\n#include Y\n', "macros.h": '#define FROM_MACROS\n#include "inner.h"\n', "inner.h": "", "forced.h": '#define Y "y.h"\n', "x.h": "", "y.h": "" },
     args: ["-imacros", "macros.h", "-include", "forced.h", "-c", "m.c"],
