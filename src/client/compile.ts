@@ -147,10 +147,11 @@ async function planPump(job: Job): Promise<PumpPlan | PumpRefusal> {
     slot = await pickLocal(job.localSlotsCpp, job.settings);
     const port = job.env.INCLUDE_SERVER_PORT!;
     const own = io().includeServer;
-    const paths = own && own.port === port ? await own.ask(jobCwd(), job.pumpArgv) : await pump.askIncludeServer(port, jobCwd(), job.pumpArgv, job.settings.includeTimeoutMs);
-    if (paths.length === 0) return { why: "the include server gave up analyzing (its log says why)", fatal: testing };
+    // The include server in this process hands over its entries as they are (no mirror reads).
+    const entries = own && own.port === port ? await own.ask(jobCwd(), job.pumpArgv) : pump.entriesFromMirror(await pump.askIncludeServer(port, jobCwd(), job.pumpArgv, job.settings.includeTimeoutMs));
+    if (entries.length === 0) return { why: "the include server gave up analyzing (its log says why)", fatal: testing };
     const plan = pump.planDeps(job.pumpArgv, job.output, job.env);
-    return { entries: pump.entriesFromMirror(paths), argv: plan.argv, deps: plan.path };
+    return { entries, argv: plan.argv, deps: plan.path };
   } catch (err) {
     return { why: `the include server could not be used: ${(err as Error).message}`, fatal: testing || !job.settings.fallback };
   } finally {

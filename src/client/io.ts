@@ -3,6 +3,7 @@
 // a compile handed to the client agent (agent.ts) gets one of these per job, so the same job code
 // serves both without reading process-wide state.
 import { STOP_SIGNALS, signalNumber } from "../common/signals.ts";
+import type { PumpEntry } from "../protocol/index.ts";
 import { writeFd } from "./sys.ts";
 
 export interface ClientIo {
@@ -31,7 +32,7 @@ export interface ClientIo {
   /** Set when the job runs in the agent: bundcc's own options need a process of their own. */
   readonly inAgent: boolean;
   /** The include server living in this process, asked directly instead of over its socket. */
-  readonly includeServer?: { port: string; ask(cwd: string, argv: readonly string[]): Promise<string[]> };
+  readonly includeServer?: { port: string; ask(cwd: string, argv: readonly string[]): Promise<PumpEntry[]> };
 }
 
 /** Thrown in the agent for what only the calling process can do (--help, --show-hosts, …). */

@@ -182,7 +182,12 @@ export async function askIncludeServer(socketPath: string, cwd: string, argv: re
 
 /** Turns the include server's mirror paths into what goes on the wire (spec §2.3). */
 export function entriesFromMirror(paths: readonly string[]): PumpEntry[] {
-  return paths.map((p) => {
+  return paths.map(entryFromMirror);
+}
+
+/** One include-server path as a wire entry: the file's (compressed) bytes or the link's target. */
+export function entryFromMirror(p: string): PumpEntry {
+  {
     const parts = p.split("/");
     // "/a/b/c/<client path>": the first three components are the mirror's prefix.
     if (parts.length < 5 || parts[0] !== "") throw new DistccError(Exit.PROTOCOL_ERROR, `include server path '${p}' has too few components`);
@@ -196,7 +201,7 @@ export function entriesFromMirror(paths: readonly string[]): PumpEntry[] {
     } catch (err) {
       throw new DistccError(Exit.IO_ERROR, `cannot read include server file ${p}: ${(err as Error).message}`);
     }
-  });
+  }
 }
 
 export interface DepsPlan {

@@ -16,7 +16,8 @@ export interface AnalysisRequest {
 }
 
 export type AnalysisReply =
-  | { id: number; paths: string[]; files: number; ms: number; scanned: number; appeared?: string }
+  /** `generations[i]`: changes whenever the mirror remakes `paths[i]`, so what was read of it can be kept until then. */
+  | { id: number; paths: string[]; generations: number[]; files: number; ms: number; scanned: number; appeared?: string }
   | { id: number; declined: string; ms: number };
 
 useFullJit();
@@ -53,7 +54,7 @@ function answer(msg: AnalysisRequest, t0: number): AnalysisReply {
     const analysis = analyzer!.analyze(msg.cwd, msg.argv);
     if (!analysis.ok) return { id: msg.id, declined: analysis.reason, ms: performance.now() - t0 };
     const paths = mirror!.materialise(analysis);
-    if (paths !== "changed") return { id: msg.id, paths, files: analysis.files.length, scanned: analysis.stats.scanned, ms: performance.now() - t0 };
+    if (paths !== "changed") return { id: msg.id, paths, generations: paths.map((x) => mirror!.generation(x)), files: analysis.files.length, scanned: analysis.stats.scanned, ms: performance.now() - t0 };
     analyzer!.reset();
   }
   return { id: msg.id, declined: "files kept changing while being analysed", ms: performance.now() - t0 };

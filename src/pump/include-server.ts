@@ -8,7 +8,8 @@ import { writeErr } from "../common/output.ts";
 import { processRunning } from "../common/process.ts";
 import { STOP_SIGNALS } from "../common/signals.ts";
 import { socketAnswers } from "../common/unix-socket.ts";
-import { ByteQueue, DEFAULT_LIMITS, readArgv, TokenReader, TokenWriter, writeArgv } from "../protocol/index.ts";
+import { ByteQueue, DEFAULT_LIMITS, type PumpEntry, readArgv, TokenReader, TokenWriter, writeArgv } from "../protocol/index.ts";
+import { entryFromMirror } from "../client/pump.ts";
 import type { AnalysisReply } from "./analysis-worker.ts";
 import { createMirrorRoot, removeStaleMirrors } from "./mirror.ts";
 
@@ -148,8 +149,8 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
     return true;
   };
 
-  /** One question, from a socket client or from the agent in this process; [] declines. */
-  const answer = async (cwd: string, argv: readonly string[]): Promise<string[]> => {
+  /** One question, from a socket client or from the agent in this process; no paths declines. */
+  const answer = async (cwd: string, argv: readonly string[]): Promise<{ paths: string[]; generations: number[] }> => {
     report.requests++;
     const refresh = refreshAsked();
     if (refresh) {
@@ -158,9 +159,9 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
     }
     const result = await analyse(cwd, [...argv], refresh);
     report.ms += result.ms;
-    let reply: string[] = [];
+    let reply = { paths: [] as string[], generations: [] as number[] };
     if ("paths" in result) {
-      reply = result.paths;
+      reply = result;
       report.answered++;
       report.files += result.files;
       if (result.appeared) report.appeared = (report.appeared ?? 0) + 1;
@@ -180,7 +181,7 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
       const reader = new TokenReader(socket.data.input);
       const cwd = await reader.expectString("CDIR", DEFAULT_LIMITS.maxString);
       const argv = await readArgv(reader, DEFAULT_LIMITS);
-      reply = await answer(cwd, argv);
+      reply = (await answer(cwd, argv)).paths;
     } catch (err) {
       // A connection that sends nothing is a check that this server is alive, not a bad request.
       if (opts.warnings && socket.data.input.received > 0) await writeErr(`WARNING include server: bad request: ${(err as Error).message}\n`);
@@ -213,7 +214,20 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
       },
     },
   });
-  const agent = opts.agent ? (await import("../client/agent.ts")).startAgent(opts.agent, { port: opts.port, ask: answer }) : null;
+  // The agent in this process gets the entries themselves: each mirror file is read once, not once
+  // per compile that needs it, and the same bytes go out to every server.
+  const entries = new Map<string, { generation: number; entry: PumpEntry }>();
+  const askEntries = async (cwd: string, argv: readonly string[]): Promise<PumpEntry[]> => {
+    const { paths, generations } = await answer(cwd, argv);
+    return paths.map((path, i) => {
+      const known = entries.get(path);
+      if (known && known.generation === generations[i]) return known.entry;
+      const entry = entryFromMirror(path);
+      entries.set(path, { generation: generations[i], entry });
+      return entry;
+    });
+  };
+  const agent = opts.agent ? (await import("../client/agent.ts")).startAgent(opts.agent, { port: opts.port, ask: askEntries }) : null;
   if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`);
   saveReport();
 

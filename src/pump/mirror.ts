@@ -71,6 +71,9 @@ export class Mirror {
   private made = new Map<string, Stamp>();
   /** Mirror symlink → its target; a symlink the build points elsewhere is pointed again here. */
   private links = new Map<string, string>();
+  /** Mirror path → when it was last (re)made, from a counter that only grows (forget() included). */
+  private generations = new Map<string, number>();
+  private lastGeneration = 0;
   bytesIn = 0;
   bytesOut = 0;
 
@@ -110,10 +113,20 @@ export class Mirror {
         mkdirSync(parentOf(path), { recursive: true });
         if (!existsSync(path)) writeFileSync(path, "");
         this.made.set(path, { mtimeMs: 0, size: 0 });
+        this.remade(path);
       }
       return path;
     });
     return [...files, ...systemLinks, ...userLinks, ...forcing];
+  }
+
+  /** A number that changes whenever `path` is made again (0: not made by this mirror). */
+  generation(path: string): number {
+    return this.generations.get(path) ?? 0;
+  }
+
+  private remade(path: string): void {
+    this.generations.set(path, ++this.lastGeneration);
   }
 
   /** Forgets what was made: the next closures are compressed and linked again from the sources. */
@@ -133,6 +146,7 @@ export class Mirror {
     writeFileSync(temp, packed);
     renameSync(temp, path);
     this.made.set(path, { mtimeMs: st.mtimeMs, size: st.size });
+    this.remade(path);
     this.bytesIn += data.length;
     this.bytesOut += packed.length;
   }
@@ -163,6 +177,7 @@ export class Mirror {
       renameSync(temp, path);
     }
     this.links.set(path, target);
+    this.remade(path);
     return path;
   }
 }

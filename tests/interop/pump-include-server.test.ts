@@ -1,7 +1,7 @@
 // bundcc's include server and `bundcc pump` with the real distcc 3.4 client: spec §9 scenarios 7–14
 // and 24, against bundcc serve and against the real distccd.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { configureLibiberty, libibertyTree, objectsIn } from "../lib/corpus.ts";
 import { BUNDCC, clientEnv, type Daemon, requireBundcc, requireTool, run, startBundccServe, startRealDistccd, tempDir, onCleanup } from "../lib/harness.ts";
@@ -140,6 +140,27 @@ describe("bundcc's include server seen by the real client", () => {
     expect(viaName.code).toBe(0);
     expect(viaName.stdout).toContain("/bin/distcc"); // pump's own directory comes first on PATH
   });
+});
+
+test("bundcc's client through pump's agent: a header rewritten between two compiles goes out as it is now (the agent keeps no stale copy)", async () => {
+  const dir = tempDir("bundcc-rewritten-");
+  writeFileSync(join(dir, "a.c"), '#include "h.h"\nint v = V;\n');
+  const versions = ["#define V 1\n", "#define V 4444444\n", "#define V 7\n"];
+  const seen: Buffer[] = [];
+  for (const [i, text] of versions.entries()) {
+    writeFileSync(join(dir, "h.h"), text);
+    // The third version has the first one's size: only its time stamp tells them apart.
+    utimesSync(join(dir, "h.h"), 1_700_000_000 + i * 10, 1_700_000_000 + i * 10);
+    const r = await pumpCompile(oursToBundcc, ["-c", "a.c", "-o", `p${i}.o`], dir);
+    expect(r.code).toBe(0);
+    expect(r.protocol).toBe(3);
+    const local = await run(["gcc", "-c", "a.c", "-o", `l${i}.o`], { cwd: dir });
+    expect(local.code).toBe(0);
+    expect(Buffer.compare(readFileSync(join(dir, `p${i}.o`)), readFileSync(join(dir, `l${i}.o`)))).toBe(0);
+    seen.push(readFileSync(join(dir, `p${i}.o`)));
+  }
+  expect(Buffer.compare(seen[0], seen[1])).not.toBe(0);
+  expect(Buffer.compare(seen[0], seen[2])).not.toBe(0);
 });
 
 test("a pump-mode make -j of libiberty: every compile in pump mode, objects identical to the local build's", async () => {
