@@ -108,6 +108,8 @@ const DEFAULT_MAX_STEPS = 2_000_000;
 const DEFAULT_TIME_LIMIT_MS = 1500;
 const DEFAULT_EXACT_TIME_LIMIT_MS = 5000;
 const DEFAULT_FALLBACK_AFTER_MS = 250;
+const COMPUTED_STEPS_BEFORE_EXACT = 200_000;
+const COMPUTED_MS_BEFORE_EXACT = 20;
 // The request cache is bounded by the files its answers list in all, not by their number: a build
 // of header-heavy C++ (Boost: a thousand files per answer) would otherwise keep hundreds of MiB of
 // answers that a build asks for about once each.
@@ -484,7 +486,17 @@ class Request {
     let names: HeaderName[] | undefined;
     let error: unknown;
     try {
-      names = computedHeaderNames(text, this.env, this.budget);
+      if (this.analyzer.exactMode === "fallback") {
+        // The exact pass is behind it: a computed include gets a small bound of its own (ordinary
+        // code evaluates its few at once; Boost.PP's explode), and past it the exact pass answers.
+        const sub = new Budget(Math.min(this.budget.steps, COMPUTED_STEPS_BEFORE_EXACT), COMPUTED_MS_BEFORE_EXACT);
+        const before = sub.steps;
+        try {
+          names = computedHeaderNames(text, this.env, sub);
+        } finally {
+          this.budget.spend(Math.max(0, before - sub.steps));
+        }
+      } else names = computedHeaderNames(text, this.env, this.budget);
     } catch (e) {
       error = e;
     }
