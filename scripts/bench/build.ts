@@ -8,7 +8,7 @@
 // Code base: libiberty (C, Debian binutils-source) and leveldb + snappy (C++, npm classic-level); or,
 // with --git DIR, git's own sources (563 compiles of `make objects`; DIR is an unpacked git tree, which
 // `fetch` can bring: `git archive HEAD | tar -x -C DIR`).
-// Usage: bun scripts/bench/build.ts [-j N] [--git DIR]
+// Usage: bun scripts/bench/build.ts [-j N] [--git DIR] [--only WORD,…]
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -259,15 +259,22 @@ const dccDir = join(work, "distcc-dir");
 mkdirSync(dccDir);
 const env = (hosts: string) => ({ ...base, DISTCC_DIR: dccDir, DISTCC_HOSTS: hosts, DISTCC_SKIP_LOCAL_RETRY: "1" });
 
+// --only a,b: just the configurations whose names contain one of these words (e.g. "pump"), for a
+// quicker look at one mode; the ratios then cover only the rows that ran.
+const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1].split(",") : null;
+type Config = [name: string, wrap: string[], cc: string | null, env: Record<string, string>, server: { port: number } | null, counted: Counted | null];
+const configs: Config[] = [
+  ["local make -j2", [], null, base, null, null],
+  ["real distcc, plain", [], "/usr/bin/distcc", env(`127.0.0.1:${toDistccd.port}/${J},lzo`), distccd, toDistccd],
+  ["real distcc, pump (Debian include server)", [REAL_PUMP], "/usr/bin/distcc", env(`127.0.0.1:${toDistccd.port}/${J},cpp,lzo`), distccd, toDistccd],
+  ["bundcc, plain, no agent", [], BUNDCC, { ...env(`127.0.0.1:${toBundcc.port}/${J},lzo`), BUNDCC_AGENT: "0" }, bundccServe, toBundcc],
+  ["bundcc, plain, automatic agent", [], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},lzo`), bundccServe, toBundcc],
+  ["bundcc, plain, under bundcc agent", [BUNDCC, "agent", "--"], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},lzo`), bundccServe, toBundcc],
+  ["bundcc, pump", [BUNDCC, "pump"], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},cpp,lzo`), bundccServe, toBundcc],
+  ["bundcc pump → real distccd", [BUNDCC, "pump"], BUNDCC, env(`127.0.0.1:${toDistccd.port}/${J},cpp,lzo`), distccd, toDistccd],
+];
 const rows: Row[] = [];
-rows.push(await build("local make -j2", dirs, [], null, base, null, null));
-rows.push(await build("real distcc, plain", dirs, [], "/usr/bin/distcc", env(`127.0.0.1:${toDistccd.port}/${J},lzo`), distccd, toDistccd));
-rows.push(await build("real distcc, pump (Debian include server)", dirs, [REAL_PUMP], "/usr/bin/distcc", env(`127.0.0.1:${toDistccd.port}/${J},cpp,lzo`), distccd, toDistccd));
-rows.push(await build("bundcc, plain, no agent", dirs, [], BUNDCC, { ...env(`127.0.0.1:${toBundcc.port}/${J},lzo`), BUNDCC_AGENT: "0" }, bundccServe, toBundcc));
-rows.push(await build("bundcc, plain, automatic agent", dirs, [], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},lzo`), bundccServe, toBundcc));
-rows.push(await build("bundcc, plain, under bundcc agent", dirs, [BUNDCC, "agent", "--"], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},lzo`), bundccServe, toBundcc));
-rows.push(await build("bundcc, pump", dirs, [BUNDCC, "pump"], BUNDCC, env(`127.0.0.1:${toBundcc.port}/${J},cpp,lzo`), bundccServe, toBundcc));
-rows.push(await build("bundcc pump → real distccd", dirs, [BUNDCC, "pump"], BUNDCC, env(`127.0.0.1:${toDistccd.port}/${J},cpp,lzo`), distccd, toDistccd));
+for (const [name, ...rest] of configs) if (!ONLY || ONLY.some((w) => name.includes(w))) rows.push(await build(name, dirs, ...rest));
 
 const f1 = (x: number) => x.toFixed(1);
 console.log(`Build of ${GIT_DIR ? "git (make objects)" : "libiberty (C) + leveldb/snappy (C++)"}, make -j${J} over one 4-slot server on 127.0.0.1 (2-core machine)\n`);
@@ -278,7 +285,7 @@ for (const r of rows) {
   const lessMake = r.jobs ? f1((r.clientCpu - r.makeCpu) / r.jobs) : "–";
   console.log(`| ${r.name} | ${r.objects} | ${f1(r.wall / 1000)} | ${f1(r.clientCpu / 1000)} | ${perJob} | ${lessMake} | ${f1(r.serverCpu / 1000)} | ${r.bytes ? (r.bytes / 1e6).toFixed(2) + " MB" : "–"} | ${r.jobs || "–"} | ${r.jobs ? `${r.pump} (${((100 * r.pump) / r.jobs).toFixed(0)}%)` : "–"} |`);
 }
-const row = (name: string) => rows.find((r) => r.name === name)!;
+const row = (name: string) => rows.find((r) => r.name === name);
 const realPlain = row("real distcc, plain");
 const realPump = row("real distcc, pump (Debian include server)");
 const ourPlain = row("bundcc, plain, no agent");
@@ -287,13 +294,13 @@ const ourAgentPlain = row("bundcc, plain, under bundcc agent");
 const ourPump = row("bundcc, pump");
 const perJob = (r: Row) => r.clientCpu / Math.max(1, r.jobs);
 const perJobLessMake = (r: Row) => (r.clientCpu - r.makeCpu) / Math.max(1, r.jobs);
-const ratio = (a: Row, b: Row) => `${(perJob(a) / perJob(b)).toFixed(2)} (less make's own: ${(perJobLessMake(a) / perJobLessMake(b)).toFixed(2)})`;
+const ratio = (a: Row | undefined, b: Row | undefined) => (a && b ? `${(perJob(a) / perJob(b)).toFixed(2)} (less make's own: ${(perJobLessMake(a) / perJobLessMake(b)).toFixed(2)})` : "not run");
 console.log(`\nTargets:`);
-console.log(`- jobs in pump mode: ${((100 * ourPump.pump) / Math.max(1, ourPump.jobs)).toFixed(1)}% (target ≥ 99%)`);
+if (ourPump) console.log(`- jobs in pump mode: ${((100 * ourPump.pump) / Math.max(1, ourPump.jobs)).toFixed(1)}% (target ≥ 99%)`);
 console.log(`- bundcc pump client CPU per job / real distcc pump's: ${ratio(ourPump, realPump)} (target ≤ 1.0)`);
 console.log(`- bundcc pump client CPU per job / real distcc plain's: ${ratio(ourPump, realPlain)}`);
 console.log(`- bundcc plain client CPU per job / real distcc plain's: no agent ${ratio(ourPlain, realPlain)}; automatic agent ${ratio(ourAutoPlain, realPlain)} (target ≤ 1.05); under bundcc agent: ${ratio(ourAgentPlain, realPlain)}`);
-console.log(`- bytes sent, bundcc pump / real distcc pump: ${(ourPump.bytes / Math.max(1, realPump.bytes)).toFixed(2)} (target ≤ 1)`);
+if (ourPump && realPump) console.log(`- bytes sent, bundcc pump / real distcc pump: ${(ourPump.bytes / Math.max(1, realPump.bytes)).toFixed(2)} (target ≤ 1)`);
 
 // Explicitly: the servers and proxies would otherwise keep this process (and its exit hook) waiting.
 cleanUp();
