@@ -71,9 +71,10 @@ describe.each(["gcc", "clang"] as const)("%s -M ⊆ analysis", (cc) => {
       if (!existsSync("/usr/include/boost")) throw new Error("Boost headers missing: apt-get install -y libboost-dev");
       const headers = boostHeaders(cc === "gcc" ? BOOST_STRIDE_GCC : BOOST_STRIDE_CLANG);
       const r = await checkSoundness(await headerTUs(headers, cxx, "c++"), analyzer());
-      // Boost.Preprocessor iteration (`#include BOOST_PP_FILENAME_1`) can exceed the bound: those
-      // TUs decline (plain-mode fallback, never a wrong answer); the rest must be exact supersets.
-      expectSound(`${cxx} boost headers /${cc === "gcc" ? BOOST_STRIDE_GCC : BOOST_STRIDE_CLANG}`, r, Math.floor(headers.length / 6), headers.length);
+      // Boost.Preprocessor iteration (`#include BOOST_PP_FILENAME_1`) exceeds the over-approximation's
+      // bound; the exact pass answers those. A few may still decline on a loaded machine (its time
+      // limit is wall-clock), never answer wrongly: 0 of 220 and 0 of 55 declined when measured.
+      expectSound(`${cxx} boost headers /${cc === "gcc" ? BOOST_STRIDE_GCC : BOOST_STRIDE_CLANG}`, r, Math.floor(headers.length / 2), Math.ceil(headers.length / 20));
     },
     600_000,
   );
