@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useFullJit } from "../common/jit.ts";
 import { writeErr } from "../common/output.ts";
-import { environment, processAlive } from "../common/process.ts";
+import { environment, longLivedEnv, processAlive } from "../common/process.ts";
 import { selfCommand } from "../common/self.ts";
 import { STOP_SIGNALS } from "../common/signals.ts";
 import { socketAnswers as answers } from "../common/unix-socket.ts";
@@ -65,7 +65,7 @@ export async function agentMain(args: string[]): Promise<number> {
   const dir = mkdtempSync(join(tmp, `${DIR_PREFIX}${process.pid}-`));
   const socket = join(dir, "socket");
   const agent = Bun.spawn([...selfCommand(), "agent", "--socket", socket, "--for", String(process.pid), dir], {
-    env,
+    env: longLivedEnv(env),
     stdin: "ignore",
     stdout: "ignore",
     stderr: "inherit",

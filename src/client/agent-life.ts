@@ -5,7 +5,7 @@
 // pid of the agent (or, for the few milliseconds before the agent runs, of the compile starting it).
 import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { selfCommand } from "../common/self.ts";
-import { processAlive } from "../common/process.ts";
+import { longLivedEnv, processAlive } from "../common/process.ts";
 import { type AgentHome, binaryIdentity } from "./agent-home.ts";
 import { processState } from "./sys.ts";
 
@@ -77,7 +77,7 @@ export function startAgentInBackground(home: AgentHome, env: Record<string, stri
     if (!claimLock(home.lock, process.pid, false)) return;
     const child = Bun.spawn([...selfCommand(), "agent", "--auto", home.socket], {
       cwd: "/",
-      env: { ...env, BUNDCC_AGENT: undefined },
+      env: longLivedEnv({ ...env, BUNDCC_AGENT: undefined }),
       stdin: "ignore",
       stdout: "ignore",
       stderr: "ignore",

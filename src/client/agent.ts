@@ -26,6 +26,8 @@ const RequestSchema = v.object({
 export type IncludeServerHook = NonNullable<ClientIo["includeServer"]>;
 
 const encoder = new TextEncoder();
+// Loaded by the first job; every later one reuses it (a dynamic import per job costs a module-map look-up and a promise chain).
+let clientModule: Promise<typeof import("./index.ts")> | null = null;
 
 /** A writer that respects the socket's back-pressure (Bun writes what fits and reports how much). */
 class Outbox {
@@ -165,7 +167,7 @@ export function startAgent(socketPath: string, includeServer?: IncludeServerHook
     void store.run(job, async () => {
       let reply: Uint8Array;
       try {
-        const { main } = await import("./index.ts");
+        const { main } = await (clientModule ??= import("./index.ts"));
         const code = await main({ argv0: req.argv0, args: req.args, masquerade: req.masquerade, env: req.env });
         reply = frame(Frame.Exit, int32(code));
       } catch (err) {

@@ -5,7 +5,7 @@ import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { writeErr, writeOut } from "../common/output.ts";
-import { environment, runWrappedCommand } from "../common/process.ts";
+import { environment, longLivedEnv, runWrappedCommand } from "../common/process.ts";
 import { selfCommand } from "../common/self.ts";
 import { loadHosts } from "../client/hosts.ts";
 import { type IncludeServerReport, REPORT_FILE } from "./include-server.ts";
@@ -66,7 +66,7 @@ export async function pumpMain(args: string[]): Promise<number> {
     stdout: startupOnly ? Bun.file(join(dir, "include-server.stdout")) : "inherit",
     stderr: startupOnly ? Bun.file(join(dir, "include-server.stderr")) : "inherit",
     detached: true,
-    env,
+    env: longLivedEnv(env),
   });
   const started = await waitForServer(socket, pidFile, server.exited);
 
