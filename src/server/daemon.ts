@@ -122,6 +122,14 @@ async function serveUntilStopped(opts: ServeOptions, log: Logger, loggingToFile:
   // The sandbox is set up as the dropped user, after binding: a job accepted before then waits for it.
   let sandboxReady!: (s: Spawner) => void;
   ctx.spawner = new Promise<Spawner>((resolve) => (sandboxReady = resolve));
+  // From the moment the port answers, a stop signal must end the daemon through its own shutdown
+  // (pid file emptied, jobs ended), even while the sandbox is still being set up: it is noted
+  // here and acted on as soon as the daemon can stop properly.
+  let stopAsked: string | null = null;
+  const noteStop = (signal: string) => {
+    stopAsked ??= signal;
+  };
+  for (const sig of STOP_SIGNALS) process.on(sig, noteStop);
   listener = bindOrFail(opts.port, () => listen(opts, rules, ctx, activeJobs), opts);
   if (opts.stats) {
     try {
@@ -182,7 +190,11 @@ async function serveUntilStopped(opts: ServeOptions, log: Logger, loggingToFile:
       (await ctx.spawner)?.close();
       resolve(0);
     };
-    for (const s of STOP_SIGNALS) process.on(s, () => void stop(s));
+    for (const s of STOP_SIGNALS) {
+      process.off(s, noteStop);
+      process.on(s, () => void stop(s));
+    }
+    if (stopAsked !== null) void stop(stopAsked);
   });
 }
 

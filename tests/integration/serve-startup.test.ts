@@ -121,3 +121,25 @@ test("the pid file is written before root is dropped, in a directory only root m
   await daemon.stop();
   expect(existsSync(pidFile) ? readFileSync(pidFile, "utf8") : "").toBe("");
 });
+
+test("a stop signal that comes while the daemon is still starting (pid file written, sandbox not yet up) goes through its shutdown: exit 0, pid file emptied", async () => {
+  for (let i = 0; i < 3; i++) {
+    const tmp = tempDir("bundcc-startup-");
+    chmodSync(tmp, 0o777);
+    const pidFile = join(tmp, "bundccd.pid");
+    const proc = Bun.spawn([BUNDCC, "serve", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1", "--port", String(freePort()), "--pid-file", pidFile], {
+      env: { ...process.env, TMPDIR: tmp },
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    try {
+      // As soon as the pid file holds the pid: the sandbox is set up after it.
+      for (let t = 0; t < 2000 && !(existsSync(pidFile) && readFileSync(pidFile, "utf8") !== ""); t++) await Bun.sleep(2);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      expect(existsSync(pidFile) ? readFileSync(pidFile, "utf8") : "").toBe("");
+    } finally {
+      proc.kill("SIGKILL");
+    }
+  }
+});
