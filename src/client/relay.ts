@@ -49,10 +49,16 @@ export async function relay(socketPath: string, argv0: string, args: string[], m
       await Bun.write(Bun.stderr, `bundcc[${process.pid}] (relay) Warning: the client agent ${socketPath} sent nothing for ${limitTicks * ALIVE_INTERVAL_MS / 1000} s (BUNDCC_AGENT_TIMEOUT); ${code === null ? "compiling without it" : "using the compiler's result"}\n`);
       // Written before this process goes on (it may exit right after): the others read it at once.
       const { writeWholeFile } = await import("./sys.ts");
-      try {
-        writeWholeFile(quietMarker(socketPath), "x");
-      } catch {
-        // a read-only place: every compile then waits out the bound itself
+      // The agent of `bundcc pump` lives in its include server: quiet one, quiet both, so this and the
+      // build's other compiles do not also wait out BUNDCC_INCLUDE_TIMEOUT on the same stopped process.
+      const port = process.env.INCLUDE_SERVER_PORT;
+      const marks = [socketPath, ...(port && socketPath.slice(0, socketPath.lastIndexOf("/")) === port.slice(0, port.lastIndexOf("/")) ? [port] : [])];
+      for (const m of marks) {
+        try {
+          writeWholeFile(quietMarker(m), "x");
+        } catch {
+          // a read-only place: every compile then waits out the bound itself
+        }
       }
       clearInterval(watchdog);
       outcome.resolve(code);
