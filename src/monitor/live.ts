@@ -18,6 +18,16 @@ export interface LiveOptions {
 }
 
 /** The host list's hosts and their backoffs, read afresh at each poll (the list may be edited). */
+/** One poll of the state files and the host list into `session`; returns the hosts it saw. */
+export async function pollSession(session: Session, dir: string, env: Record<string, string | undefined>, now: number): Promise<HostInfo[]> {
+  const poll = pollStates(dir, now);
+  const { hosts, warning } = await hostInfo(env);
+  const warnings = "error" in poll ? [poll.error] : [...poll.warnings];
+  if (warning) warnings.push(warning);
+  session.update("error" in poll ? [] : poll.jobs, now, warnings, "error" in poll ? undefined : poll.reasons);
+  return hosts;
+}
+
 export async function hostInfo(env: Record<string, string | undefined>): Promise<{ hosts: HostInfo[]; warning?: string }> {
   let list;
   try {
@@ -83,11 +93,7 @@ export async function liveMonitor(o: LiveOptions): Promise<number> {
     let shown = 0;
     while (!stopped) {
       const now = Date.now();
-      const poll = pollStates(where.dir, now);
-      const { hosts, warning } = await hostInfo(o.env);
-      const warnings = "error" in poll ? [poll.error] : [...poll.warnings];
-      if (warning) warnings.push(warning);
-      session.update("error" in poll ? [] : poll.jobs, now, warnings, "error" in poll ? undefined : poll.reasons);
+      const hosts = await pollSession(session, where.dir, o.env, now);
       watch?.ask(hosts);
       const servers = watch?.of(hosts) ?? {};
       const draw = () => {

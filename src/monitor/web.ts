@@ -3,11 +3,11 @@
 // the host list says on its stats port. Read-only (GET and HEAD), on loopback unless told otherwise.
 import { Exit } from "../common/exit.ts";
 import { writeErr } from "../common/output.ts";
-import { hostInfo } from "./live.ts";
+import { pollSession } from "./live.ts";
 import { Session, type View } from "./model.ts";
 import { PAGE } from "./page.ts";
 import { ServerWatch } from "./servers.ts";
-import { pollStates, stateDir } from "./states.ts";
+import { stateDir } from "./states.ts";
 
 export interface WebOptions {
   env: Record<string, string>;
@@ -44,11 +44,7 @@ export async function webMonitor(o: WebOptions): Promise<number> {
 
   const tick = async () => {
     const now = Date.now();
-    const poll = pollStates(where.dir, now);
-    const { hosts, warning } = await hostInfo(o.env);
-    const warnings = "error" in poll ? [poll.error] : [...poll.warnings];
-    if (warning) warnings.push(warning);
-    session.update("error" in poll ? [] : poll.jobs, now, warnings, "error" in poll ? undefined : poll.reasons);
+    const hosts = await pollSession(session, where.dir, o.env, now);
     watch.ask(hosts);
     const view: View = session.view(now, hosts, backoffPeriod);
     history.push({ t: now, running: view.running, waiting: view.waiting.length, jobsPerSec: view.jobsPerSec });
