@@ -2,14 +2,14 @@
 // One table, one run: a real code base built several ways — local make; real distcc plain; real distcc
 // pump (distcc's include server built from Debian's source by `make peers`); bundcc plain, by each compile's
 // own process and under `bundcc agent`; bundcc pump (whose include server hosts the client agent) —
-// with wall time, client CPU (the whole make tree: clients, local preprocessors, include server,
-// agent), the same less what make and its shells cost alone (measured with a compiler that does
-// nothing), server CPU (daemon and compilers), bytes sent, and the share of jobs sent in pump mode.
+// with wall time, client CPU (everything the build starts, counted by a cgroup: clients, local
+// preprocessors, include server, agents), the same less what make and its shells cost alone
+// (measured with a compiler that does nothing), server CPU (daemon and compilers), bytes sent, and the share of jobs sent in pump mode.
 // Code base: libiberty (C, Debian binutils-source) and leveldb + snappy (C++, npm classic-level); or,
 // with --git DIR, git's own sources (563 compiles of `make objects`; DIR is an unpacked git tree, which
 // `fetch` can bring: `git archive HEAD | tar -x -C DIR`).
 // Usage: bun scripts/bench/build.ts [-j N] [--git DIR] [--only WORD,…]
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { CLASSIC_LEVEL, BETTER_SQLITE3, codebaseTUs, fetchPackage } from "../corpus.ts";
@@ -151,45 +151,61 @@ function ownCpuMs(): number {
 }
 
 /**
- * Client agents detach from make (the automatic one, and the one `bundcc agent --` starts beside the
- * build), so make's rusage does not see them: their CPU, and that of the preprocessors they reap, is
- * sampled from /proc while the build runs. Automatic agents are stopped at the end.
+ * The client side's CPU: make and everything it starts, detached or not (distcc's Python include
+ * server and bundcc's agents both leave make's process tree, so make's rusage misses them), counted
+ * by a cgroup of its own that every child inherits. What is still running in it when the build is
+ * over (an automatic agent waiting for its idle time) is stopped, so the next row starts cold.
  */
-function agentSampler(dccDir: string): { stop(): number } {
-  const last = new Map<number, number>();
-  const sample = () => {
-    for (const p of readdirSync("/proc")) {
-      if (!/^\d+$/.test(p)) continue;
-      try {
-        const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
-        if (argv[0] !== BUNDCC || argv[1] !== "agent") continue;
-        const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        // utime, stime, cutime, cstime: fields 14-17 of the line, 11-14 after the name.
-        last.set(Number(p), ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / TICKS);
-      } catch {
-        // gone meanwhile
-      }
+class CpuGroup {
+  static readonly v1 = "/sys/fs/cgroup/cpuacct";
+  static readonly v2 = "/sys/fs/cgroup";
+  private static count = 0;
+  readonly dir: string;
+  private readonly legacy: boolean;
+
+  constructor() {
+    this.legacy = existsSync(join(CpuGroup.v1, "cpuacct.usage"));
+    if (!this.legacy && !existsSync(join(CpuGroup.v2, "cgroup.subtree_control"))) {
+      throw new Error("build.ts measures client CPU with a cgroup: run it as root on a machine with cgroup v1 cpuacct or cgroup v2");
     }
-  };
-  const timer = setInterval(sample, 100);
-  return {
-    stop() {
-      sample();
-      clearInterval(timer);
-      const dir = join(dccDir, "agent");
-      if (existsSync(dir)) {
-        for (const n of readdirSync(dir).filter((f) => f.endsWith(".lock"))) {
-          try {
-            process.kill(Number.parseInt(readFileSync(join(dir, n), "utf8"), 10), "SIGTERM");
-          } catch {
-            // gone
-          }
+    this.dir = join(this.legacy ? CpuGroup.v1 : CpuGroup.v2, `bundcc-bench-${process.pid}-${CpuGroup.count++}`);
+    mkdirSync(this.dir);
+    cleanups.push(() => this.remove());
+  }
+
+  /** The command, entering this group before it becomes itself. */
+  wrap(cmd: string[]): string[] {
+    return ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', this.dir, ...cmd];
+  }
+
+  /** CPU used so far by everything that ever ran in the group, ms. */
+  cpuMs(): number {
+    if (this.legacy) return Number(readFileSync(join(this.dir, "cpuacct.usage"), "utf8")) / 1e6;
+    const line = readFileSync(join(this.dir, "cpu.stat"), "utf8").match(/^usage_usec (\d+)/m);
+    return line ? Number(line[1]) / 1000 : 0;
+  }
+
+  /** Stops what is left in the group (bounded: a few rounds of SIGTERM, then SIGKILL) and removes it. */
+  remove(): void {
+    if (!existsSync(this.dir)) return;
+    for (let round = 0; round < 20; round++) {
+      const pids = readFileSync(join(this.dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+      if (pids.length === 0) break;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, round < 10 ? "SIGTERM" : "SIGKILL");
+        } catch {
+          // gone meanwhile
         }
       }
-      return [...last.values()].reduce((a, b) => a + b, 0);
-    },
-  };
+      Bun.sleepSync(100);
+    }
+    try {
+      rmdirSync(this.dir);
+    } catch {
+      // still busy: left for the machine's owner, named after this script's pid
+    }
+  }
 }
 
 // ---------------------------------------------------------------- runs
@@ -214,13 +230,14 @@ async function build(name: string, parts: Part[], wrap: string[], cc: string | n
   let objects = 0;
   for (const { dir, varName, args } of parts) {
     await sh(["make", "clean"], { cwd: dir });
-    const r = await sh(["make", "-k", `-j${cc ? J : 2}`, `${varName}=true`, ...args], { cwd: dir, env });
-    makeCpu += r.usage ? Number(r.usage.cpuTime.user + r.usage.cpuTime.system) / 1000 : 0;
+    const group = new CpuGroup();
+    await sh(group.wrap(["make", "-k", `-j${cc ? J : 2}`, `${varName}=true`, ...args]), { cwd: dir, env });
+    makeCpu += group.cpuMs();
+    group.remove();
   }
   // Server CPU = everything the machine did minus the build's own process tree and this script (the
   // proxy): daemons and the compilers they run, whichever way they reap them. Needs a quiet machine.
   const machine0 = machineCpuMs();
-  const agents = agentSampler(env.DISTCC_DIR ?? work);
   const own0 = ownCpuMs();
   if (counted) {
     counted.bytes = 0;
@@ -228,13 +245,14 @@ async function build(name: string, parts: Part[], wrap: string[], cc: string | n
   }
   for (const { dir, varName, compiler, args } of parts) {
     await sh(["make", "clean"], { cwd: dir });
+    const group = new CpuGroup();
     const t0 = performance.now();
-    const r = await sh([...wrap, "make", "-k", `-j${cc ? J : 2}`, `${varName}=${cc ? `${cc} ${compiler}` : compiler}`, ...args], { cwd: dir, env });
+    await sh(group.wrap([...wrap, "make", "-k", `-j${cc ? J : 2}`, `${varName}=${cc ? `${cc} ${compiler}` : compiler}`, ...args]), { cwd: dir, env });
     wall += performance.now() - t0;
-    clientCpu += r.usage ? Number(r.usage.cpuTime.user + r.usage.cpuTime.system) / 1000 : 0;
+    clientCpu += group.cpuMs();
+    group.remove();
     objects += countObjects(dir);
   }
-  clientCpu += agents.stop();
   await Bun.sleep(500);
   const serverCpu = server ? Math.max(0, machineCpuMs() - machine0 - clientCpu - (ownCpuMs() - own0)) : 0;
   const v = counted?.versions ?? {};
