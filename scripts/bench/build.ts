@@ -4,7 +4,8 @@
 // own process and under `bundcc agent`; bundcc pump (whose include server hosts the client agent) —
 // with wall time, client CPU (everything the build starts, counted by a cgroup: clients, local
 // preprocessors, include server, agents), the same less what make and its shells cost alone
-// (measured with a compiler that does nothing), server CPU (daemon and compilers), bytes sent, and the share of jobs sent in pump mode.
+// (measured with a compiler that does nothing), server CPU (daemon and compilers), bytes sent, and
+// the share of jobs sent in pump mode.
 // Code base: libiberty (C, Debian binutils-source) and leveldb + snappy (C++, npm classic-level); or,
 // with --git DIR, git's own sources (563 compiles of `make objects`; DIR is an unpacked git tree, which
 // `fetch` can bring: `git archive HEAD | tar -x -C DIR`).
@@ -33,7 +34,7 @@ async function sh(cmd: string[], opts: { cwd?: string; env?: Record<string, stri
   const p = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env, stdout: "pipe", stderr: "pipe" });
   const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
   const code = await p.exited;
-  return { code, out, err, usage: p.resourceUsage() };
+  return { code, out, err };
 }
 
 // ---------------------------------------------------------------- the code base
@@ -208,6 +209,17 @@ class CpuGroup {
   }
 }
 
+/** Runs a command in a fresh CpuGroup: its wall time and the CPU of everything it started, ms. */
+async function measured(cmd: string[], opts: { cwd: string; env: Record<string, string> }): Promise<{ wallMs: number; cpuMs: number }> {
+  const group = new CpuGroup();
+  const t0 = performance.now();
+  await sh(group.wrap(cmd), opts);
+  const wallMs = performance.now() - t0;
+  const cpuMs = group.cpuMs();
+  group.remove();
+  return { wallMs, cpuMs };
+}
+
 // ---------------------------------------------------------------- runs
 
 interface Row {
@@ -230,10 +242,7 @@ async function build(name: string, parts: Part[], wrap: string[], cc: string | n
   let objects = 0;
   for (const { dir, varName, args } of parts) {
     await sh(["make", "clean"], { cwd: dir });
-    const group = new CpuGroup();
-    await sh(group.wrap(["make", "-k", `-j${cc ? J : 2}`, `${varName}=true`, ...args]), { cwd: dir, env });
-    makeCpu += group.cpuMs();
-    group.remove();
+    makeCpu += (await measured(["make", "-k", `-j${cc ? J : 2}`, `${varName}=true`, ...args], { cwd: dir, env })).cpuMs;
   }
   // Server CPU = everything the machine did minus the build's own process tree and this script (the
   // proxy): daemons and the compilers they run, whichever way they reap them. Needs a quiet machine.
@@ -245,12 +254,9 @@ async function build(name: string, parts: Part[], wrap: string[], cc: string | n
   }
   for (const { dir, varName, compiler, args } of parts) {
     await sh(["make", "clean"], { cwd: dir });
-    const group = new CpuGroup();
-    const t0 = performance.now();
-    await sh(group.wrap([...wrap, "make", "-k", `-j${cc ? J : 2}`, `${varName}=${cc ? `${cc} ${compiler}` : compiler}`, ...args]), { cwd: dir, env });
-    wall += performance.now() - t0;
-    clientCpu += group.cpuMs();
-    group.remove();
+    const r = await measured([...wrap, "make", "-k", `-j${cc ? J : 2}`, `${varName}=${cc ? `${cc} ${compiler}` : compiler}`, ...args], { cwd: dir, env });
+    wall += r.wallMs;
+    clientCpu += r.cpuMs;
     objects += countObjects(dir);
   }
   await Bun.sleep(500);
