@@ -8,6 +8,7 @@
 import { chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { type AgentProxy, agentProxy, type ProxiedJob } from "./agent-proxy.ts";
 import { DISTCC_SOURCE, PYTHON, requirePeers } from "./peers.ts";
 
 export type SuiteMode = "plain" | "lzo" | "pump";
@@ -48,6 +49,8 @@ export interface SuiteResult {
   /** The suite's exit code (-1 when it was stopped at the time limit). */
   code: number;
   seconds: number;
+  /** With `throughAgent`: every job the suite's compiles handed to the warm agent. */
+  agentJobs?: ProxiedJob[];
 }
 
 const isFailure = (v: string) => v !== "OK" && !v.startsWith("NOTRUN");
@@ -152,11 +155,12 @@ export const CAN_RUN_CONCURRENTLY = process.getuid?.() === 0;
  * Runs the suite (all cases, or `cases`) in `mode` against `bundcc`, in a private directory under
  * `baseDir` that is removed afterwards (kept, with result.txt, when BUNDCC_KEEP_SUITE is set). Bounded by `timeoutMs`.
  */
-export async function runDistccSuite(mode: SuiteMode, bundcc: string, options: { cases?: string[]; baseDir?: string; timeoutMs?: number } = {}): Promise<SuiteResult> {
+export async function runDistccSuite(mode: SuiteMode, bundcc: string, options: { cases?: string[]; baseDir?: string; timeoutMs?: number; throughAgent?: boolean } = {}): Promise<SuiteResult> {
   requirePeers();
   if (!existsSync(bundcc)) throw new Error(`${bundcc} is missing: run 'make build' first`);
   const started = performance.now();
   const work = mkdtempSync(join(options.baseDir ?? tmpdir(), `distcc-suite-${mode}-`));
+  let proxy: AgentProxy | null = null;
   try {
     for (const f of ["testdistcc.py", "comfychair.py"]) copyFileSync(join(DISTCC_SOURCE, "test", f), join(work, f));
     const bin = join(work, "bin");
@@ -173,7 +177,15 @@ export async function runDistccSuite(mode: SuiteMode, bundcc: string, options: {
     const suite = [PYTHON, "testdistcc.py", ...(mode === "plain" ? [] : [`--${mode}`]), ...(options.cases ?? [])];
     // Pump mode: the suite runs under pump (bundcc's), which needs a ",cpp" host to start its include
     // server; every case then sets its own DISTCC_HOSTS.
-    const command = ["env", "-i", ...env, ...(mode === "pump" ? ["DISTCC_HOSTS=127.0.0.1,cpp,lzo", join(bin, "pump")] : []), ...suite];
+    // throughAgent: a `bundcc agent --socket` started beside the suite (in its namespace, as its user)
+    // serves every compile, through a proxy of the test's that records each job.
+    const agentSocket = join(work, "agent.sock");
+    const proxySocket = join(work, "proxy.sock");
+    proxy = options.throughAgent ? agentProxy(proxySocket, agentSocket) : null;
+    const withAgent = proxy
+      ? ["sh", "-c", 'A="$1"; P="$2"; shift 2; "$0" agent --socket "$A" & i=0; while [ ! -S "$A" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; BUNDCC_AGENT="$P" exec "$@"', target, agentSocket, proxySocket]
+      : [];
+    const command = ["env", "-i", ...env, ...withAgent, ...(mode === "pump" ? ["DISTCC_HOSTS=127.0.0.1,cpp,lzo", join(bin, "pump")] : []), ...suite];
     // Every case's daemon starts on port 42000 (the next one if taken), and NoDetachDaemon_Case then
     // waits, without a limit, until something answers there: suites running at the same time would
     // talk to each other's daemons. As root each gets a network namespace of its own.
@@ -200,8 +212,9 @@ export async function runDistccSuite(mode: SuiteMode, bundcc: string, options: {
     const err = readFileSync(errFile, "utf8");
     const output = out + (err ? `\n[stderr]\n${err}` : "");
     const { verdicts, details } = parseSuiteOutput(out);
-    return { mode, cases: options.cases?.length ? options.cases : listedCases(), verdicts, details, output, code: timedOut ? -1 : code, seconds };
+    return { mode, cases: options.cases?.length ? options.cases : listedCases(), verdicts, details, output, code: timedOut ? -1 : code, seconds, agentJobs: proxy?.jobs };
   } finally {
+    proxy?.stop();
     await stopLeftovers(work);
     if (!process.env.BUNDCC_KEEP_SUITE) rmSync(work, { recursive: true, force: true });
   }
