@@ -4,7 +4,7 @@
 // prefix map, a warning from a header; -gsplit-dwarf runs locally and keeps its .dwo. Plus the
 // plain-mode cases the README calls identical.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNDCC, clientEnv, type Daemon, requireBundcc, requireTool, run, startBundccServe, tempDir } from "../lib/harness.ts";
 
@@ -72,8 +72,11 @@ function line(c: Compile, extra: string[] = []): string {
   return `$DCC ${words.map((w) => `'${w}'`).join(" ")} 2> ${c.name}.err || echo "${c.name} failed" >&2`;
 }
 
-/** Runs the compiles locally, moves what they made aside, runs them in pump mode; returns the pump output. */
-async function bothWays(lines: string[], names: string[]): Promise<{ local: string; out: string }> {
+/**
+ * Runs the compiles locally, moves what they made aside, runs them again through bundcc (in pump
+ * mode, or in plain mode: no include server, a host without ,cpp); returns bundcc's output.
+ */
+async function bothWays(lines: string[], names: string[], mode: "pump" | "plain" = "pump"): Promise<{ local: string; out: string }> {
   const build = join(project, "build");
   const script = join(project, "compiles.sh");
   writeFileSync(script, `${lines.join("\n")}\n`);
@@ -82,8 +85,10 @@ async function bothWays(lines: string[], names: string[]): Promise<{ local: stri
   const l = await run(["sh", script], { cwd: build, env: { ...process.env, DCC: "" } as Record<string, string>, timeoutMs: 120_000 });
   expect(l.stderr).toBe("");
   for (const f of readdirSync(build)) renameSync(join(build, f), join(local, f));
-  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port},cpp,lzo`, DCC: "distcc" });
-  const r = await run([BUNDCC, "pump", "sh", script], { cwd: build, env, timeoutMs: 120_000 });
+  const hosts = `127.0.0.1:${server.port},${mode === "pump" ? "cpp," : ""}lzo`;
+  // In pump mode `distcc` is bundcc (pump puts it first on PATH); outside it, it would be Debian's.
+  const env = clientEnv({ DISTCC_HOSTS: hosts, DCC: mode === "pump" ? "distcc" : BUNDCC, DISTCC_FALLBACK: "0" });
+  const r = await run(mode === "pump" ? [BUNDCC, "pump", "sh", script] : ["sh", script], { cwd: build, env, timeoutMs: 120_000 });
   return { local, out: r.stdout + r.stderr };
 }
 
@@ -119,19 +124,31 @@ describe("pump mode against bundcc serve: byte for byte a local compile", () => 
     expect(readFileSync(join(project, "build", "gcc-dwarf5-abs.d"), "latin1")).toContain(join(project, "include/twice.h"));
   }, 150_000);
 
-  test("a user's own -ffile-prefix-map and -fdebug-prefix-map apply as they do locally", async () => {
+  test("a user's own -ffile-prefix-map and -fdebug-prefix-map apply as they do locally, gcc and clang", async () => {
     const compiles: Compile[] = [
       { name: "gcc-filemap", args: ["gcc", "-g", `-ffile-prefix-map=${project}=/proj`], absolute: true },
       { name: "gcc-debugmap", args: ["gcc", "-g", "-gdwarf-4", `-fdebug-prefix-map=${join(project, "build")}=.`, "-fdebug-prefix-map=/usr=/u"], absolute: false },
+      { name: "clang-filemap", args: ["clang", "-g", `-ffile-prefix-map=${project}=/proj`], absolute: true },
+      { name: "clang-filemap-rel", args: ["clang", "-g", "-gdwarf-4", `-ffile-prefix-map=${project}=/proj`], absolute: false },
+      { name: "clang-debugmap", args: ["clang", "-g", "-gdwarf-4", `-fdebug-prefix-map=${join(project, "build")}=.`, "-fdebug-prefix-map=/usr=/u"], absolute: false },
+      { name: "clang-debugmap-abs", args: ["clang", "-g", `-fdebug-prefix-map=${project}=/p`], absolute: true },
     ];
     const names = compiles.map((c) => c.name);
     const { local, out } = await bothWays(compiles.map((c) => line(c)), names);
     expect(out, out).toContain(`${compiles.length} compile(s): ${compiles.length} in pump mode`);
     expectSame(local, names);
-    const obj = readFileSync(join(project, "build", "gcc-filemap.o"), "latin1");
-    expect(obj).toContain("/proj/include/twice.h");
-    expect(obj).not.toContain(project);
-    expect(readFileSync(join(project, "build", "gcc-debugmap.o"), "latin1")).toContain("/u/include");
+    const has = (n: string, text: string) => readFileSync(join(project, "build", `${n}.o`), "latin1").includes(text);
+    for (const n of ["gcc-filemap", "clang-filemap"]) {
+      expect(has(n, "/proj/include"), n).toBe(true);
+      expect(has(n, project), n).toBe(false);
+    }
+    expect(has("gcc-debugmap", "/u/include")).toBe(true);
+    // The build directory mapped to `.`: in neither compiler's object any more.
+    for (const n of ["gcc-debugmap", "clang-debugmap"]) expect(has(n, join(project, "build")), n).toBe(false);
+    // -fdebug-prefix-map leaves __FILE__ alone: the client's path stays in the object's data.
+    expect(has("clang-debugmap-abs", "/p/src")).toBe(true);
+    expect(has("clang-debugmap-abs", join(project, "src/t.c"))).toBe(true);
+    for (const n of names) expect(has(n, "bundccd_"), n).toBe(false);
   }, 150_000);
 
   test("-gsplit-dwarf runs locally and its .dwo is there", async () => {
@@ -143,23 +160,32 @@ describe("pump mode against bundcc serve: byte for byte a local compile", () => 
 });
 
 describe("plain mode: what the README calls identical", () => {
-  test("without -g, gcc and clang objects at -O2 are byte for byte a local compile's", async () => {
+  test("without -g: objects at -O2 and -O0 and .d files are a local compile's, gcc and clang; diagnostics lack only gcc's source excerpts", async () => {
     const compiles: Compile[] = [
-      { name: "plain-gcc", args: ["gcc", "-O2"], absolute: true },
-      { name: "plain-clang", args: ["clang", "-O2"], absolute: true },
+      { name: "plain-gcc-O2", args: ["gcc", "-O2", "-Wall"], absolute: true },
+      { name: "plain-gcc-O0", args: ["gcc", "-O0", "-Wall"], absolute: false },
+      { name: "plain-clang-O2", args: ["clang", "-O2", "-Wall"], absolute: false },
+      { name: "plain-clang-O0", args: ["clang", "-O0", "-Wall"], absolute: true },
+      { name: "plain-gxx-O2", args: ["g++", "-O2"], absolute: true, cxx: true },
     ];
     const names = compiles.map((c) => c.name);
+    const compiled = () => (server.log().match(/ COMPILE_OK /g) ?? []).length;
+    const before = compiled();
+    const { local, out } = await bothWays(compiles.map((c) => line(c)), names, "plain");
     const build = join(project, "build");
-    const script = join(project, "plain.sh");
-    writeFileSync(script, `${compiles.map((c) => line(c)).join("\n")}\n`);
-    const local = join(project, "local-plain");
-    mkdirSync(local);
-    expect((await run(["sh", script], { cwd: build, env: { ...process.env, DCC: "" } as Record<string, string> })).stderr).toBe("");
-    for (const f of readdirSync(build)) renameSync(join(build, f), join(local, f));
-    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port},lzo`, DCC: "distcc" });
-    const r = await run(["sh", script], { cwd: build, env, timeoutMs: 120_000 });
-    expect(r.stderr, r.stderr).toBe("");
-    expectSame(local, names, [".o"]);
-    expect(existsSync(join(build, "plain-gcc.o"))).toBe(true);
+    // All went out (with DISTCC_FALLBACK=0 a failed remote compile is an error, not a quiet local run).
+    expect(out).toBe("");
+    expect(compiled() - before).toBe(compiles.length);
+    expectSame(local, names, [".o", ".d"]);
+    expectSame(local, names.filter((n) => n.includes("clang")), [".err"]);
+    // gcc compiles the preprocessed text without the source files, so it cannot quote them.
+    const excerpt = /^ *\d* \|.*\n/gm;
+    for (const n of names.filter((n) => n.includes("gcc"))) {
+      const want = readFileSync(join(local, `${n}.err`), "utf8");
+      expect(readFileSync(join(build, `${n}.err`), "utf8"), n).toBe(want.replace(excerpt, ""));
+    }
+    expect(readFileSync(join(local, "plain-gcc-O0.err"), "utf8")).toMatch(excerpt);
+    expect(readFileSync(join(build, "plain-gcc-O0.err"), "utf8")).toContain("warning: unused variable");
+    expect(readFileSync(join(build, "plain-clang-O2.d"), "utf8")).toContain("../include/twice.h");
   }, 150_000);
 });
