@@ -31,7 +31,10 @@ export const PAGE = `<!doctype html>
   .ph-c { background: var(--c); } .ph-p { background: var(--p); } .ph-s { background: var(--s); }
   .ph-C { background: var(--C); } .ph-r { background: var(--r); } .ph-d { background: var(--d); } .ph-x { background: var(--bad); } .ph-\\. { background: #bbb; }
   .legend span { display: inline-block; width: 10px; height: 10px; margin: 0 3px 0 10px; vertical-align: middle; }
-  #chart { background: #fff; border: 1px solid #ddd; border-radius: 6px; width: 100%; height: 90px; }
+  #charts { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
+  #charts figure { margin: 0; min-width: 0; }
+  #charts svg { background: #fff; border: 1px solid #ddd; border-radius: 6px; width: 100%; height: 90px; display: block; }
+  #charts figcaption { font-size: .9em; }
   .kind-done { color: var(--C); } .kind-fell { color: var(--bad); font-weight: 600; }
   #recent td { padding: 0 6px; }
   .muted { color: #777; }
@@ -40,9 +43,13 @@ export const PAGE = `<!doctype html>
 <body>
 <h1>bundcc monitor</h1>
 <div id="summary">connecting…</div>
-<svg id="chart" viewBox="0 0 600 90" preserveAspectRatio="none"><polyline id="line-running" fill="none" stroke="#3f9f4f" stroke-width="1.5" points=""/><polyline id="line-rate" fill="none" stroke="#4a86e8" stroke-width="1.5" points=""/></svg>
-<div class="legend muted">history: <span style="background:#3f9f4f"></span>jobs running <span style="background:#4a86e8"></span>jobs/s
-  &nbsp; timelines: <span class="ph-c"></span>connect <span class="ph-p"></span>preprocess <span class="ph-s"></span>send <span class="ph-C"></span>compile <span class="ph-r"></span>receive <span class="ph-d"></span>done <span class="ph-x"></span>fell back</div>
+<div id="charts">
+<figure><svg id="chart" viewBox="0 0 600 90" preserveAspectRatio="none"><polyline id="line-running" fill="none" stroke="#3f9f4f" stroke-width="1.5" points=""/><polyline id="line-rate" fill="none" stroke="#4a86e8" stroke-width="1.5" points=""/></svg>
+<figcaption class="legend muted"><span style="background:#3f9f4f"></span>jobs running <span style="background:#4a86e8"></span>jobs/s <b id="jobs-peak"></b></figcaption></figure>
+<figure><svg id="bytes-chart" viewBox="0 0 600 90" preserveAspectRatio="none"><polyline id="line-bytes-in" fill="none" stroke="#e67e22" stroke-width="1.5" points=""/><polyline id="line-bytes-out" fill="none" stroke="#8e44ad" stroke-width="1.5" points=""/></svg>
+<figcaption class="legend muted"><span style="background:#e67e22"></span>bytes/s to servers <span style="background:#8e44ad"></span>bytes/s from servers <b id="bytes-peak"></b><br><small id="bytes-note"></small></figcaption></figure>
+</div>
+<div class="legend muted">timelines: <span class="ph-c"></span>connect <span class="ph-p"></span>preprocess <span class="ph-s"></span>send <span class="ph-C"></span>compile <span class="ph-r"></span>receive <span class="ph-d"></span>done <span class="ph-x"></span>fell back</div>
 <div id="hosts"></div>
 <div id="waiting"></div>
 <h2 style="font-size:1.05em">Recent</h2>
@@ -109,15 +116,35 @@ function drawHosts(v, servers) {
   if (!v.hosts.length) box.append(el("p", { class: "muted" }, "No hosts yet: set DISTCC_HOSTS or ~/.distcc/hosts, or start a compile."));
 }
 
-function drawChart(history) {
+const bytes = (n) => (n < 1024 ? n.toFixed(0) + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KiB" : (n / 1048576).toFixed(1) + " MiB");
+
+function drawCharts(history, traffic, servers) {
   const n = history.length;
   if (n < 2) return;
   const maxRun = Math.max(1, ...history.map((p) => p.running));
   const maxRate = Math.max(0.1, ...history.map((p) => p.jobsPerSec));
   const x = (i) => ((i / (n - 1)) * 600).toFixed(1);
   const y = (val, max) => (88 - (val / max) * 84).toFixed(1);
-  $("#line-running").setAttribute("points", history.map((p, i) => x(i) + "," + y(p.running, maxRun)).join(" "));
-  $("#line-rate").setAttribute("points", history.map((p, i) => x(i) + "," + y(p.jobsPerSec, maxRate)).join(" "));
+  const line = (id, key, max) => $(id).setAttribute("points", history.map((p, i) => x(i) + "," + y(p[key] || 0, max)).join(" "));
+  line("#line-running", "running", maxRun);
+  line("#line-rate", "jobsPerSec", maxRate);
+  $("#jobs-peak").textContent = "peak " + maxRun + " running, " + maxRate.toFixed(1) + " jobs/s, over the last " + secs((history[n - 1].t - history[0].t) / 1000);
+  // In and out share one scale: the same unit, and the gap between them is the point.
+  const peakIn = Math.max(0, ...history.map((p) => p.bytesInPerSec || 0));
+  const peakOut = Math.max(0, ...history.map((p) => p.bytesOutPerSec || 0));
+  const maxBytes = Math.max(1024, peakIn, peakOut);
+  line("#line-bytes-in", "bytesInPerSec", maxBytes);
+  line("#line-bytes-out", "bytesOutPerSec", maxBytes);
+  const chart = $("#bytes-chart");
+  chart.dataset.peakIn = String(peakIn);
+  chart.dataset.peakOut = String(peakOut);
+  chart.dataset.inTotal = String(traffic ? traffic.inTotal : 0);
+  chart.dataset.outTotal = String(traffic ? traffic.outTotal : 0);
+  $("#bytes-peak").textContent = "peak " + bytes(peakIn) + "/s in, " + bytes(peakOut) + "/s out";
+  const answering = Object.values(servers).filter((s) => !s.error).length;
+  const t = traffic || { reporting: 0, inTotal: 0, outTotal: 0 };
+  $("#bytes-note").textContent = t.reporting + " of " + answering + " answering servers report bytes (" + bytes(t.inTotal) + " in, " + bytes(t.outTotal) + " out since they started)" +
+    (answering > t.reporting ? "; distccd's stats page has no byte counters" : "");
 }
 
 function draw(msg) {
@@ -146,7 +173,7 @@ function draw(msg) {
       el("td", { class: "file" }, o.file), el("td", {}, fell ? (o.host ? o.host + "[" + o.slot + "]" : "(no host)") + " → localhost" : o.host ? o.host + "[" + o.slot + "]" : "(never placed)"),
       el("td", {}, (fell ? "after " : "in ") + secs(o.durationSec)), el("td", { class: "reason" }, o.reason || "")));
   }
-  drawChart(msg.history);
+  drawCharts(msg.history, msg.traffic, msg.servers || {});
 }
 
 const events = new EventSource("events");

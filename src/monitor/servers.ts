@@ -14,6 +14,11 @@ export interface ServerFigures {
   ok?: number;
   failed?: number;
   rssBytes?: number;
+  /** Request and reply bytes on the wire since the server started (bundcc's /json; distccd's page has no such counters). */
+  bytesIn?: number;
+  bytesOut?: number;
+  /** When the answer came (ms since the epoch), set by ServerWatch: the byte rates are taken between two answers. */
+  answeredMs?: number;
   /** Why there are no figures: refused, timed out, not a stats page. */
   error?: string;
 }
@@ -34,7 +39,12 @@ export function parseAnswer(answer: string): ServerFigures {
     const failed = Object.entries(j.counters)
       .filter(([k]) => k !== "COMPILE_OK" && k !== "TCP_ACCEPT")
       .reduce((n, [, v]) => n + v, 0);
-    return { kind: "bundcc", version: j.version, slots: j.jobs.max, running: j.jobs.running, waiting: j.jobs.waiting, load: [...j.load], ok: j.counters.COMPILE_OK ?? 0, failed, rssBytes: j.rssBytes };
+    const f: ServerFigures = { kind: "bundcc", version: j.version, slots: j.jobs.max, running: j.jobs.running, waiting: j.jobs.waiting, load: [...j.load], ok: j.counters.COMPILE_OK ?? 0, failed, rssBytes: j.rssBytes };
+    if (j.bytes) {
+      f.bytesIn = j.bytes.received;
+      f.bytesOut = j.bytes.sent;
+    }
+    return f;
   } catch (err) {
     return { error: (err as Error).message };
   }
@@ -124,7 +134,7 @@ export class ServerWatch {
       if (h.kind !== "tcp" || !h.hostname || this.asking.has(h.name)) continue;
       this.asking.add(h.name);
       void askServer(h.hostname, this.statsPort, this.timeoutMs).then((f) => {
-        this.figures.set(h.name, f);
+        this.figures.set(h.name, { ...f, answeredMs: Date.now() });
         this.asking.delete(h.name);
       });
     }

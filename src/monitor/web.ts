@@ -8,6 +8,7 @@ import { Session, type View } from "./model.ts";
 import { PAGE } from "./page.ts";
 import { ServerWatch } from "./servers.ts";
 import { stateDir } from "./states.ts";
+import { TrafficMeter } from "./traffic.ts";
 
 export interface WebOptions {
   env: Record<string, string>;
@@ -23,6 +24,9 @@ interface Point {
   running: number;
   waiting: number;
   jobsPerSec: number;
+  /** Summed over the servers that report byte counters (see traffic.ts). */
+  bytesInPerSec: number;
+  bytesOutPerSec: number;
 }
 
 const HISTORY_POINTS = 600;
@@ -38,6 +42,7 @@ export async function webMonitor(o: WebOptions): Promise<number> {
   const session = new Session();
   const history: Point[] = [];
   const watch = new ServerWatch(statsPort, Math.max(500, o.intervalSec * 2000));
+  const meter = new TrafficMeter();
   const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const enc = new TextEncoder();
   let message = "";
@@ -47,9 +52,11 @@ export async function webMonitor(o: WebOptions): Promise<number> {
     const hosts = await pollSession(session, where.dir, o.env, now);
     watch.ask(hosts);
     const view: View = session.view(now, hosts, backoffPeriod);
-    history.push({ t: now, running: view.running, waiting: view.waiting.length, jobsPerSec: view.jobsPerSec });
+    const servers = watch.of(hosts);
+    const traffic = meter.update(servers);
+    history.push({ t: now, running: view.running, waiting: view.waiting.length, jobsPerSec: view.jobsPerSec, bytesInPerSec: traffic.inPerSec, bytesOutPerSec: traffic.outPerSec });
     if (history.length > HISTORY_POINTS) history.shift();
-    message = JSON.stringify({ view, history, servers: watch.of(hosts) });
+    message = JSON.stringify({ view, history, servers, traffic });
     const frame = enc.encode(`data: ${message}\n\n`);
     for (const c of streams) {
       try {

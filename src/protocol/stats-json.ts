@@ -28,6 +28,8 @@ export const StatsJsonSchema = v.object({
   load: v.tuple([count, count, count]),
   /** The daemon's own resident memory. */
   rssBytes: count,
+  /** Request and reply bytes on the wire since start-up, those of jobs under way included (optional: servers before it lack it). */
+  bytes: v.optional(v.object({ received: count, sent: count })),
   /** Compiles running now: client address, input file name, start (ms since the epoch). */
   running: v.array(v.object({ client: v.string(), file: v.string(), startedMs: count })),
 });

@@ -86,6 +86,7 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
   let jobDir: string | null = null;
   let retire: (() => string) | null = null;
   let probe = false;
+  ctx.stats.transferring.add(conn);
   try {
     await serve(conn, ctx, summary, (dir, done) => {
       jobDir = dir;
@@ -112,6 +113,7 @@ export async function runJob(conn: Connection, ctx: JobContext): Promise<void> {
       // already closed by the peer
     }
     // Counted as soon as the client has its answer; the removal below runs off the event loop.
+    ctx.stats.transferring.delete(conn);
     if (conn.evicted) {
       ctx.stats.transferred(conn.input.received, conn.sent);
       logSummary(ctx.log, conn.peer, { ...summary, outcome: "REJ_OVERLOAD" }, performance.now() - started);

@@ -69,6 +69,7 @@ export function statsJson(stats: ServerStats, live: LiveFigures): StatsJson {
     counters: { ...stats.counts },
     load: [l1, l5, l15],
     rssBytes: process.memoryUsage.rss(),
+    bytes: { received: stats.receivedBytes(), sent: stats.sentBytes() },
     running: [...stats.compiling].map((j) => ({ ...j })),
   };
 }
@@ -107,8 +108,8 @@ export function metricsText(stats: ServerStats, live: LiveFigures): string {
   out.push(`bundcc_compile_duration_seconds_bucket{le="+Inf"} ${cumulative}`);
   out.push(`bundcc_compile_duration_seconds_sum ${formatValue(stats.compileSecondsSum)}`, `bundcc_compile_duration_seconds_count ${cumulative}`);
 
-  family("bundcc_received_bytes_total", "counter", "Request bytes received from clients, as sent on the wire (compressed when the protocol compresses).", [["", stats.bytesReceived]]);
-  family("bundcc_sent_bytes_total", "counter", "Reply bytes sent to clients, as sent on the wire.", [["", stats.bytesSent]]);
+  family("bundcc_received_bytes_total", "counter", "Request bytes received from clients, as sent on the wire (compressed when the protocol compresses).", [["", stats.receivedBytes()]]);
+  family("bundcc_sent_bytes_total", "counter", "Reply bytes sent to clients, as sent on the wire.", [["", stats.sentBytes()]]);
   family("bundcc_connections_open", "gauge", "Connections open on the compile port: receiving, waiting for a slot, compiling or replying.", [["", stats.connectionsOpen]]);
   family("bundcc_jobs_waiting", "gauge", "Whole requests waiting for a compile slot.", [["", live.waiting()]]);
   family("bundcc_jobs_running", "gauge", "Compiles running (slots in use).", [["", stats.running]]);

@@ -27,6 +27,12 @@ export interface RunningCompile {
   startedMs: number;
 }
 
+/** A connection's bytes so far, as its job goes on. */
+export interface ByteCounts {
+  readonly input: { readonly received: number };
+  readonly sent: number;
+}
+
 const BUCKET_MS = 3000;
 
 export class ServerStats {
@@ -47,8 +53,11 @@ export class ServerStats {
   /** Per bucket of COMPILE_SECONDS_BUCKETS, plus one for longer compiles; not cumulative. */
   readonly compileSeconds = new Array<number>(COMPILE_SECONDS_BUCKETS.length + 1).fill(0);
   compileSecondsSum = 0;
+  /** Bytes of the jobs that ended; receivedBytes() and sentBytes() add those of the jobs under way. */
   bytesReceived = 0;
   bytesSent = 0;
+  /** Connections of jobs under way, read only when a page is asked for (a long upload shows as it goes). */
+  readonly transferring = new Set<ByteCounts>();
   readonly compiling = new Set<RunningCompile>();
   private finished: number[] = []; // end times of recent compiles, for the 1/5/15-minute figures
   private kidSamples: Array<{ t: number; n: number }> = [];
@@ -80,6 +89,18 @@ export class ServerStats {
   transferred(received: number, sent: number): void {
     this.bytesReceived += received;
     this.bytesSent += sent;
+  }
+
+  receivedBytes(): number {
+    let n = this.bytesReceived;
+    for (const c of this.transferring) n += c.input.received;
+    return n;
+  }
+
+  sentBytes(): number {
+    let n = this.bytesSent;
+    for (const c of this.transferring) n += c.sent;
+    return n;
   }
 
   compileStarted(client: string, file: string): RunningCompile {

@@ -2,10 +2,12 @@
 // real distcc and bundcc clients compiling on a bundcc server whose compiler waits for the test, a
 // real distccd and a host with a closed stats port in the host list. The page must show the hosts,
 // the jobs and each server's own figures, update without a reload when the jobs end, fetch nothing
-// but its own address; a screenshot is taken.
+// but its own address; the bytes chart shows the requests going in while the compiles are held and
+// the replies coming out when they end, summed over the servers that count bytes; a screenshot is taken.
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseStatsJson } from "../../src/protocol/stats-json.ts";
 import { browser } from "../lib/cdp.ts";
 import { BUNDCC, clientEnv, freePort, onCleanup, requireBundcc, requireTool, run, startBundccServe, startProcess, tempDir, waitForPort } from "../lib/harness.ts";
 import { gatedCompilers, source, startCompile, until } from "../lib/monitor.ts";
@@ -45,6 +47,9 @@ describe("bundcc monitor --web in chromium", () => {
     });
     await waitForPort(port);
     const origin = `http://127.0.0.1:${port}/`;
+    // The monitor has the server's counters from before any job: the first upload is a rate, not a baseline.
+    const serverFigures = async () => ((await (await fetch(`${origin}view.json`)).json()) as { servers: Record<string, { kind?: string; bytesIn?: number }> }).servers[serverName];
+    expect(await until(async () => (await serverFigures())?.bytesIn === 0, 20_000)).toBe(true);
 
     const work = tempDir("bundcc-websrc-");
     const jobs = [startCompile("distcc", source(work, "web_real.c"), env), startCompile("bundcc", source(work, "web_ours.c"), env), startCompile("distcc", source(work, "web_third.c"), env)];
@@ -53,7 +58,7 @@ describe("bundcc monitor --web in chromium", () => {
     const page = await chromium.open(origin);
     const card = (name: string) => `document.querySelector('section.host[data-host="${name}"]')`;
     const state = () =>
-      page.evaluate<{ updates: number; busy: string[]; waiting: string; server: string; distccd: string; closed: string; garbage: string; silent: string; done: string; recent: string[]; marks: number; mark: unknown }>(`(() => ({
+      page.evaluate<{ updates: number; busy: string[]; waiting: string; server: string; distccd: string; closed: string; garbage: string; silent: string; done: string; recent: string[]; marks: number; mark: unknown; bytes: { inPoints: string; outPoints: string; peakIn: number; peakOut: number; inTotal: number; outTotal: number; note: string } }>(`(() => ({
         updates: Number(document.body.dataset.updates || 0),
         busy: [...(${card(serverName)}?.querySelectorAll("tr.slot.busy") ?? [])].map((r) => r.querySelector(".phase").textContent + " " + r.querySelector(".file").textContent).sort(),
         waiting: document.querySelector("#waiting-count")?.textContent ?? "",
@@ -66,6 +71,11 @@ describe("bundcc monitor --web in chromium", () => {
         recent: [...document.querySelectorAll("#recent tr")].map((r) => r.textContent),
         marks: document.querySelectorAll(".tl span.ph-C").length,
         mark: window.__mark,
+        bytes: ((c) => ({
+          inPoints: document.querySelector("#line-bytes-in").getAttribute("points"), outPoints: document.querySelector("#line-bytes-out").getAttribute("points"),
+          peakIn: Number(c.dataset.peakIn ?? -1), peakOut: Number(c.dataset.peakOut ?? -1), inTotal: Number(c.dataset.inTotal ?? -1), outTotal: Number(c.dataset.outTotal ?? -1),
+          note: document.querySelector("#bytes-note").textContent,
+        }))(document.querySelector("#bytes-chart")),
       }))()`);
     let s = await state().catch(() => null);
     const waitFor = async (check: (x: NonNullable<typeof s>) => boolean) => {
@@ -86,6 +96,12 @@ describe("bundcc monitor --web in chromium", () => {
     expect(s!.garbage).toBe("stats: not an HTTP answer");
     expect(s!.silent).toBe("stats: no answer in 600 ms");
     expect(s!.marks).toBeGreaterThan(0);
+    // The two compiles' requests are in (the third job waits for a slot on the client's side), no reply is out yet.
+    expect(await waitFor((x) => x.bytes.peakIn > 0)).toBe(true);
+    expect(s!.bytes.peakOut).toBe(0);
+    expect(s!.bytes.outTotal).toBe(0);
+    expect(s!.bytes.note).toMatch(/^1 of 2 answering servers report bytes \([\d.]+ (B|KiB) in, 0 B out since they started\); distccd's stats page has no byte counters$/);
+    const heldIn = s!.bytes.inPoints;
 
     const shots = process.env.BUNDCC_SCREENSHOT_DIR || tempDir("bundcc-shot-");
     const screenshot = async (name: string) => {
@@ -112,6 +128,12 @@ describe("bundcc monitor --web in chromium", () => {
     ]);
     expect(s!.recent.filter((r) => r.includes("never placed")).length).toBeLessThanOrEqual(1);
     for (const j of jobs) expect(await j.proc.exited).toBe(0);
+    // The replies went out: the out line rose, the in line moved on, and the totals are the server's own.
+    const counted = parseStatsJson(await (await fetch(`http://127.0.0.1:${statsPort}/json`)).text()).bytes!;
+    expect(counted.sent).toBeGreaterThan(0);
+    expect(await waitFor((x) => x.bytes.inTotal === counted.received && x.bytes.outTotal === counted.sent && x.bytes.peakOut > 0)).toBe(true);
+    expect(s!.bytes.inPoints).not.toBe(heldIn);
+    expect(s!.bytes.outPoints.split(" ").some((p) => Number(p.split(",")[1]) < 88)).toBe(true);
 
     await screenshot("monitor-web-done.png");
 

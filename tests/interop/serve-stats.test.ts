@@ -123,6 +123,10 @@ describe("/json for the monitor", () => {
     expect(stats.counters.COMPILE_ERROR).toBe(ran.error1);
     expect(stats.rssBytes).toBeGreaterThan(1024 * 1024);
     expect(stats.running).toEqual([]);
+    // The same byte counters as /metrics (no job runs between the two reads).
+    const m = samples((await curl("/metrics")).body);
+    expect(stats.bytes).toEqual({ received: m.get("bundcc_received_bytes_total")!, sent: m.get("bundcc_sent_bytes_total")! });
+    expect(stats.bytes!.received).toBeGreaterThan(0);
   });
 });
 

@@ -14,6 +14,7 @@ const distccd = "argv /distccd\n<distccstats>\ndcc_tcp_accept 3\ndcc_compile_ok 
 describe("stats answers", () => {
   test.each<[string, string, object]>([
     ["bundcc's /json", http(JSON.stringify(bundcc)), { kind: "bundcc", version: "0.1.0", slots: 4, running: 2, waiting: 1, ok: 6, failed: 2, load: [0.5, 0.25, 0.125], rssBytes: 1048576 }],
+    ["bundcc's /json with byte counters", http(JSON.stringify({ ...bundcc, bytes: { received: 4096, sent: 512 } })), { kind: "bundcc", version: "0.1.0", slots: 4, running: 2, waiting: 1, ok: 6, failed: 2, load: [0.5, 0.25, 0.125], rssBytes: 1048576, bytesIn: 4096, bytesOut: 512 }],
     ["distccd's page", `HTTP/1.0 200 OK\nContent-Type: text/plain\nConnection: close\n\n${distccd}`, { kind: "distccd", slots: 4, ok: 2, failed: 1, load: [1.5, 0.75, 0.25] }],
     ["a 403", http("no", "403 Forbidden"), { error: "refused by its access list (403)" }],
     ["another status", http("", "500 Oops"), { error: "HTTP status 500" }],
