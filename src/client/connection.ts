@@ -24,22 +24,28 @@ export interface ConnectOptions {
   ssh?: string;
 }
 
+/** strerror(3)'s words (glibc), as distcc prints them; getaddrinfo's failures in gai_strerror's. */
 const ERRNO_TEXT: Record<string, string> = {
-  ECONNREFUSED: "connection refused",
-  ECONNRESET: "connection reset by peer",
-  EHOSTUNREACH: "no route to host",
-  ENETUNREACH: "network is unreachable",
-  EHOSTDOWN: "host is down",
-  ETIMEDOUT: "timed out",
-  EPIPE: "broken pipe",
-  EADDRNOTAVAIL: "address not available",
-  ENOTFOUND: "host name not found",
+  ECONNREFUSED: "Connection refused",
+  ECONNRESET: "Connection reset by peer",
+  ECONNABORTED: "Software caused connection abort",
+  EHOSTUNREACH: "No route to host",
+  ENETUNREACH: "Network is unreachable",
+  ENETDOWN: "Network is down",
+  EHOSTDOWN: "Host is down",
+  ETIMEDOUT: "Connection timed out",
+  EPIPE: "Broken pipe",
+  EADDRNOTAVAIL: "Cannot assign requested address",
+  EACCES: "Permission denied",
+  EPERM: "Operation not permitted",
+  ENOTFOUND: "Name or service not known",
+  EAI_AGAIN: "Temporary failure in name resolution",
 };
 
 /** Bun says "Failed to connect" for every reason; the errno code says which. */
 function systemReason(err: Error): string {
   const code = (err as { code?: string }).code;
-  return code ? (ERRNO_TEXT[code] ?? code) : err.message;
+  return code ? (ERRNO_TEXT[code] ?? `${err.message} (${code})`) : err.message;
 }
 
 export function connect(host: HostDef, opts: ConnectOptions): Promise<Connection> {

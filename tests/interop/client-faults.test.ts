@@ -121,6 +121,21 @@ describe("faults", () => {
     expect(existsSync(join(env.DISTCC_DIR, "lock", `backoff_tcp_127.0.0.1_${port}_0`))).toBe(false);
   });
 
+  test("a closed port: the error carries the system's reason in strerror's words, as real distcc's does", async () => {
+    requireTool("distcc");
+    const port = freePort();
+    const reasons: string[] = [];
+    for (const client of ["/usr/bin/distcc", bundcc()]) {
+      const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${port}`, DISTCC_FALLBACK: "0", BUNDCC_AGENT: "0" });
+      const r = await run([client, "gcc", "-c", "hello.c", "-o", "refused.o"], { cwd: work, env });
+      expect(r.code, r.stderr).toBe(116);
+      const said = r.stderr.split("\n").find((l) => l.includes(`127.0.0.1:${port}`)) ?? "";
+      reasons.push(said.slice(said.lastIndexOf(": ") + 2));
+    }
+    expect(reasons[0]).toBe("Connection refused");
+    expect(reasons[1]).toBe(reasons[0]);
+  });
+
   test("a second host is tried after the first fails", async () => {
     const dead = freePort();
     const d = await startBundccServe();
