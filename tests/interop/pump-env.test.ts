@@ -38,6 +38,26 @@ test("DISTCC_LOCATION=/usr/bin: pump runs Debian's distcc with bundcc's include 
   for (const n of ["a", "b", "c"]) expect(readFileSync(join(dir, `${n}.o`)).length).toBeGreaterThan(0);
 });
 
+test("without DISTCC_LOCATION, CC=\"distcc gcc\" under pump is bundcc's client; CC=\"/usr/bin/distcc gcc\" is Debian's, and the summary counts its compiles from the include server", async () => {
+  const byName = project();
+  const trace = join(byName, "distcc.log");
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port},cpp,lzo`, DISTCC_FALLBACK: "0", DISTCC_VERBOSE: "1", DISTCC_LOG: trace });
+  const bare = await run([BUNDCC, "pump", "make", "-j2", "CC=distcc gcc"], { cwd: byName, env, timeoutMs: 120_000 });
+  expect(bare.code, bare.stderr).toBe(0);
+  expect(readFileSync(trace, "utf8")).not.toContain("send DIST00000003");
+  expect(readFileSync(trace, "utf8")).toMatch(/bundcc\[\d+\] \(dcc_compile_remote\) exec on 127\.0\.0\.1:\d+ in pump mode/);
+  expect(bare.stdout).toContain("__________3 compile(s): 3 in pump mode, 0 in plain mode, 0 run locally");
+
+  const byPath = project();
+  const trace2 = join(byPath, "distcc.log");
+  const debian = await run([BUNDCC, "pump", "make", "-j2", "CC=/usr/bin/distcc gcc"], { cwd: byPath, env: { ...env, DISTCC_LOG: trace2 }, timeoutMs: 120_000 });
+  expect(debian.code, debian.stderr).toBe(0);
+  expect(debian.stdout.split("\n")[0]).toBe(`__________Using bundcc pump from ${BUNDCC.slice(0, BUNDCC.lastIndexOf("/"))}`);
+  expect((readFileSync(trace2, "utf8").match(/send DIST00000003/g) ?? []).length).toBe(3);
+  expect(debian.stdout).toContain("__________3 compile(s) asked the include server: 3 in pump mode, 0 preprocessed locally");
+  for (const n of ["a", "b", "c"]) expect(readFileSync(join(byPath, `${n}.o`)).length).toBeGreaterThan(0);
+});
+
 test("DISTCC_LOCATION naming a directory without distcc: one clear error, exit 1, nothing run", async () => {
   const empty = tempDir("bundcc-noclient-");
   const r = await run([BUNDCC, "pump", "touch", join(empty, "ran")], { env: clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port},cpp,lzo`, DISTCC_LOCATION: empty }) });
