@@ -14,7 +14,7 @@
 # beside a `distcc` link to /usr/bin/distcc, since pump runs "$(dirname $0)/distcc").
 set -euo pipefail
 
-PACKAGES=(distcc distcc-pump python3-lzo lzop clang clang-tools-14 ccache binutils-source libboost-dev openssh-server iproute2
+PACKAGES=(distcc distcc-pump python3-lzo lzop clang clang-tools-14 ccache binutils-source libboost-dev openssh-server iproute2 cmake ninja-build
   gdb gobjc gobjc++
   python3-dev python3-distutils autoconf automake libpopt-dev make
   postfix prometheus systemd tmux chromium)
