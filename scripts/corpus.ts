@@ -78,6 +78,28 @@ export function codebaseTUs(classicLevel: string, betterSqlite: string, compiler
   return tus;
 }
 
+// git's Makefile flags on Linux with NO_CURL/NO_GETTEXT (what `make objects` passes besides -g -O2 -Wall).
+const GIT_FLAGS = [
+  "-I.", "-DHAVE_LINUX_MAGIC_H", '-DGIT_HOST_CPU="x86_64"', "-DHAVE_ALLOCA_H", "-DNO_CURL", "-DNO_GETTEXT", "-DSUPPORTS_SIMPLE_IPC", "-DSHA1_DC",
+  "-DSHA1DC_NO_STANDARD_INCLUDES", "-DSHA1DC_INIT_SAFE_HASH_DEFAULT=0", '-DSHA1DC_CUSTOM_INCLUDE_SHA1_C="git-compat-util.h"',
+  '-DSHA1DC_CUSTOM_INCLUDE_UBC_CHECK_C="git-compat-util.h"', "-DSHA256_BLK", "-DHAVE_PATHS_H", "-DHAVE_DEV_TTY", "-DHAVE_CLOCK_GETTIME",
+  "-DHAVE_CLOCK_MONOTONIC", "-DHAVE_SYNC_FILE_RANGE", "-DHAVE_SYSINFO", "-DHAVE_GETDELIM", "-DHAVE_GETRANDOM", "-DFREAD_READS_DIRECTORIES",
+  "-DNO_STRLCPY", "-DHAVE_FSMONITOR_DAEMON_BACKEND", "-DHAVE_FSMONITOR_OS_SETTINGS", '-DSHELL_PATH="/bin/sh"',
+];
+
+/**
+ * Every C source of an unpacked git tree outside contrib/ and other platforms' compat code, with
+ * git's Linux flags (those gcc cannot preprocess are left out by the caller, as for the others).
+ */
+export function gitTUs(dir: string): TU[] {
+  if (!existsSync(join(dir, "git.c"))) throw new Error(`${dir} is not a git source tree (no git.c)`);
+  const skip = /^(contrib|compat\/(win32|nedmalloc|vcbuild|mingw|msvc|simple-ipc\/ipc-win32|fsmonitor\/fsm-.*(win32|darwin))|t\/unit-tests\/clar)/;
+  return listFiles(dir, /\.c$/)
+    .map((f) => f.slice(dir.length + 1))
+    .filter((rel) => !skip.test(rel))
+    .map((rel) => ({ name: `git/${rel}`, cwd: dir, argv: ["gcc", "-O2", ...GIT_FLAGS, "-c", rel, "-o", "/dev/null"], lang: "c" as const }));
+}
+
 /** The compiler's default `<…>` directories, as it prints them. */
 export async function compilerDirs(compiler: string, lang: "c" | "c++"): Promise<string[]> {
   const r = await sh([compiler, "-x", lang, "-v", "-E", "-o", "/dev/null", "/dev/null"], "/");

@@ -1,7 +1,8 @@
 // Include analysis benchmark: bundcc's analyzer against distcc 3.4's Python include server (with its
 // C extension built from Debian's source by `make peers`) and against `gcc -M`, over every TU of the
 // npm-fetched code bases (leveldb + snappy from classic-level, sqlite from better-sqlite3).
-//   bun scripts/bench/includes.ts            (needs dist/bundcc and `make peers`)
+//   bun scripts/bench/includes.ts [--git DIR]   (needs dist/bundcc and `make peers`)
+// With --git DIR the corpus is git's C sources instead (DIR an unpacked git tree, as for build.ts).
 // Cold = a new process with empty caches; warm = a second pass in the same process. The two include
 // servers are compared like for like, over their sockets (analysis, compressed mirror, reply); the
 // in-process rows show the analyzer alone.
@@ -12,13 +13,15 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { BETTER_SQLITE3, CLASSIC_LEVEL, type TU, boostProjectTUs, codebaseTUs, compilerDeps, fetchPackage } from "../corpus.ts";
+import { BETTER_SQLITE3, CLASSIC_LEVEL, type TU, boostProjectTUs, codebaseTUs, compilerDeps, fetchPackage, gitTUs } from "../corpus.ts";
 import { INCLUDE_SERVER_DIR, PYTHON, requirePeers } from "../../tests/lib/peers.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
 interface PassResult {
   coldMs: number;
+  coldCpuMs: number;
+  warmCpuMs: number;
   warmMs: number;
   /** Second pass with the request cache off: every TU traversed again over cached scans and stats. */
   warmTraverseMs: number;
@@ -32,10 +35,15 @@ async function childMain(): Promise<void> {
   const { IncludeAnalyzer } = await import("../../src/includes/index.ts");
   const tus = JSON.parse(readFileSync(process.argv[3], "utf8")) as TU[];
   const an = new IncludeAnalyzer();
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
   const pass = () => {
+    const c0 = cpu();
     const t0 = performance.now();
     const out = tus.map((tu) => an.analyze(tu.cwd, tu.argv));
-    return { ms: performance.now() - t0, out };
+    return { ms: performance.now() - t0, cpuMs: cpu() - c0, out };
   };
   const cold = pass();
   const warm = pass();
@@ -48,6 +56,8 @@ async function childMain(): Promise<void> {
   const warmTraverseMs = performance.now() - t1;
   const result: PassResult = {
     coldMs: cold.ms,
+    coldCpuMs: cold.cpuMs,
+    warmCpuMs: warm.cpuMs,
     warmMs: warm.ms,
     warmTraverseMs,
     rssMiB,
@@ -193,11 +203,13 @@ function surplusStats(files: string[][], deps: Array<string[] | null>): { median
   return { median: s[Math.floor(s.length / 2)] ?? 0, worst: s[s.length - 1] ?? 0 };
 }
 
-async function main(): Promise<void> {
-  const dir = process.env.BUNDCC_CORPUS_DIR || "/tmp/bundcc-corpus";
-  const cl = await fetchPackage(CLASSIC_LEVEL, dir);
-  const bs = await fetchPackage(BETTER_SQLITE3, dir);
-  const all = codebaseTUs(cl, bs, "gcc");
+async function main(gitDir: string | null): Promise<void> {
+  let all: TU[];
+  if (gitDir) all = gitTUs(gitDir);
+  else {
+    const dir = process.env.BUNDCC_CORPUS_DIR || "/tmp/bundcc-corpus";
+    all = codebaseTUs(await fetchPackage(CLASSIC_LEVEL, dir), await fetchPackage(BETTER_SQLITE3, dir), "gcc");
+  }
   // gcc -M once per TU, timed; TUs gcc itself cannot preprocess are left out of every column.
   const t0 = performance.now();
   const deps: Array<string[] | null> = [];
@@ -221,16 +233,16 @@ async function main(): Promise<void> {
   const pySurplus = surplusStats(py.files, okDeps);
   const serverSurplus = surplusStats(server.files, okDeps);
   const rows = [
-    ["", "cold total ms", "cold ms/TU", "warm total ms", "warm ms/TU", "declined", "surplus med/worst", "peak RSS MiB"],
-    ["bundcc analyzer (in process)", ours.coldMs.toFixed(0), per(ours.coldMs), ours.warmMs.toFixed(0), per(ours.warmMs), String(ours.declined), `${ourSurplus.median}/${ourSurplus.worst}`, ours.rssMiB.toFixed(0)],
-    ["bundcc, warm without request cache", "-", "-", ours.warmTraverseMs.toFixed(0), per(ours.warmTraverseMs), "-", "-", "-"],
-    ["bundcc include server (socket)", server.coldMs.toFixed(0), per(server.coldMs), server.warmMs.toFixed(0), per(server.warmMs), `${server.declinedCold}/${server.declinedWarm}`, `${serverSurplus.median}/${serverSurplus.worst}`, server.rssMiB.toFixed(0)],
-    ["bundcc scan-includes (process/TU)", scanMs.toFixed(0), per(scanMs), "-", "-", "-", "-", "-"],
-    ["distcc 3.4 include server (shim)", py.coldMs.toFixed(0), per(py.coldMs), py.warmMs.toFixed(0), per(py.warmMs), `${py.declinedCold}/${py.declinedWarm}`, `${pySurplus.median}/${pySurplus.worst}`, py.rssMiB.toFixed(0)],
-    ["gcc -M (process/TU)", gccMs.toFixed(0), (gccMs / all.length).toFixed(2), "-", "-", String(all.length - n), "0/0", "-"],
+    ["", "cold total ms", "cold ms/TU", "cold CPU ms", "warm total ms", "warm ms/TU", "warm CPU ms", "declined", "surplus med/worst", "peak RSS MiB"],
+    ["bundcc analyzer (in process)", ours.coldMs.toFixed(0), per(ours.coldMs), ours.coldCpuMs.toFixed(0), ours.warmMs.toFixed(0), per(ours.warmMs), ours.warmCpuMs.toFixed(0), String(ours.declined), `${ourSurplus.median}/${ourSurplus.worst}`, ours.rssMiB.toFixed(0)],
+    ["bundcc, warm without request cache", "-", "-", "-", ours.warmTraverseMs.toFixed(0), per(ours.warmTraverseMs), "-", "-", "-", "-"],
+    ["bundcc include server (socket)", server.coldMs.toFixed(0), per(server.coldMs), "-", server.warmMs.toFixed(0), per(server.warmMs), "-", `${server.declinedCold}/${server.declinedWarm}`, `${serverSurplus.median}/${serverSurplus.worst}`, server.rssMiB.toFixed(0)],
+    ["bundcc scan-includes (process/TU)", scanMs.toFixed(0), per(scanMs), "-", "-", "-", "-", "-", "-", "-"],
+    ["distcc 3.4 include server (shim)", py.coldMs.toFixed(0), per(py.coldMs), "-", py.warmMs.toFixed(0), per(py.warmMs), "-", `${py.declinedCold}/${py.declinedWarm}`, `${pySurplus.median}/${pySurplus.worst}`, py.rssMiB.toFixed(0)],
+    ["gcc -M (process/TU)", gccMs.toFixed(0), (gccMs / all.length).toFixed(2), "-", "-", "-", "-", String(all.length - n), "0/0", "-"],
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  console.log(`include analysis, ${n} TUs (leveldb+snappy C++, sqlite C; ${all.length - n} TUs gcc -M rejects left out)`);
+  console.log(`include analysis, ${n} TUs (${gitDir ? `git's C sources in ${gitDir}` : "leveldb+snappy C++, sqlite C"}; ${all.length - n} TUs gcc -M rejects left out)`);
   for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  "));
   console.log(`ratios, both include servers over their sockets: Python/bundcc cold ${ratio(py.coldMs, server.coldMs)}, warm ${ratio(py.warmMs, server.warmMs)}`);
   console.log(`ratios: Python server/bundcc analyzer in process cold ${ratio(py.coldMs, ours.coldMs)}, warm ${ratio(py.warmMs, ours.warmMs)} (without request cache ${ratio(py.warmMs, ours.warmTraverseMs)}); gcc -M/bundcc per TU warm ${ratio(gccMs / all.length, ours.warmMs / n)} (without request cache ${ratio(gccMs / all.length, ours.warmTraverseMs / n)}), cold ${ratio(gccMs / all.length, ours.coldMs / n)}; scan-includes per process vs gcc -M ${ratio(gccMs / all.length, scanMs / n)}`);
@@ -367,4 +379,4 @@ async function boostMain(withDistcc: boolean): Promise<void> {
 if (process.argv[2] === "--child") await childMain();
 else if (process.argv[2] === "--boost-child") await boostChild(process.argv[3], process.argv[4]);
 else if (process.argv.includes("--boost")) await boostMain(process.argv.includes("--distcc"));
-else await main();
+else await main(process.argv.includes("--git") ? resolve(process.argv[process.argv.indexOf("--git") + 1]) : null);
