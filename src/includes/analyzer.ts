@@ -110,6 +110,12 @@ const DEFAULT_EXACT_TIME_LIMIT_MS = 5000;
 const DEFAULT_FALLBACK_AFTER_MS = 250;
 const COMPUTED_STEPS_BEFORE_EXACT = 200_000;
 const COMPUTED_MS_BEFORE_EXACT = 20;
+// Fallback mode's order: the exact pass goes first while the recent share of requests the
+// over-approximation handed over exceeds EXACT_FIRST_SHARE (three in a row from none), each request
+// weighing HANDOVER_WEIGHT; every OVER_APPROXIMATION_SAMPLE-th request still tries it first.
+const HANDOVER_WEIGHT = 0.25;
+const EXACT_FIRST_SHARE = 0.5;
+const OVER_APPROXIMATION_SAMPLE = 16;
 // The request cache is bounded by the files its answers list in all, not by their number: a build
 // of header-heavy C++ (Boost: a thousand files per answer) would otherwise keep hundreds of MiB of
 // answers that a build asks for about once each.
@@ -133,12 +139,14 @@ export class IncludeAnalyzer {
   /** Computed includes (language, text, file) that exceeded the bound in some request. */
   readonly hardComputed = new Set<string>();
   private resultFiles = 0;
+  /** Recent requests' share where the over-approximation handed over (a moving average, fallback mode). */
+  private handoverShare = 0;
   private configs = new Map<string, SearchConfig>();
   private computed = new Map<string, CachedComputed[]>();
   private defIds = new WeakMap<MacroDefinition, number>();
   private cmdlineDefs = new Map<string, MacroDefinition>();
   private nextDefId = 1;
-  readonly counters = { requests: 0, declines: 0, scans: 0, computedHits: 0, computedMisses: 0, appeared: 0 };
+  readonly counters = { requests: 0, declines: 0, scans: 0, computedHits: 0, computedMisses: 0, appeared: 0, exactFirst: 0 };
   /** The last file noticed appearing where a look-up had failed, or symlink pointed elsewhere (for logs and tests). */
   lastAppeared: string | null = null;
 
@@ -198,16 +206,34 @@ export class IncludeAnalyzer {
     const declinedBefore = this.exactDeclines.get(requestKey);
     if (declinedBefore !== undefined) return { ok: false, reason: declinedBefore };
     let closure: Closure;
-    try {
-      closure = exact === "always" ? this.exact.run(config, cmd, argv, this.exactTimeLimitMs) : new Request(this, config, cmd).run();
-    } catch (e) {
-      if (!(e instanceof DeclineError || e instanceof BudgetExceeded || e instanceof ExactDecline)) throw e;
-      if (exact !== "fallback" || e instanceof ExactDecline) return this.exactDeclined(requestKey, e);
+    if (exact === "fallback" && this.exactFirst()) {
+      this.counters.exactFirst++;
       try {
         closure = this.exact.run(config, cmd, argv, this.exactTimeLimitMs);
-      } catch (e2) {
-        if (!(e2 instanceof ExactDecline)) throw e2;
-        return this.exactDeclined(requestKey, e2, `${e.message}; exact analysis: `);
+      } catch (e) {
+        if (!(e instanceof ExactDecline)) throw e;
+        // What the exact pass cannot decide, the over-approximation may still answer (with its full bound).
+        try {
+          closure = new Request(this, config, cmd, false, this.timeLimitMs).run();
+        } catch (e2) {
+          if (!(e2 instanceof DeclineError || e2 instanceof BudgetExceeded)) throw e2;
+          return this.exactDeclined(requestKey, e, `${e2.message}; exact analysis: `);
+        }
+      }
+    } else {
+      try {
+        closure = exact === "always" ? this.exact.run(config, cmd, argv, this.exactTimeLimitMs) : this.overApproximationFirst(config, cmd);
+        if (exact === "fallback") this.overApproximation(true);
+      } catch (e) {
+        if (!(e instanceof DeclineError || e instanceof BudgetExceeded || e instanceof ExactDecline)) throw e;
+        if (exact !== "fallback" || e instanceof ExactDecline) return this.exactDeclined(requestKey, e);
+        this.overApproximation(false);
+        try {
+          closure = this.exact.run(config, cmd, argv, this.exactTimeLimitMs);
+        } catch (e2) {
+          if (!(e2 instanceof ExactDecline)) throw e2;
+          return this.exactDeclined(requestKey, e2, `${e.message}; exact analysis: `);
+        }
       }
     }
     {
@@ -223,6 +249,33 @@ export class IncludeAnalyzer {
       }
       return closure;
     }
+  }
+
+  /**
+   * Fallback mode's order for this request. The over-approximation goes first while it mostly
+   * answers (C code, ordinary C++: it never hands over, and nothing changes); where it has mostly
+   * been handing over to the exact pass (Boost-style code: each attempt costs it up to its bound,
+   * then the exact pass runs anyway), the exact pass goes first, and every few requests the
+   * over-approximation is tried first again so that the order follows the build.
+   */
+  private exactFirst(): boolean {
+    return this.handoverShare > EXACT_FIRST_SHARE && this.counters.requests % OVER_APPROXIMATION_SAMPLE !== 0;
+  }
+
+  /**
+   * The over-approximation with the exact pass behind it: its bound is fallbackAfterMs, or a fifth of
+   * it in a request that samples it while the exact pass goes first (it answers ordinary code in a
+   * few milliseconds; on code where it mostly hands over, a sample should cost little).
+   */
+  private overApproximationFirst(config: SearchConfig, cmd: ParsedCommand): Closure {
+    if (this.exactMode !== "fallback") return new Request(this, config, cmd, false, this.timeLimitMs).run();
+    const bound = Math.min(this.timeLimitMs, this.handoverShare > EXACT_FIRST_SHARE ? this.fallbackAfterMs / 5 : this.fallbackAfterMs);
+    return new Request(this, config, cmd, true, bound).run();
+  }
+
+  /** Records whether the over-approximation answered (false: it handed over to the exact pass). */
+  private overApproximation(answered: boolean): void {
+    this.handoverShare = this.handoverShare * (1 - HANDOVER_WEIGHT) + (answered ? 0 : HANDOVER_WEIGHT);
   }
 
   /** A decline; the exact pass's own ones (not its time limit) hold for the same request until files change. */
@@ -282,6 +335,11 @@ export class IncludeAnalyzer {
   /** A cached evaluation of a computed include whose macro dependencies still hold. */
   cachedComputed(text: string, valid: (deps: Array<[string, string]>) => boolean): CachedComputed | undefined {
     return this.computed.get(text)?.find((c) => valid(c.deps));
+  }
+
+  /** Whether a computed include's text ever evaluated to header names in this build. */
+  evaluatedOnce(text: string): boolean {
+    return this.computed.get(text)?.some((c) => c.failure === undefined) ?? false;
   }
 
   storeComputed(text: string, entry: CachedComputed): void {
@@ -386,8 +444,11 @@ class Request {
     private analyzer: IncludeAnalyzer,
     private config: SearchConfig,
     private cmd: ParsedCommand,
+    /** Whether the exact pass answers what this declines (fallback mode's small bounds), or it is the last word. */
+    private exactBehind: boolean,
+    timeLimitMs: number,
   ) {
-    this.budget = new Budget(analyzer.maxSteps, analyzer.exactMode === "fallback" ? Math.min(analyzer.timeLimitMs, analyzer.fallbackAfterMs) : analyzer.timeLimitMs);
+    this.budget = new Budget(analyzer.maxSteps, timeLimitMs);
     this.out = new ClosureCollector(config);
     this.env = new LocalEnv(analyzer, this.defined, cmd.lang === "c++" || cmd.lang === "objective-c++");
     for (const d of cmd.defines) this.env.addCmdline(analyzer.internCmdline(d));
@@ -436,6 +497,9 @@ class Request {
       edges = this.edgesOf(node, scan.includes);
       this.config.edges.set(key, edges);
     }
+    // A computed include that blew up in an earlier request will be handed to the exact pass when
+    // it is evaluated, whatever else this request finds: hand over now, before traversing the rest.
+    if (edges.computed.length && this.exactBehind) for (const inc of edges.computed) this.handOverIfHard(node, inc);
     this.budget.spend(edges.hits.length);
     for (const e of edges.hits) this.add(e.hit, e.follow);
     // Computed ones are evaluated once the plain closure is known: fewer definitions appear after.
@@ -464,6 +528,16 @@ class Request {
     return edges;
   }
 
+  /**
+   * Throws the over-approximation's decline at once for a computed include that exceeded the bound
+   * in an earlier request and never evaluated in this build: its evaluation would decline again.
+   */
+  private handOverIfHard(node: Node, inc: IncludeDirective): void {
+    const cacheKey = `${this.cmd.lang}\u0000${inc.text}`;
+    if (!this.analyzer.hardComputed.has(`${cacheKey}\u0000${node.real}`) || this.analyzer.evaluatedOnce(cacheKey)) return;
+    throw new DeclineError(`computed include '#${inc.kind} ${inc.text}' in ${node.real}: it exceeded the bound in an earlier request`);
+  }
+
   private evaluate(rec: ComputedRecord): HeaderName[] {
     const text = rec.inc.text;
     // C and C++ expand differently (operator names): the language is part of the cache key.
@@ -480,13 +554,13 @@ class Request {
     // (whatever its definitions were then) is handed over at once instead of blowing up again.
     const hardKey = `${cacheKey}\u0000${rec.node.real}`;
     const hard = this.analyzer.hardComputed;
-    if (this.analyzer.exactMode === "fallback" && hard.has(hardKey)) throw declined("it exceeded the bound in an earlier request");
+    if (this.exactBehind && hard.has(hardKey)) throw declined("it exceeded the bound in an earlier request");
     this.analyzer.counters.computedMisses++;
     this.env.consulted = new Set();
     let names: HeaderName[] | undefined;
     let error: unknown;
     try {
-      if (this.analyzer.exactMode === "fallback") {
+      if (this.exactBehind) {
         // The exact pass is behind it: a computed include gets a small bound of its own (ordinary
         // code evaluates its few at once; Boost.PP's explode), and past it the exact pass answers.
         const sub = new Budget(Math.min(this.budget.steps, COMPUTED_STEPS_BEFORE_EXACT), COMPUTED_MS_BEFORE_EXACT);

@@ -266,6 +266,38 @@ describe("exact pass: declines instead of guessing", () => {
     expect(an.counters.computedMisses).toBe(1);
   });
 
+  test("fallback mode: where the over-approximation keeps handing over, the exact pass goes first; where it answers again, it goes first again", () => {
+    // Each boomN.h explodes the over-approximation in its own way (a computed include of its own).
+    const files: Record<string, string> = { "small.h": "", "plain.h": '#include "small.h"\n' };
+    for (let t = 0; t < 6; t++) {
+      let defs = "";
+      // 2^12 distinct expansions: more alternatives than the over-approximation allows.
+      for (let i = 0; i < 12; i++) defs += `#ifdef V${i}\n#define M${t}_${i} M${t}_${i + 1} a${i}\n#else\n#define M${t}_${i} M${t}_${i + 1} b${i}\n#endif\n`;
+      files[`boom${t}.h`] = `${defs}#define M${t}_12 "small.h"\n#include M${t}_0\n`;
+      files[`b${t}.c`] = `#include "boom${t}.h"\n`;
+    }
+    for (let t = 0; t < 40; t++) files[`p${t}.c`] = '#include "plain.h"\n';
+    const dir = tree(files);
+    const an = new IncludeAnalyzer({ exact: "fallback" });
+    const ask = (src: string) => {
+      const r = an.analyze(dir, ["gcc", "-c", src]);
+      expect(r.ok && r.files.map((f) => f.path).sort()).toEqual(gccDeps("gcc", dir, ["-c", src]));
+    };
+    for (const t of [0, 1, 2]) ask(`b${t}.c`);
+    expect(an.counters.exactFirst).toBe(0);
+    expect(an.counters.computedMisses).toBe(3);
+    // Three hand-overs in a row: the next exploding TUs cost the over-approximation nothing.
+    for (const t of [3, 4, 5]) ask(`b${t}.c`);
+    expect(an.counters.exactFirst).toBe(3);
+    expect(an.counters.computedMisses).toBe(3);
+    // Ordinary TUs: sampled every 16th request, the over-approximation answers and takes over again.
+    for (let t = 0; t < 40; t++) ask(`p${t}.c`);
+    const settled = an.counters.exactFirst;
+    expect(settled).toBeLessThan(40);
+    for (let t = 0; t < 40; t++) ask(`p${t}.c`);
+    expect(an.counters.exactFirst).toBe(settled);
+  });
+
   test("fallback mode: the over-approximation answers first, the exact pass takes what it declines", () => {
     const files: Record<string, string> = { "m.c": "" };
     for (let i = 0; i < 20; i++) {
