@@ -111,11 +111,11 @@ const DEFAULT_FALLBACK_AFTER_MS = 250;
 const COMPUTED_STEPS_BEFORE_EXACT = 200_000;
 const COMPUTED_MS_BEFORE_EXACT = 20;
 // Fallback mode's order: the exact pass goes first while the recent share of requests the
-// over-approximation handed over exceeds EXACT_FIRST_SHARE (three in a row from none), each request
+// over-approximation handed over exceeds EXACT_FIRST_SHARE (two in a row from none), each request
 // weighing HANDOVER_WEIGHT; every OVER_APPROXIMATION_SAMPLE-th request still tries it first.
-const HANDOVER_WEIGHT = 0.25;
+const HANDOVER_WEIGHT = 0.4;
 const EXACT_FIRST_SHARE = 0.5;
-const OVER_APPROXIMATION_SAMPLE = 16;
+const OVER_APPROXIMATION_SAMPLE = 32;
 // The request cache is bounded by the files its answers list in all, not by their number: a build
 // of header-heavy C++ (Boost: a thousand files per answer) would otherwise keep hundreds of MiB of
 // answers that a build asks for about once each.
@@ -263,13 +263,13 @@ export class IncludeAnalyzer {
   }
 
   /**
-   * The over-approximation with the exact pass behind it: its bound is fallbackAfterMs, or a fifth of
+   * The over-approximation with the exact pass behind it: its bound is fallbackAfterMs, or a tenth of
    * it in a request that samples it while the exact pass goes first (it answers ordinary code in a
    * few milliseconds; on code where it mostly hands over, a sample should cost little).
    */
   private overApproximationFirst(config: SearchConfig, cmd: ParsedCommand): Closure {
     if (this.exactMode !== "fallback") return new Request(this, config, cmd, false, this.timeLimitMs).run();
-    const bound = Math.min(this.timeLimitMs, this.handoverShare > EXACT_FIRST_SHARE ? this.fallbackAfterMs / 5 : this.fallbackAfterMs);
+    const bound = Math.min(this.timeLimitMs, this.handoverShare > EXACT_FIRST_SHARE ? this.fallbackAfterMs / 10 : this.fallbackAfterMs);
     return new Request(this, config, cmd, true, bound).run();
   }
 
