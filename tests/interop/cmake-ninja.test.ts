@@ -2,7 +2,8 @@
 // with bundcc as CMAKE_<LANG>_COMPILER_LAUNCHER under `bundcc pump ninja` against bundcc serve, and
 // through masquerade links as CMAKE_<LANG>_COMPILER. Each distributed build runs in the same build
 // directory as a local build made first, so objects, ninja's recorded dependencies (from the -MD -MT
-// -MF depfiles), compile_commands.json and CMake's compiler detection can be compared exactly.
+// -MF depfiles), compile_commands.json and CMake's compiler detection can be compared exactly. The
+// executable has a precompiled header (target_precompile_headers): the .gch is compiled on the server.
 import { beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -27,6 +28,7 @@ add_library(words STATIC cxxlib/words.cpp)
 target_link_libraries(words PUBLIC sum)
 add_executable(app app/main.cpp)
 target_link_libraries(app PRIVATE words)
+target_precompile_headers(app PRIVATE <iostream> <string> <vector>)
 `,
   "config.h.in": "#cmakedefine MIX_HAVE_STDINT_H 1\n#define MIX_SCALE 3\n",
   "include/mix/sum.h": `#ifndef MIX_SUM_H
@@ -109,8 +111,10 @@ function hostsEnv(extra: Record<string, string> = {}): Record<string, string> {
 
 interface Build {
   objects: Map<string, Buffer>;
-  /** `ninja -t deps`: what the depfiles told ninja. */
-  deps: string;
+  /** Precompiled headers (gcc's are not reproducible even locally: only their use is checked). */
+  pchs: string[];
+  /** `ninja -t deps`: what each output's depfile told ninja, in the depfile's order. */
+  deps: Map<string, string[]>;
   compileCommands: Array<{ directory: string; command: string; file: string }>;
   /** CMake's compiler detection (implicit include and link directories, …), compiler path aside. */
   detected: string;
@@ -135,7 +139,8 @@ async function build(cmakeArgs: string[], distributed: boolean, label: string): 
   const out = b.stdout + b.stderr;
   expect(b.code, out).toBe(0);
   const objects = new Map<string, Buffer>();
-  for (const f of readdirSync(buildDir, { recursive: true }) as string[]) if (f.endsWith(".o")) objects.set(f, readFileSync(join(buildDir, f)));
+  const files = readdirSync(buildDir, { recursive: true }) as string[];
+  for (const f of files) if (f.endsWith(".o")) objects.set(f, readFileSync(join(buildDir, f)));
   const deps = await run(["ninja", "-C", buildDir, "-t", "deps"], { timeoutMs: 30_000 });
   expect(deps.code).toBe(0);
   const versionDir = readdirSync(join(buildDir, "CMakeFiles")).find((n) => /^\d+\.\d+/.test(n));
@@ -147,14 +152,8 @@ async function build(cmakeArgs: string[], distributed: boolean, label: string): 
   expect(app.code).toBe(0);
   return {
     objects,
-    // One block per object, in the order the compiles finished: sorted, without the mtimes.
-    deps: deps.stdout
-      .replace(/deps mtime \d+/g, "deps mtime -")
-      .split(/\n\s*\n/)
-      .map((block) => block.trim())
-      .filter(Boolean)
-      .sort()
-      .join("\n\n"),
+    pchs: files.filter((f) => f.endsWith(".gch")),
+    deps: parseDeps(deps.stdout),
     compileCommands: JSON.parse(readFileSync(join(buildDir, "compile_commands.json"), "utf8")),
     detected,
     appOutput: app.stdout,
@@ -162,6 +161,20 @@ async function build(cmakeArgs: string[], distributed: boolean, label: string): 
     out,
   };
 }
+
+/** `ninja -t deps` lists one block per output (in the order the compiles finished): `out: #deps N, …` and its files. */
+function parseDeps(text: string): Map<string, string[]> {
+  const deps = new Map<string, string[]>();
+  for (const block of text.split(/\n\s*\n/)) {
+    const [head, ...files] = block.trim().split("\n");
+    if (!head) continue;
+    deps.set(head.slice(0, head.indexOf(": #deps")), files.map((f) => f.trim()));
+  }
+  return deps;
+}
+
+/** The compiles a build ran: one per object and one per precompiled header. */
+const compiles = (b: Build) => b.objects.size + b.pchs.length;
 
 function expectAllPump(b: Build, count: number): void {
   expect(b.out).toContain(`${count} compile(s): ${count} in pump mode, 0 in plain mode, 0 run locally`);
@@ -171,31 +184,57 @@ function expectAllPump(b: Build, count: number): void {
 
 function expectSameObjects(ours: Build, local: Build): void {
   expect([...ours.objects.keys()].sort()).toEqual([...local.objects.keys()].sort());
+  expect(ours.pchs).toEqual(local.pchs);
   for (const [name, bytes] of local.objects) expect(Buffer.compare(ours.objects.get(name)!, bytes), name).toBe(0);
-  expect(ours.deps).toBe(local.deps);
+  expect([...ours.deps.keys()].sort()).toEqual([...local.deps.keys()].sort());
+  for (const [out, files] of local.deps) {
+    // Compiles using the precompiled header go out with the header's text, not the .gch: their
+    // depfile names every header the PCH holds (a superset: CMake also makes them depend on the .gch).
+    if (usesPch(local, out)) for (const f of files) expect(ours.deps.get(out), out).toContain(f);
+    else expect(ours.deps.get(out), out).toEqual(files);
+  }
   expect(ours.detected).toBe(local.detected);
   expect(ours.appOutput).toBe(local.appOutput);
 }
 
+function usesPch(b: Build, object: string): boolean {
+  return b.compileCommands.some((c) => c.command.includes(` -o ${object} `) && /-include \S+cmake_pch\.hxx /.test(c.command));
+}
+
+/** The precompiled header the server made is one this machine's compiler uses (-H marks it `!`), not one it rejects. */
+async function expectPchUsable(b: Build): Promise<void> {
+  const main = b.compileCommands.find((c) => c.file.endsWith("app/main.cpp"))!;
+  const argv = main.command.split(" ").filter(Boolean);
+  const out = argv.indexOf("-o");
+  argv[out + 1] = join(dir, "pch-check.o");
+  const r = await run([...argv, "-H"], { cwd: main.directory, timeoutMs: 60_000 });
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr.split("\n")[0]).toBe(`! ${join(dir, "build", b.pchs[0])}`);
+}
+
 let local: Build;
 
-test("CMAKE_<LANG>_COMPILER_LAUNCHER under bundcc pump ninja: every compile in pump mode, objects, depfiles and compile_commands.json as in a local build", async () => {
+test("CMAKE_<LANG>_COMPILER_LAUNCHER under bundcc pump ninja: every compile in pump mode, objects, depfiles and compile_commands.json as in a local build, the server's .gch used here", async () => {
   local = await build([], false, "local");
-  const count = local.objects.size;
-  expect(count).toBe(Object.keys(PROJECT).filter((n) => /\.(c|cpp)$/.test(n)).length);
+  const count = compiles(local);
+  expect(local.objects.size).toBe(Object.keys(PROJECT).filter((n) => /\.(c|cpp)$/.test(n)).length);
+  expect(local.pchs.length).toBe(1);
   // The project exercises what it should: -g, __FILE__ and live asserts naming their source.
   const sum = local.objects.get("CMakeFiles/sum.dir/clib/sum.c.o")!.toString("latin1");
   expect(sum).toContain(".debug_info");
   expect(sum).toContain(join(dir, "proj/clib/sum.c"));
   expect(sum).toContain("values != 0 && count >= 0");
   expect(local.objects.get("CMakeFiles/words.dir/cxxlib/words.cpp.o")!.toString("latin1")).toContain("no values");
-  expect(local.deps).toContain(join(dir, "proj/include/mix/words.hpp"));
-  expect(local.deps).toContain(join(dir, "build/mix-config.h"));
+  expect(local.deps.get("CMakeFiles/app.dir/app/main.cpp.o")).toContain(join(dir, "proj/include/mix/words.hpp"));
+  expect(local.deps.get("CMakeFiles/sum.dir/clib/scale.c.o")).toContain(join(dir, "build/mix-config.h"));
+  expect(usesPch(local, "CMakeFiles/app.dir/app/main.cpp.o")).toBe(true);
+  expect(usesPch(local, "CMakeFiles/words.dir/cxxlib/words.cpp.o")).toBe(false);
 
   const ours = await build([`-DCMAKE_C_COMPILER_LAUNCHER=${BUNDCC}`, `-DCMAKE_CXX_COMPILER_LAUNCHER=${BUNDCC}`], true, "launcher");
   expectAllPump(ours, count);
   expect(ours.out).toContain(`127.0.0.1:${server.port}/4,cpp,lzo: ${count} pump, 0 plain, 0 local`);
   expectSameObjects(ours, local);
+  await expectPchUsable(ours);
   // CMake leaves the launcher out of compile_commands.json, and out of its configure checks.
   expect(ours.compileCommands).toEqual(local.compileCommands);
   expect(JSON.stringify(ours.compileCommands)).not.toContain(BUNDCC);
@@ -205,7 +244,7 @@ test("CMAKE_<LANG>_COMPILER_LAUNCHER under bundcc pump ninja: every compile in p
 test("ninja's response files (CMAKE_NINJA_FORCE_RESPONSE_FILE): compiles given @file.rsp go out in pump mode, objects as in a local build", async () => {
   const rsp = ["-DCMAKE_NINJA_FORCE_RESPONSE_FILE=ON"];
   const localRsp = await build(rsp, false, "local-rsp");
-  expect(localRsp.compileCommands.length).toBe(localRsp.objects.size);
+  expect(localRsp.compileCommands.length).toBe(compiles(localRsp));
   expect(readFileSync(join(dir, "build", "build.ninja"), "utf8").match(/RSP_FILE = \S+\.o\.rsp/g)?.length).toBe(localRsp.objects.size);
   const ours = await build([...rsp, `-DCMAKE_C_COMPILER_LAUNCHER=${BUNDCC}`, `-DCMAKE_CXX_COMPILER_LAUNCHER=${BUNDCC}`], true, "launcher-rsp");
   // The launcher comes first and the compiler's arguments stay in the response file.
@@ -213,14 +252,14 @@ test("ninja's response files (CMAKE_NINJA_FORCE_RESPONSE_FILE): compiles given @
   const compileRules = rules.split("\n").filter((l) => l.includes(" -c $in"));
   expect(compileRules.length).toBeGreaterThan(0);
   for (const l of compileRules) expect(l).toMatch(new RegExp(`^  command = ${BUNDCC.replace(/[.+]/g, "\\$&")} /\\S+ @\\$RSP_FILE -MD `));
-  expectAllPump(ours, localRsp.objects.size);
+  expectAllPump(ours, compiles(localRsp));
   expectSameObjects(ours, localRsp);
 }, 150_000);
 
 test("masquerade links as CMAKE_<LANG>_COMPILER: configure checks go through bundcc too, every build compile in pump mode, objects as in a local build", async () => {
   expect(local).toBeDefined();
   const ours = await build([`-DCMAKE_C_COMPILER=${join(masq, "cc")}`, `-DCMAKE_CXX_COMPILER=${join(masq, "c++")}`], true, "masquerade");
-  expectAllPump(ours, local.objects.size);
+  expectAllPump(ours, compiles(local));
   expectSameObjects(ours, local);
   // CMake's own compiles (compiler detection, check_include_file) ran through bundcc: links locally,
   // compiles on the server (plain mode: configure ran outside pump).
