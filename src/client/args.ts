@@ -19,6 +19,7 @@ export interface Analysis {
 
 export { extension, isPreprocessed, isSource, preprocessedExtension, SOURCE_EXTENSIONS } from "../common/sources.ts";
 import { isSource } from "../common/sources.ts";
+import { xclangRefusal } from "../common/xclang.ts";
 
 function baseName(p: string): string {
   const i = p.lastIndexOf("/");
@@ -73,6 +74,13 @@ export function analyze(argv: readonly string[]): Analysis {
         return local("-E seen");
       }
       if (LOCAL_EXACT.has(arg)) return local(`${arg} must be run locally`);
+      if (arg === "-Xclang") {
+        // Its value is the front end's, not the driver's: never an input, output or -c.
+        const value = argv[++i];
+        const refusal = value === undefined ? null : xclangRefusal(value);
+        if (refusal !== null) return local(`-Xclang with ${refusal} must be run locally (a server cannot map it)`);
+        continue;
+      }
       for (const p of LOCAL_PREFIX) if (arg.startsWith(p)) return local(`${arg} must be run locally`);
       if (arg.startsWith("-M")) {
         if (M_ALLOWED.has(arg)) continue;

@@ -1,6 +1,7 @@
 // Which compilers a remote peer may run, and which arguments are refused (spec §6.3, CVE-2004-2687).
 import { accessSync, constants } from "node:fs";
 import { COMPILER_NAME } from "../common/compilers.ts";
+import { xclangRefusal } from "../common/xclang.ts";
 import { OPTION_TABLE, SEPARATE } from "./option-table.ts";
 
 export const DEFAULT_ALLOWLIST_DIRS = ["/usr/lib/distcc", "/usr/lib/bundcc", "/usr/local/lib/bundcc"];
@@ -100,7 +101,7 @@ export function refusedArgument(argv: readonly string[], options: { preprocessed
     if (/^--?specs/.test(a)) return `specs argument '${a}' refused`;
     if (a.startsWith("-B") || a === "--prefix" || a.startsWith("--prefix=")) return `'${a}' refused (would choose the programs the compiler runs)`;
     if (a === "-wrapper" || a.startsWith("-wrapper")) return `'${a}' refused (would run another program)`;
-    if (a === "-Xclang" && next !== undefined && (/^-(?:load|plugin|add-plugin|fpass-plugin|dependency-file|dependency-dot|header-include-file|diagnostic-log-file|module-dependency-dir|stats-file|include-pch|o$)/.test(next) || next.startsWith("/") || next.includes("=/"))) return `'-Xclang ${next}' refused`;
+    if (a === "-Xclang" && next !== undefined && xclangRefusal(next) !== null) return `'-Xclang ${next}' refused`;
     if (a === "-fuse-ld" || a.startsWith("-fuse-ld=") || a.startsWith("--ld-path")) return `'${a}' refused`;
     if (a === "--param" && next !== undefined && /plugin/i.test(next)) return `'--param ${next}' refused`;
     if (/^-f(?:profile-use|auto-profile|profile-sample-use|profile-instr-use|profile-list=|sanitize-(?:black|ignore)list=|xray-(?:always|never|attr)|module-file=)/.test(a)) return `'${a}' refused (would read server files)`;

@@ -87,7 +87,7 @@ int main() {
 
 beforeAll(async () => {
   requireBundcc();
-  for (const tool of ["cmake", "ninja", "cc", "c++"]) requireTool(tool);
+  for (const tool of ["cmake", "ninja", "cc", "c++", "clang", "clang++"]) requireTool(tool);
   server = await startBundccServe();
   dir = tempDir("bundcc-cmake-");
   for (const [name, text] of Object.entries(PROJECT)) {
@@ -152,7 +152,7 @@ async function build(cmakeArgs: string[], distributed: boolean, label: string): 
   expect(app.code).toBe(0);
   return {
     objects,
-    pchs: files.filter((f) => f.endsWith(".gch")),
+    pchs: files.filter((f) => /\.(gch|pch)$/.test(f)),
     deps: parseDeps(deps.stdout),
     compileCommands: JSON.parse(readFileSync(join(buildDir, "compile_commands.json"), "utf8")),
     detected,
@@ -269,4 +269,19 @@ test("masquerade links as CMAKE_<LANG>_COMPILER: configure checks go through bun
   const rest = (c: { command: string }) => c.command.slice(c.command.indexOf(" "));
   expect(ours.compileCommands.map(rest)).toEqual(local.compileCommands.map(rest));
   for (const c of ours.compileCommands) expect(c.command.startsWith(`${masq}/`)).toBe(true);
+}, 150_000);
+
+test("clang, whose precompiled header CMake passes through -Xclang: the compiles making and using the .pch run locally by rule (a server cannot map those paths), the rest in pump mode, objects as in a local build", async () => {
+  const clang = ["-DCMAKE_C_COMPILER=clang", "-DCMAKE_CXX_COMPILER=clang++"];
+  const localClang = await build(clang, false, "local-clang");
+  expect(localClang.pchs).toEqual(["CMakeFiles/app.dir/cmake_pch.hxx.pch"]);
+  const ours = await build([...clang, `-DCMAKE_C_COMPILER_LAUNCHER=${BUNDCC}`, `-DCMAKE_CXX_COMPILER_LAUNCHER=${BUNDCC}`], true, "launcher-clang");
+  const count = compiles(localClang);
+  // The .pch's own compile, and main.cpp's, which uses it.
+  expect(ours.out).toContain(`${count} compile(s): ${count - 2} in pump mode, 0 in plain mode, 2 run locally`);
+  expect(ours.out).toContain("1 × local: -Xclang with an absolute path must be run locally");
+  expect(ours.out).toContain("1 × local: -Xclang with -include-pch must be run locally");
+  expect(ours.out).not.toContain("failed on server");
+  expect(ours.out).not.toContain("demoted");
+  expectSameObjects(ours, localClang);
 }, 150_000);

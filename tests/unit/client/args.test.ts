@@ -69,6 +69,14 @@ const CASES: Array<[string, string | null]> = [
   ["gcc -c x.c -frepo", "locally"],
   ["gcc -c x.c -drfoo", "locally"],
   ["gcc -c x.c --", DIST],
+  // What bundcc serve refuses after -Xclang stays local (CMake's clang precompiled headers).
+  ["clang++ -Xclang -include-pch -Xclang /b/cmake_pch.hxx.pch -c x.cpp", "-Xclang with -include-pch must be run locally"],
+  ["clang++ -Xclang -emit-pch -Xclang -include -Xclang /b/cmake_pch.hxx -x c++-header -o p.pch -c p.hxx.cxx", "-Xclang with an absolute path"],
+  ["clang -Xclang -load -Xclang plugin.so -c x.c", "-Xclang with -load"],
+  ["clang -Xclang -fcolor-diagnostics -c x.c", DIST],
+  ["clang -Xclang -include -Xclang rel.h -c x.c", DIST],
+  // The front end's value is no input of the driver's.
+  ["clang -Xclang y.c -c x.c", DIST],
 ];
 
 describe("analyze: distributable or local", () => {
