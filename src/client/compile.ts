@@ -148,7 +148,14 @@ async function planPump(job: Job): Promise<PumpPlan | PumpRefusal> {
     const port = job.env.INCLUDE_SERVER_PORT!;
     const own = io().includeServer;
     // The include server in this process hands over its entries as they are (no mirror reads).
-    const entries = own && own.port === port ? await own.ask(jobCwd(), job.pumpArgv) : pump.entriesFromMirror(await pump.askIncludeServer(port, jobCwd(), job.pumpArgv, job.settings.includeTimeoutMs));
+    let entries: PumpEntry[];
+    if (own && own.port === port) entries = await own.ask(jobCwd(), job.pumpArgv);
+    else {
+      pump.noteOwnRequest(port, false);
+      const paths = await pump.askIncludeServer(port, jobCwd(), job.pumpArgv, job.settings.includeTimeoutMs);
+      if (paths.length > 0) pump.noteOwnRequest(port, true);
+      entries = pump.entriesFromMirror(paths);
+    }
     if (entries.length === 0) return { why: "the include server gave up analyzing (its log says why)", fatal: testing };
     const plan = pump.planDeps(job.pumpArgv, job.output, job.env);
     return { entries, argv: plan.argv, deps: plan.path };

@@ -126,6 +126,14 @@ export function askForFreshAnalysis(env: Record<string, string | undefined>): bo
   return true;
 }
 
+/**
+ * For `bundcc pump`'s count of other clients' requests (OWN_REQUESTS_FILE in src/pump/include-server.ts):
+ * `?` before one of ours goes out (so one we give up waiting for is still ours), `+` once it is answered.
+ */
+export function noteOwnRequest(port: string, answered: boolean): void {
+  if (port.endsWith("/socket")) appendToFile(`${port.slice(0, -"socket".length)}own_requests`, answered ? "+" : "?");
+}
+
 /** One line per compile for `bundcc pump`'s summary ($INCLUDE_SERVER_DIR/jobs.log). */
 export function recordJob(env: Record<string, string | undefined>, mode: "pump" | "plain" | "local", host: string, why?: string): void {
   const port = env.INCLUDE_SERVER_PORT;
@@ -260,7 +268,9 @@ export function planDeps(argv: readonly string[], output: string, env: Record<st
 
 /** `distcc --scan-includes COMPILER ARGS…`: what the running include server would have us send (spec §2.10). */
 export async function scanIncludesViaServer(argv: readonly string[], env: Record<string, string | undefined>, ioTimeoutMs: number): Promise<string> {
+  noteOwnRequest(env.INCLUDE_SERVER_PORT!, false);
   const paths = await askIncludeServer(env.INCLUDE_SERVER_PORT!, jobCwd(), argv, ioTimeoutMs);
+  if (paths.length > 0) noteOwnRequest(env.INCLUDE_SERVER_PORT!, true);
   if (paths.length === 0) throw new DistccError(Exit.DISTCC_FAILED, "the include server gave up analyzing this compile (its log says why)");
   let out = "";
   for (const e of entriesFromMirror(paths)) {

@@ -35,7 +35,16 @@ export interface IncludeServerReport {
   appeared?: number;
   /** Times a client asked for a fresh analysis because a server lacked a file the answer left out. */
   refreshed?: number;
+  /** Of `requests` and `answered`: those of bundcc's client agent in this process. */
+  own?: number;
+  ownAnswered?: number;
 }
+
+/**
+ * Beside the socket: bundcc's client, when it asks over the socket, appends `?` per request and `+`
+ * per answer here, so that `bundcc pump` can count the requests of other clients (a real distcc's).
+ */
+export const OWN_REQUESTS_FILE = "own_requests";
 
 /**
  * Beside the socket: a client whose pump compile failed because the server lacked a file appends a
@@ -105,7 +114,7 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
   // So are the mirrors of include servers that were killed (their pid is in the name).
   removeStaleMirrors();
   const mirror = createMirrorRoot();
-  const report: IncludeServerReport = { requests: 0, answered: 0, declined: [], files: 0, ms: 0, appeared: 0, refreshed: 0 };
+  const report: IncludeServerReport = { requests: 0, answered: 0, declined: [], files: 0, ms: 0, appeared: 0, refreshed: 0, own: 0, ownAnswered: 0 };
   const reportPath = `${dirname(opts.port)}/${REPORT_FILE}`;
   const saveReport = () => {
     try {
@@ -150,8 +159,9 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
   };
 
   /** One question, from a socket client or from the agent in this process; no paths declines. */
-  const answer = async (cwd: string, argv: readonly string[]): Promise<{ paths: string[]; generations: number[] }> => {
+  const answer = async (cwd: string, argv: readonly string[], own = false): Promise<{ paths: string[]; generations: number[] }> => {
     report.requests++;
+    if (own) report.own = (report.own ?? 0) + 1;
     const refresh = refreshAsked();
     if (refresh) {
       report.refreshed = (report.refreshed ?? 0) + 1;
@@ -163,6 +173,7 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
     if ("paths" in result) {
       reply = result;
       report.answered++;
+      if (own) report.ownAnswered = (report.ownAnswered ?? 0) + 1;
       report.files += result.files;
       if (result.appeared) report.appeared = (report.appeared ?? 0) + 1;
       if (result.appeared && (opts.statistics || opts.warnings)) await writeErr(`include server: ${result.appeared} appeared where a look-up had failed, or is a symlink that changed: search paths are resolved again\n`);
@@ -218,7 +229,7 @@ async function serve(opts: IncludeServerOptions): Promise<number> {
   // per compile that needs it, and the same bytes go out to every server.
   const entries = new Map<string, { generation: number; entry: PumpEntry }>();
   const askEntries = async (cwd: string, argv: readonly string[]): Promise<PumpEntry[]> => {
-    const { paths, generations } = await answer(cwd, argv);
+    const { paths, generations } = await answer(cwd, argv, true);
     return paths.map((path, i) => {
       const known = entries.get(path);
       if (known && known.generation === generations[i]) return known.entry;

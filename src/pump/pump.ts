@@ -8,7 +8,7 @@ import { writeErr, writeOut } from "../common/output.ts";
 import { environment, longLivedEnv, runWrappedCommand } from "../common/process.ts";
 import { selfCommand } from "../common/self.ts";
 import { loadHosts } from "../client/hosts.ts";
-import { type IncludeServerReport, REPORT_FILE } from "./include-server.ts";
+import { type IncludeServerReport, OWN_REQUESTS_FILE, REPORT_FILE } from "./include-server.ts";
 
 export const JOBS_LOG = "jobs.log";
 const BAR = "__________";
@@ -205,6 +205,23 @@ async function shutdown(dir: string | undefined, pid: string | undefined, report
   return 0;
 }
 
+/**
+ * The include server's requests that bundcc's client did not make: all of them less the agent's
+ * (counted by the include server) and those bundcc's clients asked over the socket (noted beside it).
+ */
+function otherClientsRequests(dir: string, is: IncludeServerReport): { requests: number; answered: number } {
+  let notes = "";
+  try {
+    notes = readFileSync(join(dir, OWN_REQUESTS_FILE), "latin1");
+  } catch {
+    // no socket request of bundcc's client
+  }
+  const answeredNotes = notes.split("+").length - 1;
+  const requests = Math.max(0, is.requests - (is.own ?? 0) - (notes.length - answeredNotes));
+  // One of ours answered after we stopped waiting would otherwise count as another's answer.
+  return { requests, answered: Math.min(requests, Math.max(0, is.answered - (is.ownAnswered ?? 0) - answeredNotes)) };
+}
+
 /** What a user wants to know after a pump build: where the jobs went and why some did not. */
 export function summary(dir: string): string {
   let out = "";
@@ -239,10 +256,12 @@ export function summary(dir: string): string {
     for (const j of jobs) if (j.why) reasons.set(`${j.mode}: ${j.why}`, (reasons.get(`${j.mode}: ${j.why}`) ?? 0) + 1);
     for (const [why, n] of reasons) out += `${BAR}  ${n} × ${why}\n`;
   }
-  else if (is && is.requests > 0) {
-    // A client that keeps no jobs.log (distcc 3.4's own, via DISTCC_LOCATION): the include server's
-    // count is what there is. An answered request is a compile sent in pump mode (unless the host then failed).
-    out += `${BAR}${is.requests} compile(s) asked the include server: ${is.answered} in pump mode, ${is.requests - is.answered} preprocessed locally\n`;
+  // Clients that keep no jobs.log (distcc 3.4's own) are counted by what they asked the include
+  // server: an answered request is a compile sent in pump mode (unless the host then failed).
+  const others = is ? otherClientsRequests(dir, is) : null;
+  if (others && others.requests > 0) {
+    const what = jobs.length ? `${others.requests} more compile(s) asked the include server through another client (a real distcc)` : `${others.requests} compile(s) asked the include server`;
+    out += `${BAR}${what}: ${others.answered} in pump mode, ${others.requests - others.answered} preprocessed locally\n`;
   }
   if (is?.appeared) out += `${BAR}The include server noticed ${is.appeared} time(s) that a header it had looked for appeared, or a symlink it had followed changed (during the build), and resolved includes again\n`;
   if (is?.refreshed) out += `${BAR}The include server analysed everything afresh ${is.refreshed} time(s), asked by compiles whose server lacked a file of its answer\n`;

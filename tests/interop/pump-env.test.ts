@@ -47,6 +47,7 @@ test("without DISTCC_LOCATION, CC=\"distcc gcc\" under pump is bundcc's client; 
   expect(readFileSync(trace, "utf8")).not.toContain("send DIST00000003");
   expect(readFileSync(trace, "utf8")).toMatch(/bundcc\[\d+\] \(dcc_compile_remote\) exec on 127\.0\.0\.1:\d+ in pump mode/);
   expect(bare.stdout).toContain("__________3 compile(s): 3 in pump mode, 0 in plain mode, 0 run locally");
+  expect(bare.stdout).not.toContain("asked the include server");
 
   const byPath = project();
   const trace2 = join(byPath, "distcc.log");
@@ -56,6 +57,20 @@ test("without DISTCC_LOCATION, CC=\"distcc gcc\" under pump is bundcc's client; 
   expect((readFileSync(trace2, "utf8").match(/send DIST00000003/g) ?? []).length).toBe(3);
   expect(debian.stdout).toContain("__________3 compile(s) asked the include server: 3 in pump mode, 0 preprocessed locally");
   for (const n of ["a", "b", "c"]) expect(readFileSync(join(byPath, `${n}.o`)).length).toBeGreaterThan(0);
+});
+
+test("a build mixing bundcc's client and Debian's: the summary counts bundcc's compiles and the other client's requests to the include server, agent or not", async () => {
+  for (const agent of ["1", "0"]) {
+    const dir = project();
+    writeFileSync(join(dir, "abs.c"), `#include "${join(dir, "common.h")}"\nint z(void) { return TWICE(1); }\n`);
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port},cpp,lzo`, ...(agent === "0" ? { BUNDCC_AGENT: "0" } : {}) });
+    // Debian's client: a.c and abs.c (declined: an absolute include); bundcc's: b.c and c.c.
+    const script = "/usr/bin/distcc gcc -c a.c -o a.o && distcc gcc -c b.c -o b.o && /usr/bin/distcc gcc -c abs.c -o abs.o && distcc gcc -c c.c -o c.o";
+    const r = await run([BUNDCC, "pump", "sh", "-c", script], { cwd: dir, env, timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout, `agent ${agent}`).toContain("__________2 compile(s): 2 in pump mode, 0 in plain mode, 0 run locally");
+    expect(r.stdout, `agent ${agent}`).toContain("__________2 more compile(s) asked the include server through another client (a real distcc): 1 in pump mode, 1 preprocessed locally");
+  }
 });
 
 test("DISTCC_LOCATION naming a directory without distcc: one clear error, exit 1, nothing run", async () => {
