@@ -6,8 +6,10 @@
 // For each: the compiles make ran (counted by a wrapper that is CC), how many went out in pump mode,
 // plain mode or ran locally and why (bundcc's summary; the real client's requests counted by a
 // proxy), server-side failures, and the objects that differ from the local build's.
-// Usage: bun scripts/bench/generated.ts --redis DIR [-j N] [--only redis|binutils]   (DIR: a redis source tree; or REDIS_SRC=DIR)
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+// Usage: bun scripts/bench/generated.ts --redis DIR [-j N] [--only redis|binutils] [--keep DIR]
+//   (--redis: a redis source tree, or REDIS_SRC=DIR; --keep: copy each build's objects to
+//   DIR/<project>/<configuration>/ to compare them afterwards)
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
@@ -20,6 +22,7 @@ const BUNDCC = join(ROOT, "dist/bundcc");
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const J = Number(arg("-j")) || 8;
 const REDIS = arg("--redis") ?? process.env.REDIS_SRC;
+const KEEP = arg("--keep");
 const BINUTILS_TAR = "/usr/src/binutils/binutils-2.40.tar.xz";
 // The part of binutils built: bfd (with the headers it generates), opcodes and libiberty, and
 // what they depend on; not the tools (binutils, gas, ld, gold, gprofng), to keep a run short.
@@ -44,10 +47,22 @@ process.on("exit", () => {
 });
 
 // CC for every build: counts the compiles make runs (as bundcc's summary counts them: -c or -S,
-// no -E) into $COUNT_LOG, then runs $REAL_CC. The same CC at configure and build time keeps
-// libtool and configure's cached answers content.
+// no -E) into $COUNT_LOG, one line each: "t" for an autoconf test (conftest.*, which distcc and
+// bundcc compile locally by rule), "." for the others; then runs $REAL_CC. The same CC at
+// configure and build time keeps libtool and configure's cached answers content.
 const CC = join(work, "cc");
-writeFileSync(CC, `#!/bin/sh\ncase " $* " in *" -E "*) ;; *" -c "*|*" -S "*) [ -n "$COUNT_LOG" ] && echo . >> "$COUNT_LOG";; esac\nexec $REAL_CC "$@"\n`);
+writeFileSync(
+  CC,
+  `#!/bin/sh
+if [ -n "$COUNT_LOG" ]; then
+  case " $* " in
+    *" -E "*) ;;
+    *" -c "*|*" -S "*) case " $* " in *" conftest."*|*"/conftest."*|*" tmp.conftest."*) echo t >> "$COUNT_LOG";; *) echo . >> "$COUNT_LOG";; esac;;
+  esac
+fi
+exec $REAL_CC "$@"
+`,
+);
 chmodSync(CC, 0o755);
 
 const base: Record<string, string> = {};
@@ -118,9 +133,30 @@ function includeServerSampler(): { stop(): number } {
   };
 }
 
+/**
+ * CPU time of a server's process group (it was started detached, so its pid is the group's): what
+ * each live member used and reaped. distccd's pre-forked children outlive the build, so their
+ * parent's reaped time alone would miss the compiles.
+ */
+function groupCpu(pgid: number): number {
+  const members: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "latin1");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) === pgid) members.push(Number(p));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return cpuOf(members).total;
+}
+
 interface Run {
   config: string;
   compiles: number;
+  /** Of them, autoconf tests (conftest.*). */
+  conftests: number;
   wall: number;
   clientCpu: number;
   serverCpu: number;
@@ -131,13 +167,21 @@ interface Run {
   tail: string;
 }
 
-function objectsOf(dir: string): Map<string, string> {
+/** The objects under dir by path and hash; with keepIn, copied there too. */
+function objectsOf(dir: string, keepIn?: string): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile() && e.name.endsWith(".o")) out.set(relative(dir, p), createHash("sha256").update(readFileSync(p)).digest("hex"));
+      else if (e.isFile() && e.name.endsWith(".o")) {
+        const bytes = readFileSync(p);
+        out.set(relative(dir, p), createHash("sha256").update(bytes).digest("hex"));
+        if (keepIn) {
+          mkdirSync(join(keepIn, relative(dir, d)), { recursive: true });
+          writeFileSync(join(keepIn, relative(dir, p)), bytes);
+        }
+      }
     }
   };
   walk(dir);
@@ -153,24 +197,26 @@ async function build(project: Project, config: string, wrap: string[], realCc: s
     counted.bytes = 0;
     counted.versions = {};
   }
-  const server0 = server ? cpuOf([server.pid]).total : 0;
+  const server0 = server ? groupCpu(server.pid) : 0;
   const sampler = includeServerSampler();
   const t0 = performance.now();
   const r = await sh([...wrap, ...project.make, `-j${server ? J : 2}`], { cwd: project.cwd, env: { ...env, REAL_CC: realCc, COUNT_LOG: countLog } });
   const wall = performance.now() - t0;
   const includeServer = sampler.stop();
   await Bun.sleep(500);
-  const serverCpu = server ? cpuOf([server.pid]).total - server0 : 0;
+  const serverCpu = server ? groupCpu(server.pid) - server0 : 0;
   const out = r.out + r.err;
+  const counts = existsSync(countLog) ? readFileSync(countLog, "latin1") : "";
   return {
     config,
-    compiles: existsSync(countLog) ? statSync(countLog).size / 2 : 0,
+    compiles: counts.length / 2,
+    conftests: counts.split("t").length - 1,
     wall,
     clientCpu: r.cpuMs + includeServer,
     serverCpu,
     counted,
     summary: out.split("\n").filter((l) => l.startsWith("__________") && !/Using|Shutting|Starting|include server with/.test(l)).map((l) => l.replace(/^_+/, "")),
-    objects: objectsOf(project.tree),
+    objects: objectsOf(project.tree, KEEP && join(KEEP, project.name.split(" ")[0], config.split(" ").slice(0, 2).join("-"))),
     code: r.code,
     tail: out.slice(-2000),
   };
@@ -193,25 +239,30 @@ const f1 = (x: number) => x.toFixed(1);
 const pct = (a: number, b: number) => `${((100 * a) / Math.max(1, b)).toFixed(1)}%`;
 const report: string[] = [];
 for (const project of projects) {
+  const loadAverage = () => readFileSync("/proc/loadavg", "latin1").split(" ").slice(0, 3).join(" ");
+  const loadBefore = loadAverage();
   const local = await build(project, "local make -j2", [], "gcc", base, null, null);
   if (local.code !== 0) throw new Error(`local build of ${project.name} failed:\n${local.tail}`);
   const runs = [
     await build(project, "bundcc pump → bundcc serve", [BUNDCC, "pump"], `${BUNDCC} gcc`, env(toBundcc.port), bundccServe, toBundcc),
     await build(project, "real distcc pump → distccd", [REAL_PUMP], "/usr/bin/distcc gcc", env(toDistccd.port), distccd, toDistccd),
   ];
-  report.push(`\n### ${project.name}: make -j${J} over one 4-slot server on 127.0.0.1 (2-core machine); local: ${local.compiles} compiles, ${f1(local.wall / 1000)} s wall, ${f1(local.clientCpu / 1000)} s CPU\n`);
-  report.push("| configuration | exit | compiles make ran | summary's total | pump | plain | local | wall s | client CPU s | server CPU s | objects differing from local |");
-  report.push("|---|---|---|---|---|---|---|---|---|---|---|");
+  report.push(`\n### ${project.name}: make -j${J} over one 4-slot server on 127.0.0.1 (${navigator.hardwareConcurrency}-core machine, load average ${loadBefore} before the builds, ${loadAverage()} after)\n`);
+  report.push("| configuration | exit | compiles make ran | of them autoconf tests (local by rule) | summary's total | pump (% of the others) | plain | other local | connections to the server | wall s | client CPU s | server CPU s | objects differing from local |");
+  report.push("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   const notes: string[] = [];
   for (const r of [local, ...runs]) {
     const v = r.counted?.versions ?? {};
-    const pump = v.DIST00000003 ?? 0;
-    const plain = v.DIST00000002 ?? 0;
     const differing = [...local.objects].filter(([p, h]) => r.objects.get(p) !== h).map(([p]) => p);
     const missing = [...local.objects.keys()].filter((p) => !r.objects.has(p)).length;
-    const remote = r.counted ? `${pump} (${pct(pump, r.compiles)}) | ${plain} | ${r.compiles - pump - plain}` : "– | – | –";
-    const total = r.summary.map((l) => /^(\d+) compile\(s\)/.exec(l)?.[1]).find(Boolean) ?? "–";
-    report.push(`| ${r.config} | ${r.code} | ${r.compiles} | ${total} | ${remote} | ${f1(r.wall / 1000)} | ${f1(r.clientCpu / 1000)} | ${r.counted ? f1(r.serverCpu / 1000) : "–"} | ${r === local ? "–" : `${differing.length} of ${local.objects.size}${missing ? ` (${missing} missing)` : ""}`} |`);
+    // bundcc's summary counts each compile once (a compile sent again counts where it ended); the
+    // real client keeps none, so its modes are the requests the proxy saw (it never sends one twice).
+    const line = r.summary.map((l) => /^(\d+) compile\(s\): (\d+) in pump mode, (\d+) in plain mode, (\d+) run locally/.exec(l)).find(Boolean);
+    const connections = (v.DIST00000003 ?? 0) + (v.DIST00000002 ?? 0);
+    const [pump, plain] = line ? [Number(line[2]), Number(line[3])] : [v.DIST00000003 ?? 0, v.DIST00000002 ?? 0];
+    const others = r.compiles - r.conftests;
+    const modes = r.counted ? `${pump} (${pct(pump, others)}) | ${plain} | ${r.compiles - r.conftests - pump - plain} | ${connections}` : "– | – | – | –";
+    report.push(`| ${r.config} | ${r.code} | ${r.compiles} | ${r.conftests} | ${line?.[1] ?? "–"} | ${modes} | ${f1(r.wall / 1000)} | ${f1(r.clientCpu / 1000)} | ${r.counted ? f1(r.serverCpu / 1000) : "–"} | ${r === local ? "–" : `${differing.length} of ${local.objects.size}${missing ? ` (${missing} missing)` : ""}`} |`);
     if (r === local) continue;
     if (differing.length) notes.push(`- ${r.config}: differing objects: ${differing.slice(0, 12).join(", ")}${differing.length > 12 ? ", …" : ""}`);
     if (r.summary.length) notes.push(`- ${r.config}: its summary:\n${r.summary.map((l) => `      ${l}`).join("\n")}`);

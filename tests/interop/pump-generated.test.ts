@@ -86,6 +86,9 @@ test("headers generated mid-build: every compile in pump mode, objects identical
   expect(r.code, out).toBe(0);
   expect(out).toContain("3 compile(s): 3 in pump mode, 0 in plain mode, 0 run locally");
   expect(out).not.toContain("failed on server");
+  // Noticed before the compiles that need them: no compile went out twice.
+  expect(out).not.toContain("analysed everything afresh");
+  expect(out).not.toContain("the server had no");
   expect(out).toMatch(/The include server noticed [1-9]\d* time\(s\) that a header it had looked for appeared/);
   expect((readFileSync(trace, "latin1").match(/in pump mode \(/g) ?? []).length).toBe(3);
   for (const o of ["a.o", "b.o", "a2.o"]) expect(Buffer.compare(readFileSync(join(ours, o)), readFileSync(join(local, o))), o).toBe(0);
@@ -161,4 +164,33 @@ test("a header missing here too is the user's error: the build fails as locally 
   expect(out).toMatch(/1 compile\(s\): 0 in pump mode, 0 in plain mode, 1 run locally/);
   expect(out).not.toContain("failed on server");
   expect(out).not.toContain("demoted");
+}, 180_000);
+
+test("a user's own errors never count towards DISTCC_MAX_DISCREPANCY: with make -k the compiles after them still go out in pump mode, and the summary counts every compile with its reason", async () => {
+  const dir = tempDir("bundcc-pump-usererr-k-");
+  const local = join(dir, "local");
+  const ours = join(dir, "ours");
+  mkdirSync(local);
+  // Two errors of the user's (a syntax error, a header that exists nowhere), an autoconf test
+  // (local by rule, never near the include server) and two good compiles after them.
+  const sources: Record<string, string> = { "syntax.c": "int broken( {\n", "nohdr.c": '#include "nowhere.h"\nint n(void) { return 1; }\n', "conftest.c": "int main(void) { return 0; }\n", "c1.c": PLAIN_SOURCE, "c2.c": '#include "c2.h"\nint c2(void) { return C2; }\n', "c2.h": "#define C2 9\n" };
+  const objects = ["syntax.o", "nohdr.o", "conftest.o", "c1.o", "c2.o"];
+  let mk = `all: ${objects.join(" ")}\n`;
+  for (const o of objects) mk += `${o}: ${o.replace(/\.o$/, ".c")}\n\t$(CC) -O2 -g0 -c ${o.replace(/\.o$/, ".c")} -o ${o}\n`;
+  writeFileSync(join(local, "Makefile"), mk);
+  for (const [n, text] of Object.entries(sources)) writeFileSync(join(local, n), text);
+  cpSync(local, ours, { recursive: true });
+  expect((await run(["make", "-k", "-j1", "CC=gcc"], { cwd: local, timeoutMs: 60_000 })).code).not.toBe(0);
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port},cpp,lzo`, DISTCC_MAX_DISCREPANCY: "1" });
+  const r = await run([BUNDCC, "pump", "make", "-k", "-j1", "CC=distcc gcc"], { cwd: ours, env, timeoutMs: 120_000 });
+  const out = r.stdout + r.stderr;
+  expect(r.code, out).not.toBe(0);
+  expect(out).toContain("nowhere.h: No such file or directory");
+  expect(out).toMatch(/syntax\.c:1:\d+: error/);
+  expect(out).toContain("5 compile(s): 2 in pump mode, 0 in plain mode, 3 run locally");
+  expect(out).toContain("1 × local: autoconf test");
+  expect(out).not.toContain("PUMP MODE MISSED");
+  expect(out).not.toContain("failed on server");
+  expect(out).not.toContain("demoted");
+  for (const o of ["conftest.o", "c1.o", "c2.o"]) expect(Buffer.compare(readFileSync(join(ours, o)), readFileSync(join(local, o))), o).toBe(0);
 }, 180_000);
