@@ -5,6 +5,8 @@ import { relay } from "./client/relay.ts";
 
 const SUBCOMMANDS = new Set(["serve", "pump", "include-server", "agent", "scan-includes", "hosts", "lsdistcc", "monitor", "update-symlinks", "help"]);
 const SELF_NAMES = new Set(["bundcc", "bun", "bun.exe", "main", "main.ts"]);
+// What the client answers by itself (client/index.ts ownOption): no compile, so no agent is asked or started.
+const OWN_OPTIONS = new Set(["--help", "--version", "--show-hosts", "-j", "--scan-includes"]);
 
 // The roles are separate entry points of the compiled binary (see the build in the Makefile), so a
 // process loads only the code of its own role. The specifiers are computed at run time so that the
@@ -27,7 +29,8 @@ function baseName(path: string): string {
 async function client(argv0: string, args: string[], masquerade: boolean): Promise<number> {
   const setting = process.env.BUNDCC_AGENT;
   let startAgent: AgentHome | null = null;
-  if (setting !== "0") {
+  const ownAnswer = !masquerade && (args[0] === undefined || OWN_OPTIONS.has(args[0]));
+  if (setting !== "0" && !ownAnswer) {
     const home = setting ? null : agentHome(process.env);
     const socket = setting || home?.socket;
     if (socket) {

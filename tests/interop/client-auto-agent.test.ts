@@ -84,6 +84,18 @@ describe("the automatic agent", () => {
     expect(existsSync(join(env.DISTCC_DIR, "agent"))).toBe(false);
   });
 
+  test("what the client answers by itself (-j, --show-hosts, --help, --version) starts no agent", async () => {
+    const env = autoEnv();
+    for (const args of [["-j"], ["--show-hosts"], ["--help"], ["--version"]]) {
+      const r = await run([bundcc(), ...args], { cwd: work, env });
+      expect(r.code, args.join(" ")).toBe(0);
+    }
+    expect((await run([bundcc(), "-j"], { cwd: work, env })).stdout.trim()).toBe("4");
+    await Bun.sleep(300);
+    expect(agentsOf(env.DISTCC_DIR)).toEqual([]);
+    expect(existsSync(join(env.DISTCC_DIR, "agent"))).toBe(false);
+  });
+
   test("an idle agent exits after BUNDCC_AGENT_IDLE seconds and leaves nothing behind", async () => {
     const env = autoEnv({ BUNDCC_AGENT_IDLE: "1" });
     expect((await compile([bundcc(), "gcc", "-c", "hello.c", "-o", "idle.o"], work, env, "idle.o")).code).toBe(0);
@@ -152,7 +164,8 @@ describe("the automatic agent", () => {
     const r = await run([bundcc(), "agent", "--stop"], { env });
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/stopped the agent \(pid \d+\)/);
-    expect(agentsOf(env.DISTCC_DIR)).toEqual([]);
+    // The agent gives its lock up before its process has quite gone (under load, a moment later).
+    expect(await until(() => agentsOf(env.DISTCC_DIR).length === 0, 3000)).toBe(true);
     expect(readdirSync(join(env.DISTCC_DIR, "agent"))).toEqual([]);
   });
 });
