@@ -78,6 +78,9 @@ interface Project {
   pristine: string;
   make: string[];
   cwd: string;
+  /** What the build links from the objects (relative to tree), compared with the local build's too. */
+  products: string[];
+
 }
 
 async function must(what: string, r: Promise<{ code: number; out: string; err: string }>): Promise<void> {
@@ -91,7 +94,9 @@ async function prepareRedis(): Promise<Project> {
   await must("make distclean", sh(["make", "distclean"], { cwd: tree, env: base }));
   const pristine = join(work, "redis.tar");
   await must("tar", sh(["tar", "-cf", pristine, "-C", work, "redis"]));
-  return { name: "redis", tree, pristine, cwd: tree, make: ["make", `CC=${CC}`] };
+  // Redis compiles its own sources with -flto=auto, and GCC names an LTO object's sections with a
+  // random suffix unless -frandom-seed is given: two local builds would differ too.
+  return { name: "redis", tree, pristine, cwd: tree, make: ["make", `CC=${CC}`, "REDIS_CFLAGS=-frandom-seed=redis"], products: ["src/redis-server", "src/redis-cli", "src/redis-benchmark"] };
 }
 
 async function prepareBinutils(): Promise<Project> {
@@ -105,7 +110,7 @@ async function prepareBinutils(): Promise<Project> {
   await must("configure subdirectories", sh(["make", "-j2", ...configures], { cwd: tree, env }));
   const pristine = join(work, "binutils-build.tar");
   await must("tar", sh(["tar", "-cf", pristine, "-C", work, "binutils-build"]));
-  return { name: `binutils 2.40 (${BINUTILS_TARGETS.join(" ")})`, tree, pristine, cwd: tree, make: ["make", ...BINUTILS_TARGETS, `CC=${CC}`] };
+  return { name: `binutils 2.40 (${BINUTILS_TARGETS.join(" ")})`, tree, pristine, cwd: tree, make: ["make", ...BINUTILS_TARGETS, `CC=${CC}`], products: ["bfd/libbfd.a", "opcodes/libopcodes.a", "libiberty/libiberty.a"] };
 }
 
 // ---------------------------------------------------------------- one build
@@ -163,6 +168,10 @@ interface Run {
   counted: Counted | null;
   summary: string[];
   objects: Map<string, string>;
+  /** bundcc's warnings of a pump compile that failed on the server (a file it lacked, or unexplained). */
+  serverFailures: string[];
+  /** The products' hashes ("missing" when not built). */
+  products: Map<string, string>;
   code: number;
   tail: string;
 }
@@ -216,6 +225,8 @@ async function build(project: Project, config: string, wrap: string[], realCc: s
     serverCpu,
     counted,
     summary: out.split("\n").filter((l) => l.startsWith("__________") && !/Using|Shutting|Starting|include server with/.test(l)).map((l) => l.replace(/^_+/, "")),
+    serverFailures: out.split("\n").filter((l) => !l.startsWith("__") && /the server (still )?had no|PUMP MODE MISSED|pump-mode compile failed on/.test(l)),
+    products: new Map(project.products.map((p) => [p, existsSync(join(project.tree, p)) ? createHash("sha256").update(readFileSync(join(project.tree, p))).digest("hex") : "missing"])),
     objects: objectsOf(project.tree, KEEP && join(KEEP, project.name.split(" ")[0], config.split(" ").slice(0, 2).join("-"))),
     code: r.code,
     tail: out.slice(-2000),
@@ -248,8 +259,8 @@ for (const project of projects) {
     await build(project, "real distcc pump → distccd", [REAL_PUMP], "/usr/bin/distcc gcc", env(toDistccd.port), distccd, toDistccd),
   ];
   report.push(`\n### ${project.name}: make -j${J} over one 4-slot server on 127.0.0.1 (${navigator.hardwareConcurrency}-core machine, load average ${loadBefore} before the builds, ${loadAverage()} after)\n`);
-  report.push("| configuration | exit | compiles make ran | of them autoconf tests (local by rule) | summary's total | pump (% of the others) | plain | other local | connections to the server | wall s | client CPU s | server CPU s | objects differing from local |");
-  report.push("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  report.push(`| configuration | exit | compiles make ran | of them autoconf tests (local by rule) | summary's total | pump (% of the others) | plain | other local | connections to the server | wall s | client CPU s | server CPU s | objects differing from local | ${project.products.join(", ")} differing from local |`);
+  report.push("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   const notes: string[] = [];
   for (const r of [local, ...runs]) {
     const v = r.counted?.versions ?? {};
@@ -262,9 +273,10 @@ for (const project of projects) {
     const [pump, plain] = line ? [Number(line[2]), Number(line[3])] : [v.DIST00000003 ?? 0, v.DIST00000002 ?? 0];
     const others = r.compiles - r.conftests;
     const modes = r.counted ? `${pump} (${pct(pump, others)}) | ${plain} | ${r.compiles - r.conftests - pump - plain} | ${connections}` : "– | – | – | –";
-    report.push(`| ${r.config} | ${r.code} | ${r.compiles} | ${r.conftests} | ${line?.[1] ?? "–"} | ${modes} | ${f1(r.wall / 1000)} | ${f1(r.clientCpu / 1000)} | ${r.counted ? f1(r.serverCpu / 1000) : "–"} | ${r === local ? "–" : `${differing.length} of ${local.objects.size}${missing ? ` (${missing} missing)` : ""}`} |`);
+    report.push(`| ${r.config} | ${r.code} | ${r.compiles} | ${r.conftests} | ${line?.[1] ?? "–"} | ${modes} | ${f1(r.wall / 1000)} | ${f1(r.clientCpu / 1000)} | ${r.counted ? f1(r.serverCpu / 1000) : "–"} | ${r === local ? "–" : `${differing.length} of ${local.objects.size}${missing ? ` (${missing} missing)` : ""}`} | ${r === local ? "–" : project.products.filter((p) => r.products.get(p) !== local.products.get(p) || local.products.get(p) === "missing").join(", ") || "none"} |`);
     if (r === local) continue;
     if (differing.length) notes.push(`- ${r.config}: differing objects: ${differing.slice(0, 12).join(", ")}${differing.length > 12 ? ", …" : ""}`);
+    if (r.serverFailures.length) notes.push(`- ${r.config}: ${r.serverFailures.length} warning(s) of pump compiles failing on the server:\n${r.serverFailures.slice(0, 12).map((l) => `      ${l}`).join("\n")}`);
     if (r.summary.length) notes.push(`- ${r.config}: its summary:\n${r.summary.map((l) => `      ${l}`).join("\n")}`);
     if (r.code !== 0) notes.push(`- ${r.config}: make failed:\n${r.tail}`);
   }
