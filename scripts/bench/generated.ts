@@ -95,8 +95,9 @@ async function prepareRedis(): Promise<Project> {
   const pristine = join(work, "redis.tar");
   await must("tar", sh(["tar", "-cf", pristine, "-C", work, "redis"]));
   // Redis compiles its own sources with -flto=auto, and GCC names an LTO object's sections with a
-  // random suffix unless -frandom-seed is given: two local builds would differ too.
-  return { name: "redis", tree, pristine, cwd: tree, make: ["make", `CC=${CC}`, "REDIS_CFLAGS=-frandom-seed=redis"], products: ["src/redis-server", "src/redis-cli", "src/redis-benchmark"] };
+  // random suffix unless -frandom-seed is given; release.h holds a build id from the clock unless
+  // SOURCE_DATE_EPOCH is set: two local builds would differ too.
+  return { name: "redis", tree, pristine, cwd: tree, make: ["make", `CC=${CC}`, "REDIS_CFLAGS=-frandom-seed=redis", "SOURCE_DATE_EPOCH=1700000000"], products: ["src/redis-server", "src/redis-cli", "src/redis-benchmark"] };
 }
 
 async function prepareBinutils(): Promise<Project> {
