@@ -51,12 +51,6 @@ describe("bundcc monitor --live in a terminal", () => {
     expect(await until(async () => (await term.screen()).includes("before-the-monitor\n$"))).toBe(true);
     await term.keys(`sh ${script}`, "Enter");
 
-    const jobs = [];
-    for (let i = 0; i < 3; i++) jobs.push(startCompile("distcc", source(work, `real_${i}.c`), base));
-    for (let i = 0; i < 2; i++) jobs.push(startCompile("bundcc", source(work, `ours_${i}.c`), base));
-    // This one's host never answers: after DISTCC_IO_TIMEOUT it compiles locally (gated too) and backs the host off.
-    jobs.push(startCompile("bundcc", source(work, "falls_back.c"), { ...base, DISTCC_HOSTS: `${stuckName}/1`, DISTCC_IO_TIMEOUT: "8" }));
-
     const has = (screen: string, ...patterns: RegExp[]) => patterns.every((p) => p.test(screen));
     let screen = "";
     const shows = async (...patterns: RegExp[]) => {
@@ -65,6 +59,15 @@ describe("bundcc monitor --live in a terminal", () => {
       return ok;
     };
     const hostLine = new RegExp(`^${serverName}  \\[###\\] 3/3 slots$`, "m");
+
+    const jobs = [];
+    // This one's host never answers: after DISTCC_IO_TIMEOUT it compiles locally (gated too) and backs the host off.
+    jobs.push(startCompile("bundcc", source(work, "falls_back.c"), { ...base, DISTCC_HOSTS: `${stuckName}/1`, DISTCC_IO_TIMEOUT: "8" }));
+    // Real distcc writes no state file while it waits for a client-side slot (distccmon-text cannot
+    // see it either), so the real clients take the three slots and bundcc's two are the ones waiting.
+    for (let i = 0; i < 3; i++) jobs.push(startCompile("distcc", source(work, `real_${i}.c`), base));
+    expect(await shows(hostLine)).toBe(true);
+    for (let i = 0; i < 2; i++) jobs.push(startCompile("bundcc", source(work, `ours_${i}.c`), base));
     const rows = /^ {2}\[[012]\] +\d+ Compile +\S+\.c +\d+\.\ds \|[ .cpsCr]*C\|$/gm;
     expect(await shows(/^bundcc monitor  \d\d:\d\d:\d\d  running 4  waiting 2 /m, hostLine, /^waiting for a slot or starting: 2$/m, new RegExp(`^${stuckName}  \\[#\\] 1/1 slots$`, "m"))).toBe(true);
     expect(screen.match(rows)?.length).toBe(4);

@@ -1,7 +1,7 @@
 // Plumbing for the monitor's tests: a host that takes compiles and never answers (so the clients'
 // jobs stay in flight as long as a test needs), and clients of both kinds started against it.
 import type { Socket } from "bun";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNDCC, onCleanup, requireTool, startProcess, type Started, tempDir } from "./harness.ts";
 
@@ -34,7 +34,25 @@ export function source(dir: string, name: string): string {
 /** Starts one compile of `src` by the real distcc client or by bundcc (without its agent: the state file is the compile's own). */
 export function startCompile(kind: "distcc" | "bundcc", src: string, env: Record<string, string>): Started {
   const exe = kind === "distcc" ? requireTool("distcc") : BUNDCC;
-  return startProcess([exe, "gcc", "-c", src, "-o", `${src}.o`], { env: { ...env, BUNDCC_AGENT: "0" }, cwd: src.slice(0, src.lastIndexOf("/")) });
+  return startProcess([exe, "gcc", "-c", src, "-o", `${src}.o`], { env: { ...env, BUNDCC_AGENT: "0" }, cwd: src.slice(0, src.lastIndexOf("/")), stderr: "pipe" });
+}
+
+/** What a test prints when the monitor did not show what it waited for: how each compile stands and what it said, and the state files. */
+export async function describeCompiles(jobs: Started[], distccDir: string | undefined): Promise<string> {
+  const lines: string[] = [];
+  for (const [i, j] of jobs.entries()) {
+    const ended = j.proc.exitCode !== null || j.proc.signalCode !== null;
+    const stderr = ended && j.proc.stderr instanceof ReadableStream ? await new Response(j.proc.stderr).text() : "";
+    lines.push(`job ${i} pid ${j.proc.pid}: ${ended ? `exited ${j.proc.exitCode ?? j.proc.signalCode}` : "running"}${stderr ? `, stderr:\n${stderr}` : ""}`);
+  }
+  if (distccDir) {
+    try {
+      for (const f of readdirSync(join(distccDir, "state"))) lines.push(`state ${f}: ${statSync(join(distccDir, "state", f)).size} bytes`);
+    } catch (e) {
+      lines.push(`state dir: ${(e as Error).message}`);
+    }
+  }
+  return lines.join("\n");
 }
 
 /** Polls `check` every 100 ms until it returns true or `ms` pass; true if it did. */
