@@ -3,7 +3,7 @@
 // caller's; non-distributable commands run in the caller with its stdio; an unreachable, hung-up or
 // fed-garbage agent never loses a compile; a caller killed mid-job leaves nothing behind.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNDCC, clientEnv, type Daemon, ROOT, run, startBundccServe, startProcess, tempDir, waitForFile } from "../lib/harness.ts";
 import { bundcc, compile, fakeServer, workTree } from "./client-support.ts";
@@ -42,6 +42,25 @@ describe("compiles handed to the agent", () => {
     expect(got.code).toBe(0);
     expect(Buffer.compare(got.object!, ref.object!)).toBe(0);
     expect(got.dotd).toBe(ref.dotd!);
+  });
+
+  test("the caller's environment reaches the job: CPATH for its preprocessor, a relative DEPENDENCIES_OUTPUT", async () => {
+    // The agent was started without either; only the caller's environment can make this compile work.
+    const inc = join(work, "env-inc");
+    mkdirSync(inc, { recursive: true });
+    writeFileSync(join(inc, "from_cpath.h"), "#define FROM_CPATH 7\n");
+    writeFileSync(join(work, "uses_cpath.c"), '#include "from_cpath.h"\nint from_cpath(void) { return FROM_CPATH; }\n');
+    mkdirSync(join(work, "deps"), { recursive: true });
+    const ref = await compile(["gcc", "-c", "uses_cpath.c", "-o", "cpath-ref.o"], work, clientEnv({ CPATH: inc, DEPENDENCIES_OUTPUT: "deps/ref.d" }), "cpath-ref.o", "deps/ref.d");
+    expect(ref.code).toBe(0);
+    const got = await compile([bundcc(), "gcc", "-c", "uses_cpath.c", "-o", "cpath-agent.o"], work, viaAgent({ CPATH: inc, DEPENDENCIES_OUTPUT: "deps/agent.d", DISTCC_FALLBACK: "0", DISTCC_VERBOSE: "1" }), "cpath-agent.o", "deps/agent.d");
+    expect(got.code).toBe(0);
+    expect(got.stderr).toContain("compiling in the client agent");
+    expect(got.stderr).toContain("exec on 127.0.0.1");
+    expect(got.stderr).not.toMatch(/locally|fall/i);
+    expect(Buffer.compare(got.object!, ref.object!)).toBe(0);
+    expect(got.dotd).toBe(ref.dotd!.replace("cpath-ref.o", "cpath-agent.o"));
+    expect(got.dotd).toContain(join(inc, "from_cpath.h"));
   });
 
   test("a link runs locally in the caller (stdio and status its own)", async () => {
