@@ -63,6 +63,20 @@ describe("compiles handed to the agent", () => {
     expect(got.dotd).toContain(join(inc, "from_cpath.h"));
   });
 
+  test("stdin and stdout are the caller's: a source read from stdin, preprocessed output on stdout", async () => {
+    const src = new TextEncoder().encode("int from_stdin(void) { return 3; }\n");
+    const ref = await run(["gcc", "-x", "c", "-c", "-", "-o", "stdin-ref.o"], { cwd: work, stdin: src });
+    expect(ref.code).toBe(0);
+    const got = await run([bundcc(), "gcc", "-x", "c", "-c", "-", "-o", "stdin-agent.o"], { cwd: work, env: viaAgent(), stdin: src });
+    expect(got.code).toBe(0);
+    expect(Buffer.compare(readFileSync(join(work, "stdin-agent.o")), readFileSync(join(work, "stdin-ref.o")))).toBe(0);
+    const pre = await run(["gcc", "-E", "hello.c"], { cwd: work });
+    const ours = await run([bundcc(), "gcc", "-E", "hello.c"], { cwd: work, env: viaAgent() });
+    expect(ours.code).toBe(0);
+    expect(pre.stdout.length).toBeGreaterThan(0);
+    expect(ours.stdout).toBe(pre.stdout);
+  });
+
   test("a link runs locally in the caller (stdio and status its own)", async () => {
     expect((await run(["gcc", "-c", "hello.c", "-o", "link-me.o"], { cwd: work })).code).toBe(0);
     const r = await run([bundcc(), "gcc", "link-me.o", "-o", "hello-prog"], { cwd: work, env: viaAgent({ DISTCC_VERBOSE: "1" }) });
