@@ -3,7 +3,7 @@
 // caller's; non-distributable commands run in the caller with its stdio; an unreachable, hung-up or
 // fed-garbage agent never loses a compile; a caller killed mid-job leaves nothing behind.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNDCC, clientEnv, type Daemon, ROOT, run, startBundccServe, startProcess, tempDir, waitForFile } from "../lib/harness.ts";
 import { bundcc, compile, fakeServer, workTree } from "./client-support.ts";
@@ -164,6 +164,40 @@ describe("an agent that cannot help never loses a compile", () => {
     const r = await compile([bundcc(), "gcc", "-c", "hello.c", "-o", "after-garbage.o"], work, viaAgent({ DISTCC_FALLBACK: "0", DISTCC_VERBOSE: "1" }), "after-garbage.o");
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("compiling in the client agent");
+  });
+
+  test("Ctrl-C while the agent preprocesses for the caller: the preprocessor is stopped too", async () => {
+    // A gcc whose preprocessing never ends, found on the caller's PATH (the agent's has none of it).
+    const bin = tempDir("bundcc-hangcpp-");
+    const pidFile = join(bin, "cpp.pid");
+    // Both names: the client runs gcc by its target-qualified name, as distcc does.
+    for (const name of ["gcc", "x86_64-linux-gnu-gcc"]) {
+      writeFileSync(join(bin, name), `#!/bin/sh\ncase " $* " in *" -E "*) echo $$ > ${pidFile}; exec sleep 60 ;; esac\nexec /usr/bin/${name} "$@"\n`);
+      chmodSync(join(bin, name), 0o755);
+    }
+    const env = viaAgent({ PATH: `${bin}:${process.env.PATH}` });
+    const proc = Bun.spawn([bundcc(), "gcc", "-c", "hello.c", "-o", "interrupted.o"], { cwd: work, env, stdout: "ignore", stderr: "ignore" });
+    for (let i = 0; i < 250 && !existsSync(pidFile); i++) await Bun.sleep(20);
+    expect(existsSync(pidFile)).toBe(true);
+    const cpp = Number(readFileSync(pidFile, "utf8"));
+    const alive = () => {
+      try {
+        process.kill(cpp, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive()).toBe(true);
+    // It is the agent's child, not the caller's.
+    const parent = Number(readFileSync(`/proc/${cpp}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[1]);
+    expect(parent).not.toBe(proc.pid);
+    expect(readFileSync(`/proc/${parent}/cmdline`, "utf8")).toContain("agent");
+    proc.kill("SIGINT");
+    expect(await proc.exited).not.toBe(0);
+    for (let i = 0; i < 100 && alive(); i++) await Bun.sleep(20);
+    expect(alive()).toBe(false);
+    expect(existsSync(join(work, "interrupted.o"))).toBe(false);
   });
 
   test("a caller killed mid-job: the agent drops the job, leaves no state or temp file, backs off no host", async () => {
