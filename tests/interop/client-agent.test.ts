@@ -193,11 +193,15 @@ describe("an agent that cannot help never loses a compile", () => {
     const parent = Number(readFileSync(`/proc/${cpp}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[1]);
     expect(parent).not.toBe(proc.pid);
     expect(readFileSync(`/proc/${parent}/cmdline`, "utf8")).toContain("agent");
+    // The monitors see the job under the caller's pid.
+    expect(readdirSync(join(env.DISTCC_DIR, "state"))).toEqual([`binstate_${proc.pid}`]);
     proc.kill("SIGINT");
     expect(await proc.exited).not.toBe(0);
     for (let i = 0; i < 100 && alive(); i++) await Bun.sleep(20);
     expect(alive()).toBe(false);
     expect(existsSync(join(work, "interrupted.o"))).toBe(false);
+    for (let i = 0; i < 100 && readdirSync(join(env.DISTCC_DIR, "state")).length > 0; i++) await Bun.sleep(20);
+    expect(readdirSync(join(env.DISTCC_DIR, "state"))).toEqual([]);
   });
 
   test("a caller killed mid-job: the agent drops the job, leaves no state or temp file, backs off no host", async () => {
