@@ -3,7 +3,7 @@
 // bundcc's state files (§5.10).
 import { beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { clientEnv, onCleanup, requireTool, run } from "../lib/harness.ts";
+import { BUNDCC, clientEnv, onCleanup, requireTool, run, startProcess, tempDir, waitForFile } from "../lib/harness.ts";
 import { bundcc, fakeServer, workTree } from "./client-support.ts";
 
 let work: string;
@@ -11,21 +11,31 @@ beforeAll(() => {
   work = workTree();
 });
 
-test("real distcc and bundcc sharing DISTCC_DIR with a /1 host never run two jobs on it at once", async () => {
-  const distcc = requireTool("distcc");
-  const server = fakeServer("reply", 150);
-  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}/1`, DISTCC_PAUSE_TIME_MSEC: "20", DISTCC_FALLBACK: "0" });
-  const jobs: Array<Promise<{ code: number; stderr: string }>> = [];
-  for (let i = 0; i < 4; i++) {
-    jobs.push(run([distcc, "gcc", "-c", "hello.c", "-o", `real${i}.o`], { cwd: work, env }));
-    jobs.push(run([bundcc(), "gcc", "-c", "hello.c", "-o", `ours${i}.o`], { cwd: work, env }));
-  }
-  const results = await Promise.all(jobs);
-  for (const r of results) expect(r.code).toBe(0);
-  server.stop();
-  expect(server.accepted()).toBe(8);
-  expect(server.maxConcurrent()).toBe(1);
-}, 60_000);
+for (const via of ["their own processes", "a client agent"] as const) {
+  test(`real distcc and bundcc (in ${via}) sharing DISTCC_DIR with a /1 host never run two jobs on it at once`, async () => {
+    const distcc = requireTool("distcc");
+    const server = fakeServer("reply", 150);
+    let agent = "0";
+    if (via === "a client agent") {
+      agent = join(tempDir("bundcc-lockagent-"), "agent");
+      startProcess([BUNDCC, "agent", "--socket", agent]);
+      await waitForFile(agent);
+    }
+    const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}/1`, DISTCC_PAUSE_TIME_MSEC: "20", DISTCC_FALLBACK: "0" });
+    const ours = { ...env, BUNDCC_AGENT: agent, DISTCC_VERBOSE: "1" };
+    const jobs: Array<Promise<{ code: number; stderr: string }>> = [];
+    for (let i = 0; i < 4; i++) {
+      jobs.push(run([distcc, "gcc", "-c", "hello.c", "-o", `real${i}.o`], { cwd: work, env }));
+      jobs.push(run([bundcc(), "gcc", "-c", "hello.c", "-o", `ours${i}.o`], { cwd: work, env: ours }));
+    }
+    const results = await Promise.all(jobs);
+    for (const r of results) expect(r.code).toBe(0);
+    for (const [i, r] of results.entries()) if (i % 2 === 1) expect(r.stderr.includes("compiling in the client agent")).toBe(via === "a client agent");
+    server.stop();
+    expect(server.accepted()).toBe(8);
+    expect(server.maxConcurrent()).toBe(1);
+  }, 60_000);
+}
 
 test("the same jobs with a /3 host do overlap (the measurement can see concurrency)", async () => {
   const server = fakeServer("reply", 300);
