@@ -5,7 +5,8 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUNDCC, clientEnv, type Daemon, ROOT, run, startBundccServe, startProcess, tempDir, waitForFile } from "../lib/harness.ts";
+import { BUNDCC, clientEnv, type Daemon, ROOT, run, startBundccServe, startClientAgent, startProcess, tempDir } from "../lib/harness.ts";
+import { processAlive } from "../../src/common/process.ts";
 import { bundcc, compile, fakeServer, workTree } from "./client-support.ts";
 
 let work: string;
@@ -15,9 +16,7 @@ let agentSocket: string;
 beforeAll(async () => {
   work = workTree();
   serve = await startBundccServe(["--jobs", "4"]);
-  agentSocket = join(tempDir("bundcc-agent-"), "agent");
-  startProcess([BUNDCC, "agent", "--socket", agentSocket]);
-  await waitForFile(agentSocket);
+  agentSocket = await startClientAgent();
 }, 60_000);
 
 const viaAgent = (extra: Record<string, string> = {}) => clientEnv({ DISTCC_HOSTS: `127.0.0.1:${serve.port},lzo`, BUNDCC_AGENT: agentSocket, ...extra });
@@ -180,14 +179,7 @@ describe("an agent that cannot help never loses a compile", () => {
     for (let i = 0; i < 250 && !existsSync(pidFile); i++) await Bun.sleep(20);
     expect(existsSync(pidFile)).toBe(true);
     const cpp = Number(readFileSync(pidFile, "utf8"));
-    const alive = () => {
-      try {
-        process.kill(cpp, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
+    const alive = () => processAlive(cpp);
     expect(alive()).toBe(true);
     // It is the agent's child, not the caller's.
     const parent = Number(readFileSync(`/proc/${cpp}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[1]);

@@ -3,7 +3,7 @@
 // bundcc's state files (§5.10).
 import { beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { BUNDCC, clientEnv, onCleanup, requireTool, run, startProcess, tempDir, waitForFile } from "../lib/harness.ts";
+import { clientEnv, onCleanup, requireTool, run, startClientAgent } from "../lib/harness.ts";
 import { bundcc, fakeServer, workTree } from "./client-support.ts";
 
 let work: string;
@@ -15,12 +15,7 @@ for (const via of ["their own processes", "a client agent"] as const) {
   test(`real distcc and bundcc (in ${via}) sharing DISTCC_DIR with a /1 host never run two jobs on it at once`, async () => {
     const distcc = requireTool("distcc");
     const server = fakeServer("reply", 150);
-    let agent = "0";
-    if (via === "a client agent") {
-      agent = join(tempDir("bundcc-lockagent-"), "agent");
-      startProcess([BUNDCC, "agent", "--socket", agent]);
-      await waitForFile(agent);
-    }
+    const agent = via === "a client agent" ? await startClientAgent() : "0";
     const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port}/1`, DISTCC_PAUSE_TIME_MSEC: "20", DISTCC_FALLBACK: "0" });
     const ours = { ...env, BUNDCC_AGENT: agent, DISTCC_VERBOSE: "1" };
     const jobs: Array<Promise<{ code: number; stderr: string }>> = [];

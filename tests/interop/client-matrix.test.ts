@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUNDCC, clientEnv, type Daemon, run, startBundccServe, startProcess, startRealDistccd, tempDir, waitForFile } from "../lib/harness.ts";
+import { clientEnv, type Daemon, run, startBundccServe, startClientAgent, startRealDistccd, tempDir } from "../lib/harness.ts";
 import { bundcc, compile, workTree } from "./client-support.ts";
 
 interface Case {
@@ -57,9 +57,7 @@ beforeAll(async () => {
   }
   distccd = await startRealDistccd();
   serve = await startBundccServe(["--jobs", "4"]);
-  agentSocket = join(tempDir("bundcc-agent-"), "agent");
-  startProcess([BUNDCC, "agent", "--socket", agentSocket]);
-  await waitForFile(agentSocket);
+  agentSocket = await startClientAgent();
 }, 120_000);
 
 const ROWS = [

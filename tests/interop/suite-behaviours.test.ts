@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUNDCC, clientEnv, type Daemon, requireTool, run, startBundccServe, startProcess, tempDir, waitForFile } from "../lib/harness.ts";
+import { clientEnv, type Daemon, requireTool, run, startBundccServe, startClientAgent, tempDir } from "../lib/harness.ts";
 import { bundcc, workTree } from "./client-support.ts";
 import { HELPER_NAMES } from "../../src/suite-helpers.ts";
 
@@ -83,9 +83,7 @@ describe("messages", () => {
 describe("compiles in the client agent", () => {
   let agent: string;
   beforeAll(async () => {
-    agent = join(tempDir("bundcc-agent-"), "agent");
-    startProcess([BUNDCC, "agent", "--socket", agent]);
-    await waitForFile(agent);
+    agent = await startClientAgent();
   }, 30_000);
 
   // The agent runs with the test's umask (022); the caller's is what must count.

@@ -119,6 +119,14 @@ export function startProcess(cmd: string[], options: { env?: Record<string, stri
   return { proc, stop };
 }
 
+/** A client agent on a socket of its own (the test's environment), stopped when the file ends; resolves to the socket's path once it listens. */
+export async function startClientAgent(): Promise<string> {
+  const socket = join(tempDir("bundcc-agent-"), "agent");
+  startProcess([BUNDCC, "agent", "--socket", socket]);
+  await waitForFile(socket);
+  return socket;
+}
+
 /** Environment for a client run: private DISTCC_DIR and TMPDIR, no inherited distcc settings. */
 export function clientEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string> = {};
