@@ -38,6 +38,11 @@ export interface Job {
    * goes out in plain mode (preprocessed here, compiled remotely). `failure` is the last such reply.
    */
   lacked?: { missed: string[]; plain: string | null; failure: { host: HostDef; stderr: Uint8Array; code: number; deps: string | null } };
+  /**
+   * Set when a server refused the pump request for a reason plain mode does not have (its compiler
+   * differs from the one the exact include analysis assumed): the next attempt goes out in plain mode.
+   */
+  plainBecause?: string;
 }
 
 /** The preprocessed source, produced once per job and reused if the first host fails. */
@@ -172,8 +177,9 @@ export async function compileRemote(job: Job, host: HostDef, preprocess: () => P
   let version = host.protocol;
   let plan: PumpPlan | null = null;
   let pumpReverted: string | null = null;
-  if (version === 3 && job.lacked?.plain) {
-    pumpReverted = job.lacked.plain;
+  const plainBecause = job.lacked?.plain ?? job.plainBecause;
+  if (version === 3 && plainBecause) {
+    pumpReverted = plainBecause;
     version = 2;
   }
   if (version === 3) {

@@ -293,8 +293,12 @@ async function distribute(job: Job, list: HostList): Promise<number> {
         tried.add(host);
         continue;
       }
-      // A pump compile whose server lacked files is sent again (fresh analysis, then plain mode).
-      if (outcome.kind === "reply" && outcome.reply.version === 3 && statusToShell(outcome.reply.status) !== 0 && (await serverLacked(job, host, outcome))) continue;
+      // A pump compile whose server lacked files is sent again (fresh analysis, then plain mode), and
+      // so is one whose server's compiler is not the one the exact include analysis assumed.
+      if (outcome.kind === "reply" && outcome.reply.version === 3 && statusToShell(outcome.reply.status) !== 0) {
+        if (await serverLacked(job, host, outcome)) continue;
+        if (await otherCompiler(job, host, outcome.reply.stderr)) continue;
+      }
       if (outcome.kind === "cpp-failed") {
         trace("warning", "dcc_build_somewhere", `local preprocessing of ${job.input} failed; running the whole command locally`);
         await noteJob(job.env, "local", "localhost", "local preprocessing failed");
@@ -399,6 +403,23 @@ async function serverLacked(job: Job, host: HostDef, outcome: Extract<RemoteOutc
   }
   trace("warning", "dcc_build_somewhere", `the server still had no ${names} after a fresh include analysis: ${job.input} goes out in plain mode`);
   job.lacked = { missed, plain: `server lacked ${names} even after a fresh include analysis`, failure };
+  return true;
+}
+
+/**
+ * bundcc serve refused a pump request because its compiler predefines differently from the one the
+ * exact include analysis asked (src/includes/toolchain.ts). Nothing is wrong with the host or the
+ * build: the compile goes out again in plain mode, preprocessed here, and counts for nothing.
+ */
+async function otherCompiler(job: Job, host: HostDef, stderr: Uint8Array): Promise<boolean> {
+  if (job.plainBecause) return false;
+  const { TOOLCHAIN_MISMATCH } = await import("../includes/toolchain.ts");
+  const text = new TextDecoder().decode(stderr);
+  const at = text.indexOf(TOOLCHAIN_MISMATCH);
+  if (at < 0) return false;
+  const detail = text.slice(at + TOOLCHAIN_MISMATCH.length).split("\n")[0].replace(/^: /, "").replace(/; refused by the server$/, "");
+  trace("warning", "dcc_build_somewhere", `${host.spec} refused ${job.input} in pump mode: ${TOOLCHAIN_MISMATCH}: ${detail}; it goes out in plain mode`);
+  job.plainBecause = `${TOOLCHAIN_MISMATCH} than the one on ${host.spec}`;
   return true;
 }
 

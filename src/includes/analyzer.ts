@@ -28,6 +28,8 @@ export interface Closure {
   symlinks: Array<{ path: string; target: string }>;
   /** Directories that must exist on the server although no sent file lies inside them. */
   directories: string[];
+  /** From the exact pass: what it assumed of the compiler (toolchain.ts), sent for a server to check. */
+  toolchain?: string;
   stats: RequestStats;
 }
 

@@ -16,6 +16,7 @@ import { CMDLINE, type Hit, REL, type SearchConfig, hitFrom } from "./config.ts"
 import type { FileSystem } from "./fs.ts";
 import type { PathResolver } from "./paths.ts";
 import { directiveLines } from "./scanner.ts";
+import { defineLines, queryAnswers, queryProgram, toolchainText } from "./toolchain.ts";
 
 export class ExactDecline extends Error {}
 
@@ -344,6 +345,11 @@ export function macroFlags(argv: readonly string[]): string[] {
 
 // ------------------------------------------------------------------------------------ engine
 
+interface Predefined {
+  macros: Map<string, Macro>;
+  lines: string[];
+}
+
 export interface ExactStats {
   directives: number;
   files: number;
@@ -353,7 +359,7 @@ export interface ExactStats {
 /** What the exact pass keeps for the whole build: reduced files, predefined macros, builtin answers. */
 export class ExactEngine {
   private reducedFiles = new Map<string, Reduced>();
-  private predefs = new Map<string, Map<string, Macro> | string>();
+  private predefs = new Map<string, Predefined | string>();
   private answers = new Map<string, Map<string, string | null>>();
   private seenQueries = new Set<string>();
   readonly counters = { reduced: 0, probes: 0, queryRuns: 0 };
@@ -380,7 +386,8 @@ export class ExactEngine {
     return r;
   }
 
-  predefined(compiler: string, lang: Language, flags: string[], cwd: string): Map<string, Macro> {
+  /** The compiler's predefined macros for these options, parsed, and their `#define` lines as `defineLines` sorts them. */
+  predefined(compiler: string, lang: Language, flags: string[], cwd: string): Predefined {
     const key = JSON.stringify([compiler, lang, flags, flags.some((f) => f.includes("/")) ? cwd : ""]);
     let p = this.predefs.get(key);
     if (p === undefined) {
@@ -388,14 +395,14 @@ export class ExactEngine {
       const text = this.probe.predefined ? this.probe.predefined(compiler, lang, flags, cwd) : new Error("this compiler probe cannot list predefined macros");
       if (text instanceof Error) p = `compiler's predefined macros unknown: ${text.message}`;
       else {
-        p = new Map();
         try {
-          for (const line of text.split("\n")) {
-            const m = /^#define (.*)$/.exec(line);
-            if (!m) continue;
-            const def = parseDefine(m[1]);
-            p.set(def.name, def);
+          const lines = defineLines(text);
+          const macros = new Map<string, Macro>();
+          for (const line of lines) {
+            const def = parseDefine(line);
+            macros.set(def.name, def);
           }
+          p = { macros, lines };
         } catch (e) {
           p = `compiler's predefined macros unreadable: ${(e as Error).message}`;
         }
@@ -423,22 +430,13 @@ export class ExactEngine {
     const want = [...wanted].filter((x) => !known.has(x));
     if (want.length === 0) return;
     const batch = [...want, ...[...this.seenQueries].filter((x) => !known.has(x) && !want.includes(x))];
-    const program = (qs: string[]) =>
-      qs.map((x, i) => (x.startsWith("defined") ? `#if ${x}\n@@q${i} 1\n#else\n@@q${i} 0\n#endif\n` : `@@q${i} ${x}\n`)).join("");
     const ask = (qs: string[]): boolean => {
       if (!this.probe.preprocess) return false;
       this.counters.queryRuns++;
-      const out = this.probe.preprocess(compiler, lang, flags, cwd, program(qs));
+      const out = this.probe.preprocess(compiler, lang, flags, cwd, queryProgram(qs));
       if (out instanceof Error) return false;
-      const got = new Map<number, string>();
-      for (const line of out.split("\n")) {
-        const m = /^@@q(\d+) (.*)$/.exec(line.trim());
-        if (m) got.set(Number(m[1]), m[2].trim());
-      }
-      qs.forEach((x, i) => {
-        const v = got.get(i);
-        known.set(x, v !== undefined && /^\d+[uUlL]*$/.test(v) ? v : null);
-      });
+      const got = queryAnswers(out);
+      qs.forEach((x, i) => known.set(x, got.get(i) ?? null));
       return true;
     };
     // One bad query (an operand the compiler rejects) fails the whole run: then each on its own.
@@ -457,7 +455,10 @@ export class ExactEngine {
       } catch (e) {
         if (!(e instanceof ExactDecline) || req.pending.size === 0) throw e;
       }
-      if (req.pending.size === 0 && closure) return closure;
+      if (req.pending.size === 0 && closure) {
+        closure.toolchain = req.toolchain();
+        return closure;
+      }
       this.resolve(req.queryKey, cmd.compiler, cmd.lang, req.flags, config.cwdReal, req.pending);
     }
     return decline("builtin queries did not settle");
@@ -504,6 +505,9 @@ class ExactRequest {
   readonly queryKey: string;
   /** Builtin queries met that the compiler has not answered yet (taken as 0 in this pass). */
   readonly pending = new Set<string>();
+  /** Builtin queries the branches taken depended on, with the compiler's answers. */
+  private used = new Map<string, string>();
+  private predefinedLines: string[];
   private cplusplus: boolean;
   private namedOps: boolean;
   private unsignedChar: boolean;
@@ -531,7 +535,9 @@ class ExactRequest {
       decline("exact include analysis: options it does not model (-traditional-cpp, -include-pch, -trigraphs, -fpreprocessed)");
     this.cplusplus = cmd.lang === "c++" || cmd.lang === "objective-c++";
     this.namedOps = this.cplusplus && !this.flags.includes("-fno-operator-names");
-    this.macros = new Map(engine.predefined(cmd.compiler, cmd.lang, this.flags, config.cwdReal));
+    const predefined = engine.predefined(cmd.compiler, cmd.lang, this.flags, config.cwdReal);
+    this.macros = new Map(predefined.macros);
+    this.predefinedLines = predefined.lines;
     this.unsignedChar = this.macros.has("__CHAR_UNSIGNED__");
   }
 
@@ -563,6 +569,12 @@ class ExactRequest {
     }
     this.enter(mainHit, this.cmd.source, false);
     return this.out.result({ scanned: this.engine.counters.reduced, visited: this.out.files.size, steps: this.directives, ms: performance.now() - this.started });
+  }
+
+  /** What this answer assumed of the compiler (see toolchain.ts), as the text a server checks. */
+  toolchain(): string {
+    const queries = [...this.used].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return toolchainText({ compiler: this.cmd.compiler, lang: this.cmd.lang, flags: this.flags, defines: this.predefinedLines, queries });
   }
 
   private spellChain(idx: number, name: string): string {
@@ -713,6 +725,7 @@ class ExactRequest {
       return 0n;
     }
     if (v === null) return decline(`the compiler did not answer '${q}'`);
+    this.used.set(q, v);
     return BigInt(v.replace(/[uUlL]+$/, ""));
   }
 

@@ -53,7 +53,7 @@ function answer(msg: AnalysisRequest, t0: number): AnalysisReply {
   for (let attempt = 0; attempt < 2; attempt++) {
     const analysis = analyzer!.analyze(msg.cwd, msg.argv);
     if (!analysis.ok) return { id: msg.id, declined: analysis.reason, ms: performance.now() - t0 };
-    const paths = mirror!.materialise(analysis);
+    const paths = mirror!.materialise(analysis, msg.cwd);
     if (paths !== "changed") return { id: msg.id, paths, generations: paths.map((x) => mirror!.generation(x)), files: analysis.files.length, scanned: analysis.stats.scanned, ms: performance.now() - t0 };
     analyzer!.reset();
   }

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameS
 import type { Closure } from "../includes/index.ts";
 import { processAlive } from "../common/process.ts";
 import { lzoCompress } from "../protocol/index.ts";
+import { toolchainFileName } from "../includes/toolchain.ts";
 
 export const FORCING_FILE = "forcing_technique_271828";
 const STALE_NAME = /^bundcc-is-(\d+)-[0-9a-z]+$/;
@@ -84,7 +85,7 @@ export class Mirror {
    * files, system-directory links, mirrored symlinks, forcing files. Returns null when a file
    * changed since it was mirrored (the caller drops its caches and asks again).
    */
-  materialise(c: Closure): string[] | "changed" {
+  materialise(c: Closure, cwd: string): string[] | "changed" {
     const files: string[] = [];
     for (const f of c.files) {
       const path = this.prefix + f.path + (f.line !== undefined ? ".lzo.abs" : ".lzo");
@@ -117,7 +118,23 @@ export class Mirror {
       }
       return path;
     });
-    return [...files, ...systemLinks, ...userLinks, ...forcing];
+    const toolchain = c.toolchain === undefined ? [] : [this.toolchainFile(cwd, c.toolchain)];
+    return [...files, ...toolchain, ...systemLinks, ...userLinks, ...forcing];
+  }
+
+  /** The exact pass's assumptions, as a file in the compile's directory; its name is its digest. */
+  private toolchainFile(cwd: string, text: string): string {
+    const path = `${this.prefix}${cwd.replace(/\/+$/, "")}/${toolchainFileName(text)}.lzo`;
+    if (!this.made.has(path)) {
+      const data = Buffer.from(text);
+      mkdirSync(parentOf(path), { recursive: true });
+      const temp = `${path}.${process.pid}.tmp`;
+      writeFileSync(temp, lzoCompress(data));
+      renameSync(temp, path);
+      this.made.set(path, { mtimeMs: 0, size: data.length });
+      this.remade(path);
+    }
+    return path;
   }
 
   /** A number that changes whenever `path` is made again (0: not made by this mirror). */

@@ -28,6 +28,8 @@ import { type Connection, PeerGone } from "./connection.ts";
 import { scrubDebugPaths } from "./elf.ts";
 import { type DepsStyle, PumpTree, rewriteDotd, rewritePumpCommand, withoutRoot, withPrefixMaps } from "./pump.ts";
 import { compilerPathTraits, compilerSystemDirs } from "./sysdirs.ts";
+import { toolchainMismatch } from "./toolchain-check.ts";
+import { TOOLCHAIN_MISMATCH } from "../includes/toolchain.ts";
 import { type Spawner, unconfined } from "./sandbox.ts";
 import type { JobEnd, JobOutcome, RefusalReason, ServerStats } from "./stats.ts";
 
@@ -239,6 +241,14 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
       reason = "system_link";
     }
   }
+  if (!refused && pump?.tree.toolchainFiles.length) {
+    const jobDir = await makeJobDir();
+    const why = await toolchainMismatch(pump.tree.toolchainFiles, check.command!, jobDir, (command, stdout) => probe(ctx, command, pump!.cwd, jobDir, stdout));
+    if (why !== null) {
+      refused = `${TOOLCHAIN_MISMATCH}: ${why}`;
+      reason = "toolchain";
+    }
+  }
   if (refused) {
     summary.outcome = "REJ_BAD_REQ";
     summary.refusal = reason;
@@ -379,6 +389,28 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
     stats.compileFinished(running, baseName(summary.input), baseName(command[0]), Math.round(performance.now() - t0));
   }
 }
+
+/** A question to the job's compiler (toolchain-check.ts), confined as its compile will be and bounded in time. */
+async function probe(ctx: JobContext, command: string[], cwd: string, jobDir: string, stdout: string): Promise<number | null> {
+  let proc;
+  try {
+    proc = await (await (ctx.spawner ?? unconfined)).spawn({ jobDir, command, cwd, env: compilerEnv(ctx.settings.compilerPath, jobDir), stdout, stderr: `${stdout}.stderr` });
+  } catch {
+    return null;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), PROBE_TIMEOUT_MS)));
+  const how = await Promise.race([proc.exited.then(() => "exit" as const), late]);
+  clearTimeout(timer);
+  if (how === "late") {
+    await killGroup(proc.pid);
+    await proc.exited;
+    return null;
+  }
+  return proc.exitCode;
+}
+
+const PROBE_TIMEOUT_MS = 10_000;
 
 /** The daemon's environment as every compiler gets it, built once (process.env is costly to walk). */
 let baseCompilerEnv: Record<string, string> | null = null;

@@ -5,6 +5,7 @@ import { normalize } from "node:path";
 import { DistccError, Exit } from "../common/exit.ts";
 import { lzoDecompress, type ProtocolLimits, type PumpEntry } from "../protocol/index.ts";
 import { isSource } from "../common/sources.ts";
+import { isToolchainFileName } from "../includes/toolchain.ts";
 
 class SandboxViolation extends DistccError {
   constructor(message: string) {
@@ -54,6 +55,8 @@ export class PumpTree {
   private readonly links = new Set<string>();
   /** Client paths of links in the system-directory form, judged once the compiler is known. */
   readonly systemLinks: string[] = [];
+  /** Where the toolchain files of an exact include answer were laid out (src/includes/toolchain.ts). */
+  readonly toolchainFiles: string[] = [];
   private readonly dirs = new Set<string>([""]);
   private readonly taken = new Set<string>();
   private bytes = 0;
@@ -101,6 +104,7 @@ export class PumpTree {
       const own = ownLineLength(data, entry.name);
       if (own > 0 && (await this.dropOwnLine())) data = data.subarray(own);
       await writeFile(path, data, { flag: "wx", mode: 0o644 });
+      if (isToolchainFileName(rel)) this.toolchainFiles.push(path);
     } else {
       this.links.add(rel);
       await symlink(target, path);

@@ -21,7 +21,7 @@ export interface StatsServerOptions {
   rules: readonly AclRule[];
 }
 
-const REFUSALS: readonly RefusalReason[] = ["access_list", "per_client_limit", "connection_limit", "evicted_idle", "bad_request", "not_a_compile", "compiler_not_allowed", "argument", "system_link"];
+const REFUSALS: readonly RefusalReason[] = ["access_list", "per_client_limit", "connection_limit", "evicted_idle", "bad_request", "not_a_compile", "compiler_not_allowed", "argument", "system_link", "toolchain"];
 
 export function serveStats(opts: StatsServerOptions, stats: ServerStats, live: LiveFigures, log: Logger): Server<undefined> {
   return Bun.serve({

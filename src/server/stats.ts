@@ -15,7 +15,7 @@ export type JobEnd = (typeof JOB_OUTCOMES)[number];
  * Why the server turned a peer away. Connection-level ones (the access list, the connection limits)
  * happen before a request is read; the others end a job as REJ_BAD_REQ.
  */
-export type RefusalReason = "access_list" | "per_client_limit" | "connection_limit" | "evicted_idle" | "bad_request" | "not_a_compile" | "compiler_not_allowed" | "argument" | "system_link";
+export type RefusalReason = "access_list" | "per_client_limit" | "connection_limit" | "evicted_idle" | "bad_request" | "not_a_compile" | "compiler_not_allowed" | "argument" | "system_link" | "toolchain";
 
 /** Upper bounds (seconds) of the compile-time histogram's buckets. */
 export const COMPILE_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] as const;

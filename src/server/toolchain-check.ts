@@ -1,0 +1,79 @@
+// Checks a pump job's toolchain file (src/includes/toolchain.ts) against this server's compiler: the
+// client's exact include analysis took the branches its compiler selects, and a server compiler
+// that predefines differently could take one whose header was not sent. Asked once per compiler
+// (path and mtime), language, options and query set, through the job's own sandbox.
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { defineLines, parseToolchainText, queryAnswers, queryProgram, type ToolchainFacts, toolchainDifference } from "../includes/toolchain.ts";
+
+/** Runs `command` (the compiler first) with stdout to `stdoutPath`; its exit code, or null if it did not finish. */
+export type ProbeRunner = (command: string[], stdoutPath: string) => Promise<number | null>;
+
+type ServerFacts = Pick<ToolchainFacts, "defines" | "queries">;
+
+const MAX_CACHED = 256;
+const cache = new Map<string, Promise<ServerFacts | string>>();
+
+/**
+ * Null when every toolchain file agrees with `compiler` (an absolute path), else why not, in words
+ * that name the first macro or answer that differs. `files` are the files' paths on disk; scratch
+ * files go in `jobDir`.
+ */
+export async function toolchainMismatch(files: readonly string[], compiler: string, jobDir: string, run: ProbeRunner): Promise<string | null> {
+  for (const [n, file] of files.entries()) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      return `its toolchain file is unreadable: ${(err as Error).message}`;
+    }
+    const facts = parseToolchainText(text);
+    if (facts instanceof Error) return `its toolchain file is malformed: ${facts.message}`;
+    const server = await serverFacts(facts, compiler, `${jobDir}/toolchain-${n}`, run);
+    if (typeof server === "string") return server;
+    const diff = toolchainDifference(facts, server);
+    if (diff !== null) return `${diff} (${compiler}, -x ${facts.lang}${facts.flags.length ? ` ${facts.flags.join(" ")}` : ""})`;
+  }
+  return null;
+}
+
+function serverFacts(facts: ToolchainFacts, compiler: string, scratch: string, run: ProbeRunner): Promise<ServerFacts | string> {
+  let stamp = "";
+  try {
+    const st = statSync(compiler);
+    stamp = `${st.size}:${st.mtimeMs}`;
+  } catch {
+    // the compile itself will say the compiler is gone
+  }
+  const key = JSON.stringify([compiler, stamp, facts.lang, facts.flags, facts.queries.map((q) => q[0])]);
+  let hit = cache.get(key);
+  if (hit === undefined) {
+    hit = ask(facts, compiler, scratch, run);
+    // A failure to ask (a timeout) is not remembered: the next job asks again.
+    void hit.then((r) => typeof r === "string" && cache.delete(key));
+    if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+    cache.set(key, hit);
+  }
+  return hit;
+}
+
+async function ask(facts: ToolchainFacts, compiler: string, scratch: string, run: ProbeRunner): Promise<ServerFacts | string> {
+  const base = [compiler, ...facts.flags, "-x", facts.lang];
+  const macrosOut = `${scratch}.macros`;
+  const code = await run([...base, "-dM", "-E", "/dev/null"], macrosOut);
+  if (code !== 0) return `this server's compiler could not list its predefined macros for those options (${code === null ? "no answer" : `exit ${code}`})`;
+  const defines = defineLines(readFileSync(macrosOut, "utf8"));
+  const queries: Array<[string, string]> = [];
+  if (facts.queries.length > 0) {
+    const program = `${scratch}.queries`;
+    writeFileSync(program, queryProgram(facts.queries.map((q) => q[0])));
+    const out = `${scratch}.answers`;
+    const qcode = await run([...base, "-E", "-P", program], out);
+    // One query the compiler rejects fails the run: each then counts as unanswered.
+    const got = qcode === 0 ? queryAnswers(readFileSync(out, "utf8")) : new Map<number, string>();
+    facts.queries.forEach(([q], i) => {
+      const a = got.get(i);
+      if (a !== undefined) queries.push([q, a]);
+    });
+  }
+  return { defines, queries };
+}
