@@ -362,6 +362,7 @@ export class ExactEngine {
   private predefs = new Map<string, Predefined | string>();
   private answers = new Map<string, Map<string, string | null>>();
   private seenQueries = new Set<string>();
+  private toolchains = new Map<string, string>();
   readonly counters = { reduced: 0, probes: 0, queryRuns: 0 };
 
   constructor(
@@ -462,6 +463,14 @@ export class ExactEngine {
       this.resolve(req.queryKey, cmd.compiler, cmd.lang, req.flags, config.cwdReal, req.pending);
     }
     return decline("builtin queries did not settle");
+  }
+
+  /** One string per toolchain and query set: the answers of a build share a few (12 KB each for C++). */
+  toolchainText(queryKey: string, queries: Array<[string, string]>, make: () => string): string {
+    const key = `${queryKey}\0${JSON.stringify(queries)}`;
+    let text = this.toolchains.get(key);
+    if (text === undefined) this.toolchains.set(key, (text = make()));
+    return text;
   }
 
   /** Files changed under the build: what was learnt from their contents goes. */
@@ -574,7 +583,7 @@ class ExactRequest {
   /** What this answer assumed of the compiler (see toolchain.ts), as the text a server checks. */
   toolchain(): string {
     const queries = [...this.used].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    return toolchainText({ compiler: this.cmd.compiler, lang: this.cmd.lang, flags: this.flags, defines: this.predefinedLines, queries });
+    return this.engine.toolchainText(this.queryKey, queries, () => toolchainText({ compiler: this.cmd.compiler, lang: this.cmd.lang, flags: this.flags, defines: this.predefinedLines, queries }));
   }
 
   private spellChain(idx: number, name: string): string {
