@@ -7,16 +7,23 @@
 // still counts the pages not yet handed back and would ratchet a raised threshold ever higher.
 
 const THRESHOLD = 384 * 2 ** 20;
-/** At most this share of the thread's time goes to these collections. */
-const MAX_SHARE = 0.1;
+/**
+ * The share of the thread's time these collections may take: 10% at the threshold, growing with
+ * the square of the resident size past it (40% at twice it, all of it from about three times it),
+ * so that a run whose garbage outpaces a fixed share still meets a ceiling.
+ */
+function maxShare(rss: number): number {
+  return Math.min(1, 0.1 * (rss / THRESHOLD) ** 2);
+}
 let lastEnd = Number.NEGATIVE_INFINITY;
 let lastCost = 0;
 
 /** Call between units of work (one analysis request). */
 export function collectIfGrown(): void {
-  if (process.memoryUsage.rss() < THRESHOLD) return;
+  const rss = process.memoryUsage.rss();
+  if (rss < THRESHOLD) return;
   const start = performance.now();
-  if (start - lastEnd < lastCost * (1 / MAX_SHARE - 1)) return;
+  if (start - lastEnd < lastCost * (1 / maxShare(rss) - 1)) return;
   Bun.gc(true);
   lastEnd = performance.now();
   lastCost = lastEnd - start;
