@@ -367,7 +367,12 @@ async function finish(job: Job, host: HostDef, outcome: Extract<RemoteOutcome, {
   else {
     trace("warning", "dcc_build_somewhere", `remote compilation of '${job.input}' failed with ${code} but local compilation gave ${local}`);
     // A compile that fails here too is the user's error, whatever the exit code: never pump's.
-    if (reply.version === 3 && local === 0) {
+    const refusal = reply.version === 3 && local === 0 ? serverRefusal(code, reply.stderr) : null;
+    if (refusal !== null) {
+      // A rule of the server's (an option it does not run), not something pump mode got wrong.
+      clearBackoff(s.dccDir, host, s.backoffPeriodSec);
+      why = `${host.spec} refused it (${refusal}), retried locally`;
+    } else if (reply.version === 3 && local === 0) {
       why = await pumpDiscrepancy(job, host, reply.stderr, outcome.deps, code);
       if (mailing) await mailDiscrepancy(job, host, reply.stderr, localStderr, outcome.deps, code);
     } else if (job.lacked && local === 0) await lackedThenDone(job, { how: "locally", stderr: localStderr });
@@ -404,6 +409,13 @@ async function serverLacked(job: Job, host: HostDef, outcome: Extract<RemoteOutc
   trace("warning", "dcc_build_somewhere", `the server still had no ${names} after a fresh include analysis: ${job.input} goes out in plain mode`);
   job.lacked = { missed, plain: `server lacked ${names} even after a fresh include analysis`, failure };
   return true;
+}
+
+/** The reason bundcc serve gave when it refused a request by rule (exit 110, "…; refused by the server"), else null. */
+function serverRefusal(code: number, stderr: Uint8Array): string | null {
+  if (code !== Exit.COMPILER_MISSING) return null;
+  const m = /(?:ERROR: )?(?:[^:\n]*: )?([^\n]*); refused by the server/.exec(new TextDecoder().decode(stderr));
+  return m ? m[1] : null;
 }
 
 /**

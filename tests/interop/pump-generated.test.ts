@@ -151,6 +151,23 @@ test("an unexplained server failure counts towards DISTCC_MAX_DISCREPANCY; after
   expect(out).toMatch(/1 × local: pump-mode compile failed on \S+ \(exit 1\) but not locally, retried locally/);
 }, 180_000);
 
+test("a server's refusal by rule (an option it will not run) is not pump's fault: that compile runs locally, nothing counts towards DISTCC_MAX_DISCREPANCY, the others stay in pump mode", async () => {
+  const dir = tempDir("bundcc-pump-refusal-");
+  // -aux-info with an absolute path would make the server write outside its job: refused there.
+  const mk = `all: a.o b.o c.o\na.o: a.c\n\t$(CC) -O2 -g0 -aux-info ${dir}/a.aux -c a.c -o a.o\n%.o: %.c\n\t$(CC) -O2 -g0 -c $< -o $@\n`;
+  writeFileSync(join(dir, "Makefile"), mk);
+  for (const n of ["a.c", "b.c", "c.c"]) writeFileSync(join(dir, n), PLAIN_SOURCE);
+  const env = clientEnv({ DISTCC_HOSTS: `127.0.0.1:${server.port},cpp,lzo`, DISTCC_MAX_DISCREPANCY: "1" });
+  const r = await run([BUNDCC, "pump", "make", "-j1", "CC=distcc gcc"], { cwd: dir, env, timeoutMs: 120_000 });
+  const out = r.stdout + r.stderr;
+  expect(r.code, out).toBe(0);
+  expect(readFileSync(join(dir, "a.aux"), "utf8")).toContain("f (void)");
+  expect(out).toContain("3 compile(s): 2 in pump mode, 0 in plain mode, 1 run locally");
+  expect(out).toMatch(/1 × local: 127\.0\.0\.1:\d+,cpp,lzo refused it \('-aux-info' refused: it would write '\S+a\.aux', outside the job directory\), retried locally/);
+  expect(out).not.toContain("failed on server");
+  expect(out).not.toContain("demoted");
+}, 180_000);
+
 test("a header missing here too is the user's error: the build fails as locally and nothing counts towards DISTCC_MAX_DISCREPANCY", async () => {
   const dir = tempDir("bundcc-pump-usererr-");
   writeFileSync(join(dir, "Makefile"), "all: a.o\na.o: a.c\n\t$(CC) -O2 -g0 -c a.c -o a.o\n");
