@@ -9,11 +9,11 @@
 const THRESHOLD = 384 * 2 ** 20;
 /**
  * The share of the thread's time these collections may take: 10% at the threshold, growing with
- * the square of the resident size past it (40% at twice it, all of it from about three times it),
- * so that a run whose garbage outpaces a fixed share still meets a ceiling.
+ * the cube of the resident size past it (80% at twice it, all of it from 2.15 times it), so that a
+ * run whose garbage outpaces a fixed share still meets a ceiling.
  */
 function maxShare(rss: number): number {
-  return Math.min(1, 0.1 * (rss / THRESHOLD) ** 2);
+  return Math.min(1, 0.1 * (rss / THRESHOLD) ** 3);
 }
 let lastEnd = Number.NEGATIVE_INFINITY;
 let lastCost = 0;
