@@ -3,7 +3,7 @@
 // that predefines differently could take one whose header was not sent. Asked once per compiler
 // (path and mtime), language, options and query set, through the job's own sandbox.
 import { readFileSync, statSync, writeFileSync } from "node:fs";
-import { defineLines, parseToolchainText, queryAnswers, queryProgram, type ToolchainFacts, toolchainDifference } from "../includes/toolchain.ts";
+import { defineLines, parseToolchainText, queryAnswers, queryProgram, type ToolchainFacts, toolchainDifference, toolchainFileName } from "../includes/toolchain.ts";
 
 /** Runs `command` (the compiler first) with stdout to `stdoutPath`; its exit code, or null if it did not finish. */
 export type ProbeRunner = (command: string[], stdoutPath: string) => Promise<number | null>;
@@ -19,24 +19,6 @@ const cache = new Map<string, Promise<ServerFacts | string>>();
  * files go in `jobDir`.
  */
 export async function toolchainMismatch(files: readonly string[], compiler: string, jobDir: string, run: ProbeRunner): Promise<string | null> {
-  for (const [n, file] of files.entries()) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (err) {
-      return `its toolchain file is unreadable: ${(err as Error).message}`;
-    }
-    const facts = parseToolchainText(text);
-    if (facts instanceof Error) return `its toolchain file is malformed: ${facts.message}`;
-    const server = await serverFacts(facts, compiler, `${jobDir}/toolchain-${n}`, run);
-    if (typeof server === "string") return server;
-    const diff = toolchainDifference(facts, server);
-    if (diff !== null) return `${diff} (${compiler}, -x ${facts.lang}${facts.flags.length ? ` ${facts.flags.join(" ")}` : ""})`;
-  }
-  return null;
-}
-
-function serverFacts(facts: ToolchainFacts, compiler: string, scratch: string, run: ProbeRunner): Promise<ServerFacts | string> {
   let stamp = "";
   try {
     const st = statSync(compiler);
@@ -44,6 +26,45 @@ function serverFacts(facts: ToolchainFacts, compiler: string, scratch: string, r
   } catch {
     // the compile itself will say the compiler is gone
   }
+  for (const [n, file] of files.entries()) {
+    // A file's name is its text's digest: a name already judged for this compiler needs no reading.
+    const verdictKey = `${file.slice(file.lastIndexOf("/") + 1)}\0${compiler}\0${stamp}`;
+    let verdict = verdicts.get(verdictKey);
+    if (verdict === undefined) {
+      let text: string;
+      try {
+        text = readFileSync(file, "utf8");
+      } catch (err) {
+        return `its toolchain file is unreadable: ${(err as Error).message}`;
+      }
+      verdict = await judge(text, compiler, stamp, `${jobDir}/toolchain-${n}`, run);
+      // Remembered only under a name that really is the text's digest, and not when asking failed.
+      if (verdict.remember && toolchainFileName(text) === file.slice(file.lastIndexOf("/") + 1)) {
+        if (verdicts.size >= MAX_CACHED) verdicts.delete(verdicts.keys().next().value!);
+        verdicts.set(verdictKey, verdict);
+      }
+    }
+    if (verdict.why !== null) return verdict.why;
+  }
+  return null;
+}
+
+interface Verdict {
+  why: string | null;
+  remember: boolean;
+}
+const verdicts = new Map<string, Verdict>();
+
+async function judge(text: string, compiler: string, stamp: string, scratch: string, run: ProbeRunner): Promise<Verdict> {
+  const facts = parseToolchainText(text);
+  if (facts instanceof Error) return { why: `its toolchain file is malformed: ${facts.message}`, remember: false };
+  const server = await serverFacts(facts, compiler, stamp, scratch, run);
+  if (typeof server === "string") return { why: server, remember: false };
+  const diff = toolchainDifference(facts, server);
+  return { why: diff === null ? null : `${diff} (${compiler}, -x ${facts.lang}${facts.flags.length ? ` ${facts.flags.join(" ")}` : ""})`, remember: true };
+}
+
+function serverFacts(facts: ToolchainFacts, compiler: string, stamp: string, scratch: string, run: ProbeRunner): Promise<ServerFacts | string> {
   const key = JSON.stringify([compiler, stamp, facts.lang, facts.flags, facts.queries.map((q) => q[0])]);
   let hit = cache.get(key);
   if (hit === undefined) {

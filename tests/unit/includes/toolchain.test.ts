@@ -104,6 +104,27 @@ describe("the server's check", () => {
     expect(c.calls.length).toBe(2);
   });
 
+  test("a verdict is remembered under a name that is its text's digest, never under one that is not", async () => {
+    const job = join(root, "job3");
+    mkdirSync(job);
+    const text = toolchainText({ ...FACTS, flags: ["-O0"], queries: [] });
+    const named = join(root, toolchainFileName(text));
+    writeFileSync(named, text);
+    const c = fakeCompiler([...FACTS.defines, "__SERVER_ONLY__ 1"], "1");
+    const first = await toolchainMismatch([named], "/bin/true", job, c.run);
+    expect(first).toContain("__SERVER_ONLY__ is predefined here");
+    rmSync(named);
+    // Judged already: the same name is not read (it is gone) and the compiler not asked again.
+    expect(await toolchainMismatch([named], "/bin/true", job, c.run)).toBe(first);
+    expect(c.calls.length).toBe(1);
+    // Another text under a digest name that is not its own is read and judged each time.
+    const liar = join(root, toolchainFileName(`${text}x`));
+    writeFileSync(liar, toolchainText({ ...FACTS, flags: ["-O0"], queries: [] }).replace("__GNUC__ 12", "__GNUC__ 11"));
+    expect(await toolchainMismatch([liar], "/bin/true", job, c.run)).toContain("__GNUC__ is predefined differently");
+    rmSync(liar);
+    expect(await toolchainMismatch([liar], "/bin/true", job, c.run)).toStartWith("its toolchain file is unreadable");
+  });
+
   test("a differing macro or answer is named; a malformed file is refused", async () => {
     const job = join(root, "job2");
     mkdirSync(job);
