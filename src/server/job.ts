@@ -30,6 +30,7 @@ import { type DepsStyle, PumpTree, rewriteDotd, rewritePumpCommand, withoutRoot,
 import { compilerPathTraits, compilerSystemDirs } from "./sysdirs.ts";
 import { toolchainMismatch } from "./toolchain-check.ts";
 import { TOOLCHAIN_MISMATCH } from "../includes/toolchain.ts";
+import { macroFlags } from "../includes/exact.ts";
 import { type Spawner, unconfined } from "./sandbox.ts";
 import type { JobEnd, JobOutcome, RefusalReason, ServerStats } from "./stats.ts";
 
@@ -243,7 +244,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   }
   if (!refused && pump?.tree.toolchainFiles.length) {
     const jobDir = await makeJobDir();
-    const why = await toolchainMismatch(pump.tree.toolchainFiles, check.command!, jobDir, (command, stdout) => probe(ctx, command, pump!.cwd, jobDir, stdout));
+    const why = await toolchainMismatch(pump.tree.toolchainFiles, check.command!, macroFlags(argv), jobDir, (command, stdout) => probe(ctx, command, pump!.cwd, jobDir, stdout));
     if (why !== null) {
       refused = `${TOOLCHAIN_MISMATCH}: ${why}`;
       reason = "toolchain";

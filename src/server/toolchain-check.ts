@@ -15,10 +15,11 @@ const cache = new Map<string, Promise<ServerFacts | string>>();
 
 /**
  * Null when every toolchain file agrees with `compiler` (an absolute path), else why not, in words
- * that name the first macro or answer that differs. `files` are the files' paths on disk; scratch
- * files go in `jobDir`.
+ * that name the first macro or answer that differs. `files` are the files' paths on disk; `flags`
+ * the compile's own macro-relevant options (`macroFlags`), which a file must name; scratch files go
+ * in `jobDir`.
  */
-export async function toolchainMismatch(files: readonly string[], compiler: string, jobDir: string, run: ProbeRunner): Promise<string | null> {
+export async function toolchainMismatch(files: readonly string[], compiler: string, flags: readonly string[], jobDir: string, run: ProbeRunner): Promise<string | null> {
   let stamp = "";
   try {
     const st = statSync(compiler);
@@ -28,7 +29,7 @@ export async function toolchainMismatch(files: readonly string[], compiler: stri
   }
   for (const [n, file] of files.entries()) {
     // A file's name is its text's digest: a name already judged for this compiler needs no reading.
-    const verdictKey = `${file.slice(file.lastIndexOf("/") + 1)}\0${compiler}\0${stamp}`;
+    const verdictKey = `${file.slice(file.lastIndexOf("/") + 1)}\0${compiler}\0${stamp}\0${flags.join("\0")}`;
     let verdict = verdicts.get(verdictKey);
     if (verdict === undefined) {
       let text: string;
@@ -37,7 +38,7 @@ export async function toolchainMismatch(files: readonly string[], compiler: stri
       } catch (err) {
         return `its toolchain file is unreadable: ${(err as Error).message}`;
       }
-      verdict = await judge(text, compiler, stamp, `${jobDir}/toolchain-${n}`, run);
+      verdict = await judge(text, compiler, flags, stamp, `${jobDir}/toolchain-${n}`, run);
       // Remembered only under a name that really is the text's digest, and not when asking failed.
       if (verdict.remember && toolchainFileName(text) === file.slice(file.lastIndexOf("/") + 1)) {
         if (verdicts.size >= MAX_CACHED) verdicts.delete(verdicts.keys().next().value!);
@@ -55,9 +56,11 @@ interface Verdict {
 }
 const verdicts = new Map<string, Verdict>();
 
-async function judge(text: string, compiler: string, stamp: string, scratch: string, run: ProbeRunner): Promise<Verdict> {
+async function judge(text: string, compiler: string, flags: readonly string[], stamp: string, scratch: string, run: ProbeRunner): Promise<Verdict> {
   const facts = parseToolchainText(text);
   if (facts instanceof Error) return { why: `its toolchain file is malformed: ${facts.message}`, remember: false };
+  // Only the compile's own options (checked like every argument) are ever given to the compiler.
+  if (facts.flags.length !== flags.length || facts.flags.some((f, i) => f !== flags[i])) return { why: "its toolchain file names other options than the compile's", remember: true };
   const server = await serverFacts(facts, compiler, stamp, scratch, run);
   if (typeof server === "string") return { why: server, remember: false };
   const diff = toolchainDifference(facts, server);

@@ -97,10 +97,10 @@ describe("the server's check", () => {
     const c = fakeCompiler(FACTS.defines, "1");
     const facts = { ...FACTS, queries: [FACTS.queries[0]] as Array<[string, string]> };
     writeFileSync(file, toolchainText(facts));
-    expect(await toolchainMismatch([file], "/bin/sh", job, c.run)).toBeNull();
+    expect(await toolchainMismatch([file], "/bin/sh", facts.flags, job, c.run)).toBeNull();
     expect(c.calls.length).toBe(2);
     expect(c.calls[0]).toEqual(["/bin/sh", ...FACTS.flags, "-x", "c", "-dM", "-E", "/dev/null"]);
-    expect(await toolchainMismatch([file], "/bin/sh", job, c.run)).toBeNull();
+    expect(await toolchainMismatch([file], "/bin/sh", facts.flags, job, c.run)).toBeNull();
     expect(c.calls.length).toBe(2);
   });
 
@@ -111,18 +111,18 @@ describe("the server's check", () => {
     const named = join(root, toolchainFileName(text));
     writeFileSync(named, text);
     const c = fakeCompiler([...FACTS.defines, "__SERVER_ONLY__ 1"], "1");
-    const first = await toolchainMismatch([named], "/bin/true", job, c.run);
+    const first = await toolchainMismatch([named], "/bin/true", ["-O0"], job, c.run);
     expect(first).toContain("__SERVER_ONLY__ is predefined here");
     rmSync(named);
     // Judged already: the same name is not read (it is gone) and the compiler not asked again.
-    expect(await toolchainMismatch([named], "/bin/true", job, c.run)).toBe(first);
+    expect(await toolchainMismatch([named], "/bin/true", ["-O0"], job, c.run)).toBe(first);
     expect(c.calls.length).toBe(1);
     // Another text under a digest name that is not its own is read and judged each time.
     const liar = join(root, toolchainFileName(`${text}x`));
     writeFileSync(liar, toolchainText({ ...FACTS, flags: ["-O0"], queries: [] }).replace("__GNUC__ 12", "__GNUC__ 11"));
-    expect(await toolchainMismatch([liar], "/bin/true", job, c.run)).toContain("__GNUC__ is predefined differently");
+    expect(await toolchainMismatch([liar], "/bin/true", ["-O0"], job, c.run)).toContain("__GNUC__ is predefined differently");
     rmSync(liar);
-    expect(await toolchainMismatch([liar], "/bin/true", job, c.run)).toStartWith("its toolchain file is unreadable");
+    expect(await toolchainMismatch([liar], "/bin/true", ["-O0"], job, c.run)).toStartWith("its toolchain file is unreadable");
   });
 
   test("a differing macro or answer is named; a malformed file is refused", async () => {
@@ -131,13 +131,18 @@ describe("the server's check", () => {
     const file = join(root, "differ");
     writeFileSync(file, toolchainText({ ...FACTS, flags: ["-O1"], queries: [] }));
     const c = fakeCompiler([...FACTS.defines, "__SERVER_ONLY__ 1"], "1");
-    expect(await toolchainMismatch([file], "/bin/true", job, c.run)).toBe("__SERVER_ONLY__ is predefined here (__SERVER_ONLY__ 1), not on the client (/bin/true, -x c -O1)");
+    expect(await toolchainMismatch([file], "/bin/true", ["-O1"], job, c.run)).toBe("__SERVER_ONLY__ is predefined here (__SERVER_ONLY__ 1), not on the client (/bin/true, -x c -O1)");
     writeFileSync(file, toolchainText({ ...FACTS, flags: ["-O3"], queries: [["__has_builtin(__builtin_expect)", "1"]] }));
-    expect(await toolchainMismatch([file], "/bin/true", job, fakeCompiler(FACTS.defines, "0").run)).toBe("__has_builtin(__builtin_expect) is 1 on the client, 0 here (/bin/true, -x c -O3)");
+    expect(await toolchainMismatch([file], "/bin/true", ["-O3"], job, fakeCompiler(FACTS.defines, "0").run)).toBe("__has_builtin(__builtin_expect) is 1 on the client, 0 here (/bin/true, -x c -O3)");
     writeFileSync(file, "define 12\n");
-    expect(await toolchainMismatch([file], "/bin/true", job, c.run)).toStartWith("its toolchain file is malformed: ");
+    expect(await toolchainMismatch([file], "/bin/true", [], job, c.run)).toStartWith("its toolchain file is malformed: ");
+    // Options other than the compile's are never run: a file naming them is refused unasked.
+    writeFileSync(file, toolchainText({ ...FACTS, flags: ["-fplugin=./evil.so"], queries: [] }));
+    const asked = c.calls.length;
+    expect(await toolchainMismatch([file], "/bin/true", ["-O2"], job, c.run)).toBe("its toolchain file names other options than the compile's");
+    expect(c.calls.length).toBe(asked);
     const failing = async () => 1;
     writeFileSync(file, toolchainText({ ...FACTS, flags: ["-Os"] }));
-    expect(await toolchainMismatch([file], "/bin/true", job, failing)).toBe("this server's compiler could not list its predefined macros for those options (exit 1)");
+    expect(await toolchainMismatch([file], "/bin/true", ["-Os"], job, failing)).toBe("this server's compiler could not list its predefined macros for those options (exit 1)");
   });
 });
