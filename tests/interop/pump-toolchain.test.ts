@@ -37,8 +37,10 @@ beforeAll(async () => {
   expect(l.code, l.stderr).toBe(0);
   otherGcc = tempDir("bundcc-other-gcc-");
   mkdirSync(otherGcc, { recursive: true });
-  for (const name of ["gcc", "x86_64-linux-gnu-gcc"]) {
-    writeFileSync(join(otherGcc, name), '#!/bin/sh\nexec /usr/bin/x86_64-linux-gnu-gcc -D__SERVER_SIDE_ONLY__=1 "$@"\n');
+  // The client asks for gcc by its full name (x86_64-linux-gnu-gcc here): both names are wrapped.
+  const triplet = (await run(["gcc", "-dumpmachine"])).stdout.trim();
+  for (const name of ["gcc", `${triplet}-gcc`]) {
+    writeFileSync(join(otherGcc, name), '#!/bin/sh\nexec /usr/bin/gcc -D__SERVER_SIDE_ONLY__=1 "$@"\n');
     chmodSync(join(otherGcc, name), 0o755);
   }
 });
