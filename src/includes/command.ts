@@ -209,3 +209,27 @@ export function expandWp(args: readonly string[]): string[] {
   }
   return out;
 }
+
+/** Options that cannot change the predefined macros, or that write files (values dropped with them). */
+const DROP_WITH_VALUE = ["-I", "-iquote", "-isystem", "-idirafter", "-D", "-U", "-include", "-imacros", "-o", "-MF", "-MT", "-MQ", "-x", "-iprefix", "-iwithprefixbefore", "-iwithprefix", "-aux-info", "-MJ"];
+const DROP = /^-(c|S|E|M|MM|MD|MMD|MP|MG|H|C|CC|P|v|w|pipe|g.*|W.*|save-temps.*|fdump-.*|fsyntax-only|fdiagnostics-.*|fmessage-length=.*|fcolor-diagnostics|fno-color-diagnostics)$/;
+const KEEP_WITH_VALUE = new Set(["-A", "-B", "-V", "-b", "-arch", "-target", "--target", "-isysroot", "--sysroot", "-Xclang", "--param", "-stdlib", "-G", "-Xassembler", "-Xlinker", "-T", "-z", "-e", "-u", "-l", "-L", "-F", "-iframework", "--gcc-toolchain"]);
+
+/** The compile's options that may change what the compiler predefines, for `-dM -E`. */
+export function macroFlags(argv: readonly string[]): string[] {
+  const args = expandWp(argv.slice(1));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith("-") || a === "-") continue;
+    const dropped = DROP_WITH_VALUE.find((d) => a.startsWith(d) && !(d === "-include" && a.startsWith("-include-pch")));
+    if (dropped !== undefined) {
+      if (a === dropped) i++;
+      continue;
+    }
+    if (DROP.test(a)) continue;
+    out.push(a);
+    if (KEEP_WITH_VALUE.has(a) && i + 1 < args.length) out.push(args[++i]);
+  }
+  return out;
+}

@@ -30,7 +30,7 @@ import { type DepsStyle, PumpTree, rewriteDotd, rewritePumpCommand, withoutRoot,
 import { compilerPathTraits, compilerSystemDirs } from "./sysdirs.ts";
 import { toolchainMismatch } from "./toolchain-check.ts";
 import { TOOLCHAIN_MISMATCH } from "../includes/toolchain.ts";
-import { macroFlags } from "../includes/exact.ts";
+import { macroFlags } from "../includes/command.ts";
 import { type Spawner, unconfined } from "./sandbox.ts";
 import type { JobEnd, JobOutcome, RefusalReason, ServerStats } from "./stats.ts";
 
