@@ -43,6 +43,8 @@ export async function runSubcommand(args: string[]): Promise<number> {
       return (await import("./client/agent-cli.ts")).agentMain(rest);
     case "include-server":
       return (await import("./pump/index.ts")).includeServerMain(rest);
+    case "serve-view":
+      return (await import("./server/view-exec.ts")).main(rest);
     case "scan-includes":
       return (await import("./includes/cli.ts")).main(rest);
     case "hosts":

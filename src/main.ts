@@ -3,7 +3,7 @@
 import { type AgentHome, agentHome } from "./client/agent-home.ts";
 import { relay } from "./client/relay.ts";
 
-const SUBCOMMANDS = new Set(["serve", "pump", "include-server", "agent", "scan-includes", "hosts", "lsdistcc", "monitor", "update-symlinks", "help"]);
+const SUBCOMMANDS = new Set(["serve", "serve-view", "pump", "include-server", "agent", "scan-includes", "hosts", "lsdistcc", "monitor", "update-symlinks", "help"]);
 const SELF_NAMES = new Set(["bundcc", "bun", "bun.exe", "main", "main.ts"]);
 // What the client answers by itself (client/index.ts ownOption): no compile, so no agent is asked or started.
 const OWN_OPTIONS = new Set(["--help", "--version", "--show-hosts", "-j", "--scan-includes"]);

@@ -26,9 +26,10 @@ import { preprocessedExtension } from "../common/sources.ts";
 import { analyseCompile, withoutDependencyOptions } from "./args.ts";
 import { type Connection, PeerGone } from "./connection.ts";
 import { scrubDebugPaths } from "./elf.ts";
-import { type DepsStyle, PumpTree, rewriteDotd, rewritePumpCommand, withoutRoot, withPrefixMaps } from "./pump.ts";
+import { type DepsStyle, PumpTree, rewriteDotd, rewritePumpCommand, wantsLto, withoutRoot, withPrefixMaps } from "./pump.ts";
 import { compilerPathTraits, compilerSystemDirs } from "./sysdirs.ts";
 import { toolchainMismatch } from "./toolchain-check.ts";
+import { type ClientViews, planView, VIEW_JOB_DIR, viewCommand, type ViewPlan } from "./client-view.ts";
 import { TOOLCHAIN_MISMATCH } from "../includes/toolchain.ts";
 import { macroFlags } from "../includes/command.ts";
 import { type Spawner, unconfined } from "./sandbox.ts";
@@ -61,6 +62,8 @@ export interface JobContext {
    * promise while the daemon sets the sandbox up: a job accepted meanwhile waits for it.
    */
   spawner?: Spawner | Promise<Spawner>;
+  /** Set when pump jobs that need it can compile at the client's own paths (client-view.ts). */
+  clientViews?: ClientViews | null;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -260,21 +263,38 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   }
 
   const jobDir = await makeJobDir();
-  const outputPath = join(jobDir, `${base}.${shape.mode === "-S" ? "s" : "o"}`);
+  const objectName = `${base}.${shape.mode === "-S" ? "s" : "o"}`;
+  let outputPath = join(jobDir, objectName);
   let command: string[];
   let cwd = jobDir;
   let depsTarget = "";
   let depsStyle: DepsStyle | undefined;
   let mapped = false;
+  /** A pump job compiled at the client's own paths (client-view.ts): the view, and the object's name there. */
+  let viewed: { plan: ViewPlan; object: string } | null = null;
   if (pump) {
-    const rewritten = rewritePumpCommand([check.command!, ...argv.slice(1)], pump.root, outputPath, pump.depsPath);
     // A compiler that can be told to record client paths is; any other keeps the rewriting after the fact.
     const traits = await compilerPathTraits(check.command!, settings.compilerPath);
     mapped = traits.prefixMaps;
-    command = mapped ? withPrefixMaps(rewritten.command, pump.root) : rewritten.command;
     if (mapped) depsStyle = traits.clang ? "clang" : "gcc";
-    depsTarget = rewritten.depsTarget;
-    cwd = pump.cwd;
+    // gcc 12 records its working directory in -flto data unmapped: only the client's own path is right there.
+    const plan = ctx.clientViews && mapped && !traits.clang && wantsLto(argv) ? planView(ctx.clientViews.abi, pump.root, jobDir, head.cwd ?? "/", pump.tree.layout()) : null;
+    if (typeof plan === "string") log.info("job", `${summary.input}: compiled under the job's root, not at the client's paths: ${plan}`);
+    if (plan && typeof plan !== "string") {
+      mkdirSync(plan.out);
+      viewed = { plan, object: `${VIEW_JOB_DIR}/${objectName}` };
+      outputPath = join(plan.out, objectName);
+      pump.depsPath = join(plan.out, `${base}.deps`);
+      const rewritten = rewritePumpCommand([check.command!, ...argv.slice(1)], "", viewed.object, `${VIEW_JOB_DIR}/${base}.deps`);
+      command = rewritten.command;
+      depsTarget = rewritten.depsTarget;
+      cwd = head.cwd ?? "/";
+    } else {
+      const rewritten = rewritePumpCommand([check.command!, ...argv.slice(1)], pump.root, outputPath, pump.depsPath);
+      command = mapped ? withPrefixMaps(rewritten.command, pump.root) : rewritten.command;
+      depsTarget = rewritten.depsTarget;
+      cwd = pump.cwd;
+    }
   } else {
     const inputPath = join(jobDir, `${base}.${preprocessedExtension(summary.input)}`);
     writeFileSync(inputPath, source!);
@@ -289,8 +309,8 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     command = preprocessedLanguages(withoutDependencyOptions(placed));
   }
 
-  const reply = await compile(conn, ctx, head.version, command, cwd, jobDir, summary);
-  if (pump) {
+  const reply = await compile(conn, ctx, head.version, command, cwd, jobDir, summary, viewed?.plan);
+  if (pump && !viewed) {
     reply.stderr = withoutRoot(reply.stderr, pump.root);
     reply.stdout = withoutRoot(reply.stdout, pump.root);
   }
@@ -299,12 +319,12 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     reply.object = object;
     if (pump) {
       // Checked, not assumed: whatever the compiler still recorded of the root is at least hidden.
-      if (!mapped || object.includes(pump.root, 0, "latin1")) {
+      if (!viewed && (!mapped || object.includes(pump.root, 0, "latin1"))) {
         const scrubbed = scrubDebugPaths(reply.object, pump.root);
         if (mapped) log.warning("job", `${summary.input}: ${check.command} recorded the job's root despite the prefix map; ${scrubbed} paths padded instead`);
       }
       const deps = existsSync(pump.depsPath) ? readFileSync(pump.depsPath, "latin1") : "";
-      reply.dotd = stringToBytes(rewriteDotd(deps, outputPath, depsTarget, pump.root, depsStyle));
+      reply.dotd = stringToBytes(viewed ? rewriteDotd(deps, viewed.object, depsTarget, null, depsStyle) : rewriteDotd(deps, outputPath, depsTarget, pump.root, depsStyle));
     }
   }
   const message = writeReply(new TokenWriter(), reply);
@@ -326,7 +346,7 @@ async function answer(conn: Connection, reply: Reply): Promise<void> {
   await conn.send(writeReply(new TokenWriter(), reply));
 }
 
-async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersion, command: string[], cwd: string, jobDir: string, summary: Summary): Promise<Reply> {
+async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersion, command: string[], cwd: string, jobDir: string, summary: Summary, view?: ViewPlan): Promise<Reply> {
   const { settings, log, stats, compileSlots } = ctx;
   const gone = conn.gone.then(() => "gone" as const);
   const slot = compileSlots.acquire();
@@ -342,14 +362,20 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
   try {
     let proc;
     try {
-      proc = await (await (ctx.spawner ?? unconfined)).spawn({
-        jobDir,
-        command,
-        cwd,
-        env: compilerEnv(settings.compilerPath, jobDir),
-        stdout: join(cwd, "compiler.stdout"),
-        stderr: join(cwd, "compiler.stderr"),
-      });
+      if (view && ctx.clientViews) {
+        // Started by the daemon's own thread: a lane's is sealed, and a sealed process cannot mount.
+        // `bundcc serve-view` seals itself once the view stands; the compiler's paths are the view's.
+        proc = await unconfined.spawn({
+          jobDir,
+          command: viewCommand(ctx.clientViews, view, cwd, command),
+          cwd: jobDir,
+          env: compilerEnv(settings.compilerPath, VIEW_JOB_DIR),
+          stdout: join(view.out, "compiler.stdout"),
+          stderr: join(view.out, "compiler.stderr"),
+        });
+      } else {
+        proc = await (await (ctx.spawner ?? unconfined)).spawn({ jobDir, command, cwd, env: compilerEnv(settings.compilerPath, jobDir), stdout: join(cwd, "compiler.stdout"), stderr: join(cwd, "compiler.stderr") });
+      }
     } catch (err) {
       summary.outcome = "COMPILE_ERROR";
       summary.status = waitStatus(Exit.COMPILER_MISSING, null);
@@ -381,8 +407,8 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
     return {
       version,
       status,
-      stderr: readCapped(join(cwd, "compiler.stderr"), settings.limits.maxBody),
-      stdout: readCapped(join(cwd, "compiler.stdout"), settings.limits.maxBody),
+      stderr: readCapped(join(view ? view.out : cwd, "compiler.stderr"), settings.limits.maxBody),
+      stdout: readCapped(join(view ? view.out : cwd, "compiler.stdout"), settings.limits.maxBody),
       object: EMPTY,
     };
   } finally {

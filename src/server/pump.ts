@@ -57,6 +57,13 @@ export class PumpTree {
   readonly systemLinks: string[] = [];
   /** Where the toolchain files of an exact include answer were laid out (src/includes/toolchain.ts). */
   readonly toolchainFiles: string[] = [];
+  /** Links whose absolute target was re-rooted (they resolve only at the root's own path). */
+  absoluteLinks = 0;
+
+  /** What client-view.ts needs to know of the tree: every name laid out (relative), and its links. */
+  layout(): { files: Iterable<string>; systemLinks: readonly string[]; absoluteLinks: number } {
+    return { files: this.taken, systemLinks: this.systemLinks, absoluteLinks: this.absoluteLinks };
+  }
   private readonly dirs = new Set<string>([""]);
   private readonly taken = new Set<string>();
   private bytes = 0;
@@ -167,6 +174,7 @@ export class PumpTree {
     // An absolute target mirrors a client symlink: it is re-rooted, so it stays inside the sandbox.
     if (target.startsWith("/")) {
       components(target, "LINK target");
+      this.absoluteLinks++;
       return this.root + target;
     }
     // Relative: resolve it where the link will live on this server. Climbing above the root is allowed
@@ -322,8 +330,9 @@ export type DepsStyle = "gcc" | "clang";
  * with `style` known, the first rule is wrapped again as that compiler wraps it, since its line
  * breaks depend on the lengths of the names (gcc breaks past column 72, clang past 75).
  */
-export function rewriteDotd(text: string, tempObject: string, target: string, root: string, style?: DepsStyle): string {
-  const replaced = text.replace(tempObject, () => target).split(root).join("");
+export function rewriteDotd(text: string, tempObject: string, target: string, root: string | null, style?: DepsStyle): string {
+  const renamed = text.replace(tempObject, () => target);
+  const replaced = root === null ? renamed : renamed.split(root).join("");
   if (!style) return replaced;
   // The first rule runs to the first newline that no backslash escapes.
   const end = replaced.search(/(?<!\\)\n/);
@@ -387,4 +396,14 @@ function clangRule(targets: string[], deps: string[]): string {
     col += n + 1;
   }
   return out;
+}
+
+/** True when the last of -flto, -flto=N and -fno-lto in `command` asks for LTO. */
+export function wantsLto(command: readonly string[]): boolean {
+  let lto = false;
+  for (const a of command) {
+    if (a === "-flto" || a.startsWith("-flto=")) lto = true;
+    else if (a === "-fno-lto") lto = false;
+  }
+  return lto;
 }

@@ -34,6 +34,8 @@ export interface Spawner {
   /** One line for the start-up log. */
   readonly description: string;
   readonly confined: boolean;
+  /** The Landlock ABI compilers are sealed with; 0 when they are not. */
+  readonly landlockAbi: number;
   /** Creates a job's private directory; compilers of that job may write only beneath it. */
   jobDirectory(tmpDir: string, prefix: string): Promise<JobDirectory>;
   /** Starts the compiler; throws an Error that says why it could not (as Bun.spawn does). */
@@ -52,6 +54,7 @@ const LANE_IDLE_MS = 300;
 export const unconfined: Spawner = {
   description: "off",
   confined: false,
+  landlockAbi: 0,
   async jobDirectory(tmpDir, prefix) {
     const dir = mkdtempSync(join(tmpDir, prefix));
     return { dir, retire: () => dir };
@@ -94,6 +97,10 @@ class LandlockSpawner implements Spawner {
 
   constructor(private readonly init: Omit<SandboxInit, "laneDir">) {
     this.description = `Landlock ABI ${init.abi}: compilers write only in their job directory`;
+  }
+
+  get landlockAbi(): number {
+    return this.init.abi;
   }
 
   private async openLane(tmpDir: string, prefix: string): Promise<Lane> {

@@ -151,6 +151,30 @@ describe("pump mode against bundcc serve: byte for byte a local compile", () => 
     for (const n of names) expect(has(n, "bundccd_"), n).toBe(false);
   }, 150_000);
 
+  test("gcc -flto: compiled at the client's own paths, so the LTO data names the client's directory and objects are a local compile's", async () => {
+    // gcc 12 streams its working directory into the LTO sections, out of every prefix map's reach;
+    // -frandom-seed because LTO section names are otherwise random, and two local builds differ too.
+    // A bare -flto runs locally by distcc 3.4's rule; -flto=N and -flto=auto (redis's) go out.
+    const seed = (n: string) => `-frandom-seed=${n}`;
+    const compiles: Compile[] = [
+      { name: "gcc-lto-rel", args: ["gcc", "-O2", "-Wall", "-flto=auto", seed("a")], absolute: false },
+      { name: "gcc-lto-g-abs", args: ["gcc", "-O2", "-g", "-flto=auto", seed("b")], absolute: true },
+      { name: "gcc-lto-fat-mt", args: ["gcc", "-O1", "-Wall", "-flto=2", "-ffat-lto-objects", "-MT", "custom-target", seed("c")], absolute: false },
+      { name: "gxx-lto-g-rel", args: ["g++", "-O2", "-g", "-flto=auto", seed("d")], absolute: false, cxx: true },
+      { name: "gcc-nolto-last", args: ["gcc", "-O2", "-flto=auto", "-fno-lto", "-g"], absolute: false },
+    ];
+    const names = compiles.map((c) => c.name);
+    const { local, out } = await bothWays(compiles.map((c) => line(c)), names);
+    expect(out, out).toContain(`${compiles.length} compile(s): ${compiles.length} in pump mode, 0 in plain mode, 0 run locally`);
+    expectSame(local, names);
+    const sections = (n: string) => readFileSync(join(project, "build", `${n}.o`), "latin1");
+    for (const n of names.slice(0, 4)) expect(sections(n), n).toContain(".gnu.lto_");
+    expect(sections("gcc-nolto-last")).not.toContain(".gnu.lto_");
+    expect(readFileSync(join(project, "build", "gcc-lto-fat-mt.d"), "latin1")).toStartWith("custom-target:");
+    expect(readFileSync(join(local, "gcc-lto-rel.err"), "utf8")).toContain("warning: unused variable");
+    expect(server.log()).toContain("gcc -flto pump jobs compile at the client's own paths");
+  }, 150_000);
+
   test("-gsplit-dwarf runs locally and its .dwo is there", async () => {
     const compiles: Compile[] = [{ name: "gcc-split", args: ["gcc", "-g", "-gsplit-dwarf"], absolute: true }];
     const { local, out } = await bothWays(compiles.map((c) => line(c)), ["gcc-split"]);

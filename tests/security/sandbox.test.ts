@@ -71,6 +71,11 @@ describe("with the argument check off, the sandbox alone confines the compiler",
     }
     const { bytes } = await exchange(server.port, pumpRequest([pumpFile("/w/h.c")], ["gcc", ...argv, "-c", "/w/h.c", "-o", "h.o"]), { timeoutMs: 30_000 });
     expect(latin1((await decodeReply(bytes, 3)).stderr)).not.toContain("refused");
+    // With -flto the job compiles at the client's paths, in a view sealed by bundcc serve-view; the
+    // client's tree is put under the canary's own directory, so the canary's path is the job's there.
+    const inCanary = `${canary}/w/h.c`;
+    const lto = await exchange(server.port, pumpRequest([pumpFile(inCanary)], ["gcc", "-flto=auto", ...argv, "-c", inCanary, "-o", "h.o"], `${canary}/w`), { timeoutMs: 30_000 });
+    expect(latin1((await decodeReply(lto.bytes, 3)).stderr)).not.toContain("refused");
     expect(readdirSync(canary)).toEqual([]);
     expect(await leftovers(server.tmp)).toEqual([]);
     rmSync(join(work, "h.o"), { force: true });
@@ -80,6 +85,8 @@ describe("with the argument check off, the sandbox alone confines the compiler",
     await goodJobsStillWork(server.port);
     expect(server.log()).toContain("TEST ONLY: the argument check is switched off");
     expect(server.log()).toContain("compiler sandbox: Landlock");
+    expect(server.log()).toContain("gcc -flto pump jobs compile at the client's own paths");
+    expect(server.log()).not.toContain("compiled under the job's root, not at the client's paths");
   });
 });
 
