@@ -14,7 +14,7 @@ import { JOB_DIR_PREFIX, type JobContext, runJob } from "./job.ts";
 import type { ServeOptions } from "./options.ts";
 import { ReceiveBudget } from "./budget.ts";
 import { sandboxReads, type Spawner, startSandbox } from "./sandbox.ts";
-import { probeClientViews } from "./client-view.ts";
+import { type ClientViews, probeClientViews } from "./client-view.ts";
 import { selfCommand } from "../common/self.ts";
 import { type RefusalReason, ServerStats } from "./stats.ts";
 import { serveStats } from "./stats-http.ts";
@@ -249,12 +249,14 @@ async function confine(opts: ServeOptions, ctx: JobContext): Promise<Spawner | n
     ctx.settings.skipArgumentCheck = true;
     ctx.log.warning("startup", "TEST ONLY: the argument check is switched off; only the sandbox confines compilers");
   }
-  const views = await probeClientViews(ctx.settings.tmpDir, `${JOB_DIR_PREFIX}${process.pid}_`, spawner.landlockAbi, selfCommand());
-  if (typeof views === "string") ctx.log.info("startup", `gcc -flto pump jobs compile under the job's root, not at the client's paths: ${views}`);
-  else {
-    ctx.clientViews = views;
-    ctx.log.info("startup", "gcc -flto pump jobs compile at the client's own paths (a mount namespace each)");
-  }
+  // Tried when the first job needs it, not at start-up: an inetd-mode daemon lives for one job.
+  let views: Promise<ClientViews | null> | null = null;
+  ctx.clientViews = () =>
+    (views ??= probeClientViews(ctx.settings.tmpDir, `${JOB_DIR_PREFIX}${process.pid}_`, spawner.landlockAbi, selfCommand()).then((v) => {
+      if (typeof v === "string") ctx.log.info("job", `gcc -flto pump jobs compile under the job's root, not at the client's paths: ${v}`);
+      else ctx.log.info("job", "gcc -flto pump jobs compile at the client's own paths (a mount namespace each)");
+      return typeof v === "string" ? null : v;
+    }));
   return spawner;
 }
 

@@ -62,8 +62,8 @@ export interface JobContext {
    * promise while the daemon sets the sandbox up: a job accepted meanwhile waits for it.
    */
   spawner?: Spawner | Promise<Spawner>;
-  /** Set when pump jobs that need it can compile at the client's own paths (client-view.ts). */
-  clientViews?: ClientViews | null;
+  /** How pump jobs that need it compile at the client's own paths (client-view.ts); null where they cannot. */
+  clientViews?: () => Promise<ClientViews | null>;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -271,18 +271,19 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
   let depsStyle: DepsStyle | undefined;
   let mapped = false;
   /** A pump job compiled at the client's own paths (client-view.ts): the view, and the object's name there. */
-  let viewed: { plan: ViewPlan; object: string } | null = null;
+  let viewed: { plan: ViewPlan; views: ClientViews; object: string } | null = null;
   if (pump) {
     // A compiler that can be told to record client paths is; any other keeps the rewriting after the fact.
     const traits = await compilerPathTraits(check.command!, settings.compilerPath);
     mapped = traits.prefixMaps;
     if (mapped) depsStyle = traits.clang ? "clang" : "gcc";
     // gcc 12 records its working directory in -flto data unmapped: only the client's own path is right there.
-    const plan = ctx.clientViews && mapped && !traits.clang && wantsLto(argv) ? planView(ctx.clientViews.abi, pump.root, jobDir, head.cwd ?? "/", pump.tree.layout()) : null;
+    const views = mapped && !traits.clang && wantsLto(argv) ? await ctx.clientViews?.() : null;
+    const plan = views ? planView(views.abi, pump.root, jobDir, head.cwd ?? "/", pump.tree.layout()) : null;
     if (typeof plan === "string") log.info("job", `${summary.input}: compiled under the job's root, not at the client's paths: ${plan}`);
     if (plan && typeof plan !== "string") {
       mkdirSync(plan.out);
-      viewed = { plan, object: `${VIEW_JOB_DIR}/${objectName}` };
+      viewed = { plan, views: views!, object: `${VIEW_JOB_DIR}/${objectName}` };
       outputPath = join(plan.out, objectName);
       pump.depsPath = join(plan.out, `${base}.deps`);
       const rewritten = rewritePumpCommand([check.command!, ...argv.slice(1)], "", viewed.object, `${VIEW_JOB_DIR}/${base}.deps`);
@@ -309,7 +310,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     command = preprocessedLanguages(withoutDependencyOptions(placed));
   }
 
-  const reply = await compile(conn, ctx, head.version, command, cwd, jobDir, summary, viewed?.plan);
+  const reply = await compile(conn, ctx, head.version, command, cwd, jobDir, summary, viewed ?? undefined);
   if (pump && !viewed) {
     reply.stderr = withoutRoot(reply.stderr, pump.root);
     reply.stdout = withoutRoot(reply.stdout, pump.root);
@@ -346,7 +347,8 @@ async function answer(conn: Connection, reply: Reply): Promise<void> {
   await conn.send(writeReply(new TokenWriter(), reply));
 }
 
-async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersion, command: string[], cwd: string, jobDir: string, summary: Summary, view?: ViewPlan): Promise<Reply> {
+async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersion, command: string[], cwd: string, jobDir: string, summary: Summary, viewed?: { plan: ViewPlan; views: ClientViews }): Promise<Reply> {
+  const view = viewed?.plan;
   const { settings, log, stats, compileSlots } = ctx;
   const gone = conn.gone.then(() => "gone" as const);
   const slot = compileSlots.acquire();
@@ -362,12 +364,12 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
   try {
     let proc;
     try {
-      if (view && ctx.clientViews) {
+      if (viewed && view) {
         // Started by the daemon's own thread: a lane's is sealed, and a sealed process cannot mount.
         // `bundcc serve-view` seals itself once the view stands; the compiler's paths are the view's.
         proc = await unconfined.spawn({
           jobDir,
-          command: viewCommand(ctx.clientViews, view, cwd, command),
+          command: viewCommand(viewed.views, view, cwd, command),
           cwd: jobDir,
           env: compilerEnv(settings.compilerPath, VIEW_JOB_DIR),
           stdout: join(view.out, "compiler.stdout"),
