@@ -1,6 +1,6 @@
 // The client (spec §5): explicit (`bundcc gcc …`, argv[0] distcc), implicit (`bundcc -c x.c`) and
 // masquerade (argv[0] gcc, cc, …). Decides where the job runs, runs it, and falls back locally.
-import { DistccError, Exit, statusToShell } from "../common/exit.ts";
+import { DistccError, Exit, REFUSED_BY_SERVER, statusToShell } from "../common/exit.ts";
 import { analyze, cppArgv, expandWp, isPreprocessed, isSource, preprocessedExtension, stripForServer, withImplicitCompiler } from "./args.ts";
 import { compileRemote, type Job, type RemoteOutcome, removeTemp, startPreprocessor, writeObject } from "./compile.ts";
 import { type ClientSettings, readSettings } from "./env.ts";
@@ -297,7 +297,7 @@ async function distribute(job: Job, list: HostList): Promise<number> {
       // so is one whose server's compiler is not the one the exact include analysis assumed.
       if (outcome.kind === "reply" && outcome.reply.version === 3 && statusToShell(outcome.reply.status) !== 0) {
         if (await serverLacked(job, host, outcome)) continue;
-        if (await otherCompiler(job, host, outcome.reply.stderr)) continue;
+        if (await otherCompiler(job, host, statusToShell(outcome.reply.status), outcome.reply.stderr)) continue;
       }
       if (outcome.kind === "cpp-failed") {
         trace("warning", "dcc_build_somewhere", `local preprocessing of ${job.input} failed; running the whole command locally`);
@@ -414,8 +414,12 @@ async function serverLacked(job: Job, host: HostDef, outcome: Extract<RemoteOutc
 /** The reason bundcc serve gave when it refused a request by rule (exit 110, "…; refused by the server"), else null. */
 function serverRefusal(code: number, stderr: Uint8Array): string | null {
   if (code !== Exit.COMPILER_MISSING) return null;
-  const m = /(?:ERROR: )?(?:[^:\n]*: )?([^\n]*); refused by the server/.exec(new TextDecoder().decode(stderr));
-  return m ? m[1] : null;
+  const text = new TextDecoder().decode(stderr);
+  const end = text.indexOf(REFUSED_BY_SERVER);
+  if (end < 0) return null;
+  // The line's own reason, after the log prefix ("bundccd[pid] (job) ERROR: ").
+  const line = text.slice(text.lastIndexOf("\n", end) + 1, end);
+  return /^(?:[^:]*: )?(.*)$/.exec(line)![1];
 }
 
 /**
@@ -423,13 +427,13 @@ function serverRefusal(code: number, stderr: Uint8Array): string | null {
  * exact include analysis asked (src/includes/toolchain.ts). Nothing is wrong with the host or the
  * build: the compile goes out again in plain mode, preprocessed here, and counts for nothing.
  */
-async function otherCompiler(job: Job, host: HostDef, stderr: Uint8Array): Promise<boolean> {
+async function otherCompiler(job: Job, host: HostDef, code: number, stderr: Uint8Array): Promise<boolean> {
   if (job.plainBecause) return false;
+  const refusal = serverRefusal(code, stderr);
+  if (refusal === null) return false;
   const { TOOLCHAIN_MISMATCH } = await import("../includes/toolchain.ts");
-  const text = new TextDecoder().decode(stderr);
-  const at = text.indexOf(TOOLCHAIN_MISMATCH);
-  if (at < 0) return false;
-  const detail = text.slice(at + TOOLCHAIN_MISMATCH.length).split("\n")[0].replace(/^: /, "").replace(/; refused by the server$/, "");
+  if (!refusal.startsWith(TOOLCHAIN_MISMATCH)) return false;
+  const detail = refusal.slice(TOOLCHAIN_MISMATCH.length).replace(/^: /, "");
   trace("warning", "dcc_build_somewhere", `${host.spec} refused ${job.input} in pump mode: ${TOOLCHAIN_MISMATCH}: ${detail}; it goes out in plain mode`);
   job.plainBecause = `${TOOLCHAIN_MISMATCH} than the one on ${host.spec}`;
   return true;

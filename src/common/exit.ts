@@ -26,6 +26,9 @@ export const Exit = {
 
 export type ExitCode = (typeof Exit)[keyof typeof Exit];
 
+/** How bundcc serve ends a refusal by rule (exit COMPILER_MISSING), so that bundcc's client can tell one. */
+export const REFUSED_BY_SERVER = "; refused by the server";
+
 /** An error that knows which distcc exit code it stands for. */
 export class DistccError extends Error {
   constructor(

@@ -127,12 +127,7 @@ export class Mirror {
     const path = `${this.prefix}${cwd.replace(/\/+$/, "")}/${toolchainFileName(text)}.lzo`;
     if (!this.made.has(path)) {
       const data = Buffer.from(text);
-      mkdirSync(parentOf(path), { recursive: true });
-      const temp = `${path}.${process.pid}.tmp`;
-      writeFileSync(temp, lzoCompress(data));
-      renameSync(temp, path);
-      this.made.set(path, { mtimeMs: 0, size: data.length });
-      this.remade(path);
+      this.store(path, lzoCompress(data), { mtimeMs: 0, size: data.length });
     }
     return path;
   }
@@ -157,15 +152,20 @@ export class Mirror {
     // Bytes go through untouched (distcc 3.4 re-encodes them and mangles non-ASCII text).
     const data = line === undefined ? raw : Buffer.concat([Buffer.from(`#line 1 "${line}"\n`, "latin1"), raw]);
     const packed = lzoCompress(data);
+    this.store(path, packed, { mtimeMs: st.mtimeMs, size: st.size });
+    this.bytesIn += data.length;
+    this.bytesOut += packed.length;
+  }
+
+  /** Puts a compressed file in the mirror, made from what `stamp` describes. */
+  private store(path: string, packed: Uint8Array, stamp: Stamp): void {
     mkdirSync(parentOf(path), { recursive: true });
     // Written aside and renamed, so a client reading the previous version never sees half a file.
     const temp = `${path}.${process.pid}.tmp`;
     writeFileSync(temp, packed);
     renameSync(temp, path);
-    this.made.set(path, { mtimeMs: st.mtimeMs, size: st.size });
+    this.made.set(path, stamp);
     this.remade(path);
-    this.bytesIn += data.length;
-    this.bytesOut += packed.length;
   }
 
   private link(path: string, target: string): string {

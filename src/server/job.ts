@@ -1,7 +1,7 @@
 // One compile job: read the request, run the allowed compiler in a private directory, answer, clean up.
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DistccError, Exit, waitStatus } from "../common/exit.ts";
+import { DistccError, Exit, REFUSED_BY_SERVER, waitStatus } from "../common/exit.ts";
 import { environment } from "../common/process.ts";
 import type { Logger } from "../common/log.ts";
 import { Semaphore } from "../common/semaphore.ts";
@@ -258,7 +258,7 @@ async function serve(conn: Connection, ctx: JobContext, summary: Summary, setJob
     summary.refusal = reason;
     summary.status = waitStatus(Exit.COMPILER_MISSING, null);
     log.error("job", `${conn.peer}: ${refused}`);
-    await answer(conn, failureReply(head.version, summary.status, encoder.encode(log.format("error", "job", `${refused}; refused by the server`))));
+    await answer(conn, failureReply(head.version, summary.status, encoder.encode(log.format("error", "job", `${refused}${REFUSED_BY_SERVER}`))));
     return;
   }
 
@@ -348,7 +348,6 @@ async function answer(conn: Connection, reply: Reply): Promise<void> {
 }
 
 async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersion, command: string[], cwd: string, jobDir: string, summary: Summary, viewed?: { plan: ViewPlan; views: ClientViews }): Promise<Reply> {
-  const view = viewed?.plan;
   const { settings, log, stats, compileSlots } = ctx;
   const gone = conn.gone.then(() => "gone" as const);
   const slot = compileSlots.acquire();
@@ -364,16 +363,16 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
   try {
     let proc;
     try {
-      if (viewed && view) {
+      if (viewed) {
         // Started by the daemon's own thread: a lane's is sealed, and a sealed process cannot mount.
         // `bundcc serve-view` seals itself once the view stands; the compiler's paths are the view's.
         proc = await unconfined.spawn({
           jobDir,
-          command: viewCommand(viewed.views, view, cwd, command),
+          command: viewCommand(viewed.views, viewed.plan, cwd, command),
           cwd: jobDir,
           env: compilerEnv(settings.compilerPath, VIEW_JOB_DIR),
-          stdout: join(view.out, "compiler.stdout"),
-          stderr: join(view.out, "compiler.stderr"),
+          stdout: join(viewed.plan.out, "compiler.stdout"),
+          stderr: join(viewed.plan.out, "compiler.stderr"),
         });
       } else {
         proc = await (await (ctx.spawner ?? unconfined)).spawn({ jobDir, command, cwd, env: compilerEnv(settings.compilerPath, jobDir), stdout: join(cwd, "compiler.stdout"), stderr: join(cwd, "compiler.stderr") });
@@ -409,8 +408,8 @@ async function compile(conn: Connection, ctx: JobContext, version: ProtocolVersi
     return {
       version,
       status,
-      stderr: readCapped(join(view ? view.out : cwd, "compiler.stderr"), settings.limits.maxBody),
-      stdout: readCapped(join(view ? view.out : cwd, "compiler.stdout"), settings.limits.maxBody),
+      stderr: readCapped(join(viewed ? viewed.plan.out : cwd, "compiler.stderr"), settings.limits.maxBody),
+      stdout: readCapped(join(viewed ? viewed.plan.out : cwd, "compiler.stdout"), settings.limits.maxBody),
       object: EMPTY,
     };
   } finally {

@@ -141,3 +141,11 @@ export class Ruleset {
     if (r < 0) throw new Error(`landlock_restrict_self: ${e}`);
   }
 }
+
+/** Seals the calling thread: read and execute beneath `reads`, write beneath `writes`, nothing else. */
+export function sealSelf(abi: number, reads: readonly string[], writes: readonly string[]): void {
+  const ruleset = new Ruleset(abi);
+  for (const p of reads) ruleset.allow(p, READ_RIGHTS);
+  for (const p of writes) ruleset.allowWrites(p);
+  ruleset.restrictSelf();
+}

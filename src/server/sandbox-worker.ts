@@ -2,7 +2,7 @@
 // trees, write only beneath its lane directory), then starts the compilers of the jobs the lane
 // holds, one job at a time; each compiler inherits the thread's restriction. The daemon's own
 // thread is never restricted.
-import { READ_RIGHTS, Ruleset } from "./landlock.ts";
+import { sealSelf } from "./landlock.ts";
 import { spawnCompiler } from "./spawn-compiler.ts";
 
 declare const self: Worker;
@@ -39,11 +39,7 @@ self.onmessage = (event: MessageEvent) => {
   const msg = event.data as { init: SandboxInit } | { job: SandboxJob };
   if ("init" in msg) {
     try {
-      const ruleset = new Ruleset(msg.init.abi);
-      for (const p of msg.init.reads) ruleset.allow(p, READ_RIGHTS);
-      for (const p of msg.init.writableFiles) ruleset.allowWrites(p);
-      ruleset.allowWrites(msg.init.laneDir);
-      ruleset.restrictSelf();
+      sealSelf(msg.init.abi, msg.init.reads, [...msg.init.writableFiles, msg.init.laneDir]);
       sealed = true;
     } catch (err) {
       failure = (err as Error).message;

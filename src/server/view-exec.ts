@@ -2,7 +2,7 @@
 // job compiled at the client's own paths (client-view.ts): enter the view, seal this process with
 // Landlock as a sandbox lane is sealed, run the compiler there and end as it ended. Not for people.
 import { enterView, type ViewPlan, viewRules } from "./client-view.ts";
-import { READ_RIGHTS, Ruleset } from "./landlock.ts";
+import { sealSelf } from "./landlock.ts";
 
 export async function main(args: string[]): Promise<number> {
   const sep = args.indexOf("--");
@@ -14,10 +14,7 @@ export async function main(args: string[]): Promise<number> {
     process.chdir(setup.cwd);
     if (setup.plan.abi > 0) {
       const rules = viewRules(setup.plan);
-      const ruleset = new Ruleset(setup.plan.abi);
-      for (const p of rules.reads) ruleset.allow(p, READ_RIGHTS);
-      for (const p of rules.writes) ruleset.allowWrites(p);
-      ruleset.restrictSelf();
+      sealSelf(setup.plan.abi, rules.reads, rules.writes);
     }
   } catch (err) {
     await Bun.write(Bun.stderr, `bundcc serve-view: cannot compile at the client's paths: ${(err as Error).message}\n`);
