@@ -3,6 +3,7 @@
 import type { MacroDefinition } from "./scanner.ts";
 
 export type Language = "c" | "c++" | "objective-c" | "objective-c++";
+export const LANGUAGES: readonly string[] = ["c", "c++", "objective-c", "objective-c++"] satisfies Language[];
 
 export interface DirSpec {
   dir: string;

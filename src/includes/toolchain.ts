@@ -6,6 +6,7 @@
 // nothing reads it; bundcc serve asks its own compiler the same questions and refuses the job before
 // compiling when an answer differs (README: "The exact answer and the server's compiler").
 import { createHash } from "node:crypto";
+import { LANGUAGES } from "./command.ts";
 
 export const TOOLCHAIN_FILE_PREFIX = "bundcc_exact_271828_";
 
@@ -81,7 +82,7 @@ export function parseToolchainText(text: string): ToolchainFacts | Error {
   } catch (e) {
     return new Error(`unreadable: ${(e as Error).message}`);
   }
-  if (!["c", "c++", "objective-c", "objective-c++"].includes(f.lang)) return new Error(`language '${f.lang.slice(0, 40)}' is not one the exact pass knows`);
+  if (!LANGUAGES.includes(f.lang)) return new Error(`language '${f.lang.slice(0, 40)}' is not one the exact pass knows`);
   return f;
 }
 

@@ -3,8 +3,8 @@
 // job's root), and whether it can be told to record client paths itself (prefix maps).
 import { realpathSync, statSync } from "node:fs";
 import { normalize } from "node:path";
+import { LANGUAGES } from "../includes/command.ts";
 
-const LANGUAGES = ["c", "c++", "objective-c", "objective-c++"];
 /** A compiler that does not answer `-v` in this time has no system directories as far as links go. */
 const QUERY_TIMEOUT_MS = 10_000;
 
